@@ -1,0 +1,207 @@
+//! Start-up and shutdown: connect the store and Redis, build the router, bind, serve.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::backends::Backends;
+use crate::backends::redis::{PRESENCE_TTL, RedisBackends};
+use crate::config::Config;
+use crate::middleware::{self, InFlight};
+use crate::state::AppState;
+use crate::{controllers, store};
+
+/// A built server: bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    in_flight: InFlight,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every in-flight request finished within `SHUTDOWN_TIMEOUT`.
+    Clean,
+    /// `SHUTDOWN_TIMEOUT` passed with requests still running; they were cut.
+    TimedOut,
+}
+
+impl App {
+    /// Connects everything and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// The database or Redis cannot be reached, a migration fails, or the port is taken.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, None).await
+    }
+
+    /// As [`App::build`], with extra routes mounted under `/api`.
+    ///
+    /// # Errors
+    /// As [`App::build`].
+    pub async fn build_with(
+        config: Config,
+        extra_api: Option<Router<AppState>>,
+    ) -> anyhow::Result<Self> {
+        let store = store::connect(&config)
+            .await
+            .with_context(|| format!("cannot open the database {:?}", config.database_url))?;
+        let backends = match &config.redis_url {
+            None => Backends::in_memory(),
+            Some(url) => {
+                let redis = RedisBackends::connect(url, &config.redis_prefix)
+                    .await
+                    .with_context(|| {
+                        format!("cannot reach Redis at {}", crate::config::redact_url(url))
+                    })?;
+                spawn_heartbeat(redis.clone());
+                Backends::shared(redis)
+            }
+        };
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let in_flight = InFlight::default();
+        let frontend_url = config.frontend_url.clone();
+        let state = AppState::new(config, store, backends);
+        let router = middleware::stack(
+            controllers::router(state.clone(), extra_api),
+            &frontend_url,
+            in_flight.clone(),
+        );
+        Ok(Self {
+            listener,
+            router,
+            state,
+            in_flight,
+        })
+    }
+
+    /// The port actually bound.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The address actually bound.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(self.state.config.host, self.state.config.port))
+    }
+
+    /// The node's state (tests reach the store and backends through it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish for up to `SHUTDOWN_TIMEOUT`, and closes the store.
+    ///
+    /// # Errors
+    /// The listener failed.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Stopped> {
+        let Self {
+            listener,
+            router,
+            state,
+            in_flight,
+        } = self;
+        let timeout = state.config.shutdown_timeout;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let mut cut_rx = stop_rx.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        });
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+        let deadline = async move {
+            let _ = cut_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(timeout).await;
+        };
+        let outcome = tokio::select! {
+            served = server => {
+                served.context("server failed")?;
+                Stopped::Clean
+            }
+            () = deadline => {
+                tracing::warn!(
+                    in_flight = in_flight.count(),
+                    timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                    "shutdown timeout passed: cutting the requests still in flight"
+                );
+                Stopped::TimedOut
+            }
+        };
+        if let Some(redis) = &state.backends.redis {
+            if let Err(e) = redis.leave().await {
+                tracing::warn!(error = %e, "could not withdraw this node's presence from Redis");
+            }
+        }
+        if outcome == Stopped::Clean {
+            state.store.close().await;
+        }
+        tracing::info!(outcome = ?outcome, "server stopped");
+        Ok(outcome)
+    }
+}
+
+/// Keeps this node's presence registration alive in Redis.
+fn spawn_heartbeat(redis: RedisBackends) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRESENCE_TTL / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = redis.heartbeat().await {
+                tracing::warn!(error = %e, "presence heartbeat to Redis failed");
+            }
+        }
+    });
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,301 @@
+//! Multi-node backends on Redis. Every key starts with `REDIS_PREFIX`.
+//!
+//! Presence: each node keeps a hash `<prefix>presence:node:<node>` (user → live sockets)
+//! that expires unless the node refreshes it, and registers itself in the sorted set
+//! `<prefix>presence:nodes` (score = when its registration lapses). A node that dies
+//! without a goodbye stops counting after [`PRESENCE_TTL`]. The online/offline decisions
+//! are Lua scripts, so two nodes connecting the same user at once cannot both miss it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use uuid::Uuid;
+
+use super::{BackendError, Counters, Hit, PresenceRegistry, Revocations};
+
+/// How long a node's presence outlives its last heartbeat.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+
+/// A Redis connection shared by the three backends of one node.
+#[derive(Clone)]
+pub struct RedisBackends {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    node: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisBackends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackends")
+            .field("prefix", &self.prefix)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ttl_ms() -> i64 {
+    i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(30_000)
+}
+
+impl RedisBackends {
+    /// Connects to `url` (fails fast when Redis does not answer within 5 s).
+    ///
+    /// # Errors
+    /// The URL is invalid or Redis cannot be reached.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let this = Self {
+            conn,
+            prefix: Arc::from(prefix),
+            node: Arc::from(Uuid::now_v7().to_string()),
+        };
+        this.heartbeat().await?;
+        Ok(this)
+    }
+
+    /// This node's id in the presence registry.
+    #[must_use]
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// `PING`.
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn ping(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    fn node_hash(&self) -> String {
+        self.key(&format!("presence:node:{}", self.node))
+    }
+
+    /// Renews this node's presence registration; run every third of [`PRESENCE_TTL`].
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn heartbeat(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let nodes = self.key("presence:nodes");
+        redis::pipe()
+            .zadd(&nodes, &*self.node, now_ms() + ttl_ms())
+            .ignore()
+            .pexpire(self.node_hash(), ttl_ms())
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Withdraws this node's presence at shutdown (its users go offline at once).
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn leave(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .zrem(self.key("presence:nodes"), &*self.node)
+            .ignore()
+            .del(self.node_hash())
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Presence on this connection.
+    #[must_use]
+    pub fn presence(&self) -> RedisPresence {
+        RedisPresence(self.clone())
+    }
+
+    /// Counters on this connection.
+    #[must_use]
+    pub fn counters(&self) -> RedisCounters {
+        RedisCounters(self.clone())
+    }
+
+    /// Revocations on this connection.
+    #[must_use]
+    pub fn revocations(&self) -> RedisRevocations {
+        RedisRevocations(self.clone())
+    }
+}
+
+/// [`PresenceRegistry`] shared by every node.
+#[derive(Debug, Clone)]
+pub struct RedisPresence(RedisBackends);
+
+/// Shared Lua prelude: the live nodes, after dropping lapsed ones.
+/// KEYS[1] = nodes zset; ARGV[1] = now (ms).
+const LIVE_NODES: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local nodes = redis.call('ZRANGE', KEYS[1], 0, -1)
+";
+
+/// KEYS[1] nodes, KEYS[2] own hash; ARGV: now, user, own node, hash prefix, delta, ttl.
+/// Returns 1 when the user changed state (first socket anywhere, or last one gone).
+const CHANGE_SCRIPT: &str = r"
+local n = redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[6], ARGV[3])
+if tonumber(ARGV[5]) > 0 and n > 1 then return 0 end
+if tonumber(ARGV[5]) < 0 then
+  if n > 0 then return 0 end
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  if n < 0 then return 0 end
+end
+for _, node in ipairs(nodes) do
+  if node ~= ARGV[3] and redis.call('HEXISTS', ARGV[4] .. node, ARGV[2]) == 1 then return 0 end
+end
+return 1
+";
+
+/// KEYS[1] nodes; ARGV: now, hash prefix, user ('' for all). Returns the online user ids.
+const ONLINE_SCRIPT: &str = r"
+local seen = {}
+local out = {}
+for _, node in ipairs(nodes) do
+  local users
+  if ARGV[3] ~= '' then
+    if redis.call('HEXISTS', ARGV[2] .. node, ARGV[3]) == 1 then users = {ARGV[3]} else users = {} end
+  else
+    users = redis.call('HKEYS', ARGV[2] .. node)
+  end
+  for _, u in ipairs(users) do
+    if not seen[u] then seen[u] = true; out[#out + 1] = u end
+  end
+end
+return out
+";
+
+impl RedisPresence {
+    async fn change(&self, user: Uuid, delta: i64) -> Result<bool, BackendError> {
+        let b = &self.0;
+        let script = Script::new(&format!("{LIVE_NODES}{CHANGE_SCRIPT}"));
+        let mut conn = b.conn.clone();
+        let changed: i64 = script
+            .key(b.key("presence:nodes"))
+            .key(b.node_hash())
+            .arg(now_ms())
+            .arg(user.to_string())
+            .arg(&*b.node)
+            .arg(b.key("presence:node:"))
+            .arg(delta)
+            .arg(ttl_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn online(&self, user: Option<Uuid>) -> Result<Vec<Uuid>, BackendError> {
+        let b = &self.0;
+        let script = Script::new(&format!("{LIVE_NODES}{ONLINE_SCRIPT}"));
+        let mut conn = b.conn.clone();
+        let ids: Vec<String> = script
+            .key(b.key("presence:nodes"))
+            .arg(now_ms())
+            .arg(b.key("presence:node:"))
+            .arg(user.map(|u| u.to_string()).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+}
+
+#[async_trait]
+impl PresenceRegistry for RedisPresence {
+    async fn add_socket(&self, user: Uuid, _socket: &str) -> Result<bool, BackendError> {
+        self.change(user, 1).await
+    }
+
+    async fn remove_socket(&self, user: Uuid, _socket: &str) -> Result<bool, BackendError> {
+        self.change(user, -1).await
+    }
+
+    async fn is_online(&self, user: Uuid) -> Result<bool, BackendError> {
+        Ok(!self.online(Some(user)).await?.is_empty())
+    }
+
+    async fn online_users(&self) -> Result<Vec<Uuid>, BackendError> {
+        self.online(None).await
+    }
+}
+
+/// [`Counters`] shared by every node.
+#[derive(Debug, Clone)]
+pub struct RedisCounters(RedisBackends);
+
+const HIT_SCRIPT: &str = r"
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {c, ttl}
+";
+
+#[async_trait]
+impl Counters for RedisCounters {
+    async fn hit(&self, key: &str, window: Duration) -> Result<Hit, BackendError> {
+        let b = &self.0;
+        let mut conn = b.conn.clone();
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (count, ttl): (u64, i64) = Script::new(HIT_SCRIPT)
+            .key(b.key(&format!("rl:{key}")))
+            .arg(window_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Hit {
+            count,
+            reset_in: Duration::from_millis(u64::try_from(ttl).unwrap_or(0)),
+        })
+    }
+}
+
+/// [`Revocations`] shared by every node.
+#[derive(Debug, Clone)]
+pub struct RedisRevocations(RedisBackends);
+
+#[async_trait]
+impl Revocations for RedisRevocations {
+    async fn revoke(&self, jti: Uuid, expires_at: i64) -> Result<(), BackendError> {
+        let b = &self.0;
+        let mut conn = b.conn.clone();
+        let Ok(at) = u64::try_from(expires_at) else {
+            return Ok(());
+        };
+        if expires_at <= chrono::Utc::now().timestamp() {
+            return Ok(());
+        }
+        let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::EXAT(at));
+        let _: () = conn
+            .set_options(b.key(&format!("revoked:{jti}")), 1, options)
+            .await?;
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: Uuid) -> Result<bool, BackendError> {
+        let b = &self.0;
+        let mut conn = b.conn.clone();
+        Ok(conn.exists(b.key(&format!("revoked:{jti}"))).await?)
+    }
+}

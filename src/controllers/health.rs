@@ -1,0 +1,54 @@
+//! `GET /health` (API.md §8): a bare object monitors read directly, not the envelope.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// How long one dependency may take to answer before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Checks the database (a query) and Redis (a `PING`) for real.
+pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "health: database check failed");
+            "error"
+        }
+        Err(_) => {
+            tracing::error!("health: database check timed out");
+            "error"
+        }
+    };
+    let redis = match tokio::time::timeout(CHECK_TIMEOUT, state.backends.ping_redis()).await {
+        Ok(None) => "disabled",
+        Ok(Some(Ok(()))) => "ok",
+        Ok(Some(Err(e))) => {
+            tracing::error!(error = %e, "health: redis check failed");
+            "error"
+        }
+        Err(_) => {
+            tracing::error!("health: redis check timed out");
+            "error"
+        }
+    };
+    let healthy = database != "error" && redis != "error";
+    let uptime = (state.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let body = json!({
+        "status": if healthy { "ok" } else { "error" },
+        "uptime": uptime,
+        "version": env!("CARGO_PKG_VERSION"),
+        "checks": { "database": database, "redis": redis },
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}

@@ -1,0 +1,36 @@
+//! Chai Tapri: a team-chat backend — REST and Socket.IO — in one binary.
+//!
+//! # Shape
+//! It starts with no other service (SQLite in `data/`, presence and counters in process)
+//! and, given `DATABASE_URL=postgres://…` and `REDIS_URL=redis://…`, runs as many nodes
+//! behind a load balancer. Only the implementations behind a few traits change.
+//!
+//! # Layers (each talks only to the one below)
+//! ```text
+//! transports  controllers/ (axum handlers)
+//! rules       services/    permissions, validation of domain rules, transactions
+//! state       store/ (SqliteStore | PgStore)   backends/ (memory | redis)
+//! ```
+//! - [`config`]: every environment variable, typed once at start-up.
+//! - [`app`]: build (connect, migrate, bind) and run until stopped (graceful shutdown).
+//! - [`middleware`]: the layer stack in one function, and the extractors that reject.
+//! - [`error`]: [`error::AppError`], the contract's closed catalogue of error codes.
+//! - [`logging`]: console + `combined.log` + `error.log`, rotated daily.
+//! - [`models`]: domain types with no I/O, valid by construction.
+//! - [`services`]: the rules, transport-agnostic.
+//! - [`store`]: one persistence trait, one implementation per database.
+//! - [`backends`]: presence, rate-limit counters and token revocations, memory or Redis.
+
+pub mod app;
+pub mod backends;
+pub mod config;
+pub mod controllers;
+pub mod error;
+pub mod logging;
+pub mod middleware;
+pub mod state;
+pub mod store;
+
+pub use app::{App, Stopped};
+pub use config::Config;
+pub use error::AppError;

@@ -1,0 +1,223 @@
+//! Logs: the console (pretty in development, JSON in production) and, always, JSON lines
+//! in `LOG_DIR/combined.log` (everything at `LOG_LEVEL`) and `LOG_DIR/error.log` (errors).
+//!
+//! The live files keep fixed names; at midnight UTC each is renamed
+//! `combined.YYYY-MM-DD.log` / `error.YYYY-MM-DD.log` and a new one is opened, and only the
+//! newest `LOG_MAX_FILES` dated files are kept. (tracing-appender's daily roller puts the
+//! date in the live name, which operators' tooling of the original does not expect; its
+//! non-blocking writer is used on top of ours so requests never wait on the disk.)
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// A file with a fixed live name that is renamed with its date at midnight UTC.
+#[derive(Debug)]
+pub struct DailyFile {
+    dir: PathBuf,
+    stem: &'static str,
+    max_files: usize,
+    file: File,
+    day: NaiveDate,
+}
+
+impl DailyFile {
+    /// Opens (appending) `dir/<stem>.log`, rotating first if it was last written on an
+    /// earlier day.
+    ///
+    /// # Errors
+    /// The folder or file cannot be created.
+    pub fn open(dir: &Path, stem: &'static str, max_files: usize) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let live = dir.join(format!("{stem}.log"));
+        let today = Utc::now().date_naive();
+        let day = fs::metadata(&live)
+            .and_then(|m| m.modified())
+            .map(|t| chrono::DateTime::<Utc>::from(t).date_naive())
+            .unwrap_or(today);
+        let file = OpenOptions::new().create(true).append(true).open(&live)?;
+        let mut this = Self {
+            dir: dir.to_owned(),
+            stem,
+            max_files,
+            file,
+            day,
+        };
+        this.rotate_if_needed(today)?;
+        Ok(this)
+    }
+
+    fn live_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.stem))
+    }
+
+    /// Renames the live file with its day and opens a fresh one when `today` is later.
+    fn rotate_if_needed(&mut self, today: NaiveDate) -> io::Result<()> {
+        if today <= self.day {
+            return Ok(());
+        }
+        self.file.flush()?;
+        let dated = self
+            .dir
+            .join(format!("{}.{}.log", self.stem, self.day.format("%Y-%m-%d")));
+        if fs::metadata(self.live_path()).is_ok_and(|m| m.len() > 0) {
+            fs::rename(self.live_path(), &dated)?;
+        }
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.live_path())?;
+        self.day = today;
+        self.prune()
+    }
+
+    /// Deletes the oldest dated files beyond `max_files`.
+    fn prune(&self) -> io::Result<()> {
+        let prefix = format!("{}.", self.stem);
+        let mut dated: Vec<PathBuf> = fs::read_dir(&self.dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&prefix)
+                        && n.ends_with(".log")
+                        && n.len() == prefix.len() + "YYYY-MM-DD.log".len()
+                })
+            })
+            .collect();
+        dated.sort();
+        let excess = dated.len().saturating_sub(self.max_files);
+        for old in &dated[..excess] {
+            fs::remove_file(old)?;
+        }
+        Ok(())
+    }
+
+    /// Test hook: behaves as if the clock had reached `today`.
+    ///
+    /// # Errors
+    /// Renaming or pruning failed.
+    pub fn rotate_for(&mut self, today: NaiveDate) -> io::Result<()> {
+        self.rotate_if_needed(today)
+    }
+}
+
+impl Write for DailyFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.rotate_if_needed(Utc::now().date_naive())?;
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Keeps the background log writers alive; dropping it flushes them.
+#[must_use = "dropping the guard stops file logging"]
+pub struct LogGuard {
+    _guards: Vec<WorkerGuard>,
+}
+
+/// One JSON object per line: timestamp, level, message, fields, and the request span's
+/// fields (request id, method, route, user id).
+fn json_layer<W>(writer: W, ansi: bool) -> impl Layer<Registry> + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_ansi(ansi)
+        .with_writer(writer)
+}
+
+/// Installs the global subscriber: console + `combined.log` + `error.log`.
+///
+/// # Errors
+/// The log folder or files cannot be created.
+pub fn init(config: &LogConfig) -> io::Result<LogGuard> {
+    let level = LevelFilter::from_level(config.level);
+    let combined = DailyFile::open(&config.dir, "combined", config.max_files)?;
+    let errors = DailyFile::open(&config.dir, "error", config.max_files)?;
+    let (combined, g1) = tracing_appender::non_blocking(combined);
+    let (errors, g2) = tracing_appender::non_blocking(errors);
+    // Everything at LOG_LEVEL, except chatty dependencies, which stay at warn at most.
+    let quiet = LevelFilter::WARN.min(level);
+    let directives = format!("{level},sqlx={quiet},hyper={quiet},tower_http={quiet},h2={quiet}");
+    let filter = || EnvFilter::builder().parse_lossy(&directives);
+    let console = match config.format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(io::stdout)
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Json => json_layer(io::stdout, false).with_filter(filter()).boxed(),
+    };
+    let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![
+        console,
+        json_layer(combined, false).with_filter(filter()).boxed(),
+        json_layer(errors, false)
+            .with_filter(LevelFilter::ERROR)
+            .boxed(),
+    ];
+    tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .map_err(io::Error::other)?;
+    Ok(LogGuard {
+        _guards: vec![g1, g2],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("chai-log-{name}-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn midnight_renames_the_live_file_with_its_date_and_keeps_the_newest_files() {
+        let dir = temp_dir("rotate");
+        let mut file = DailyFile::open(&dir, "combined", 2).unwrap();
+        let start = file.day;
+        for offset in 1..=3 {
+            writeln!(file, "{{\"day\":{offset}}}").unwrap();
+            file.rotate_for(start + chrono::Days::new(offset)).unwrap();
+        }
+        writeln!(file, "{{\"day\":\"live\"}}").unwrap();
+        file.flush().unwrap();
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let day = |n: u64| {
+            format!(
+                "combined.{}.log",
+                (start + chrono::Days::new(n)).format("%Y-%m-%d")
+            )
+        };
+        assert_eq!(names, vec![day(1), day(2), "combined.log".to_owned()]);
+        let live = fs::read_to_string(dir.join("combined.log")).unwrap();
+        assert_eq!(live, "{\"day\":\"live\"}\n");
+        let newest_dated = fs::read_to_string(dir.join(day(2))).unwrap();
+        assert_eq!(newest_dated, "{\"day\":3}\n");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

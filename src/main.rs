@@ -1,0 +1,45 @@
+use std::process::ExitCode;
+
+use chai_tapri::{App, Config, Stopped, app::shutdown_signal, logging};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("chai-tapri: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _logs = match logging::init(&config.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!(
+                "chai-tapri: cannot open the log files in {}: {e}",
+                config.log.dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(config).await {
+        Ok(Stopped::Clean) => ExitCode::SUCCESS,
+        Ok(Stopped::TimedOut) => ExitCode::from(1),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "chai-tapri could not start");
+            eprintln!("chai-tapri: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<Stopped> {
+    if config.jwt_secret_generated {
+        tracing::warn!(
+            "JWT_SECRET is not set: using a random secret, so tokens die with a restart"
+        );
+    }
+    let app = App::build(config).await?;
+    let addr = format!("http://{}", app.local_addr());
+    tracing::info!(%addr, "chai-tapri listening");
+    app.run_until_stopped(shutdown_signal()).await
+}

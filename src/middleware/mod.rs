@@ -1,0 +1,169 @@
+//! Tower layers and the extractors that act as guards.
+//!
+//! [`stack`] is the one place where the order of the layers is decided.
+
+pub mod request_id;
+pub mod validate;
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::{Instrument, field};
+
+use crate::error::{AppError, ErrorCause};
+
+/// Requests being served right now; shutdown reports how many it had to cut.
+#[derive(Debug, Default, Clone)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// How many requests are being served.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Decrements the in-flight count when the request ends, however it ends.
+struct InFlightGuard(InFlight);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wraps the whole router, outermost first:
+///
+/// 1. `observe`: request id, trace span, panic → 500, one log line per request. Outermost,
+///    so that every response — even a CORS rejection or a compressed body — carries
+///    `X-Request-Id` and is logged with its final status.
+/// 2. CORS: answers preflights before anything else spends work on them.
+/// 3. gzip: compresses what the handlers produce (bodies of 1 KiB and more).
+///
+/// The REST-only layers (request timeout, body limit) live on the `/api` sub-router
+/// ([`api_layers`]), so they never wrap Socket.IO long-polling, which holds a request
+/// open for up to 25 s.
+pub fn stack(router: Router, frontend_url: &str, in_flight: InFlight) -> Router {
+    let origin = HeaderValue::from_str(frontend_url).unwrap_or(HeaderValue::from_static("null"));
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::exact(origin))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static(request_id::HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static(request_id::HEADER),
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(600));
+    let gzip = CompressionLayer::new()
+        .gzip(true)
+        .no_br()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES),
+        );
+    router
+        .layer(gzip)
+        .layer(cors)
+        .layer(from_fn_with_state(in_flight, observe))
+}
+
+/// Layers that only REST routes get: a request timeout answered in the envelope.
+pub fn api_layers(router: Router, timeout: Duration) -> Router {
+    router.layer(from_fn_with_state(timeout, time_limit))
+}
+
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => AppError::ServiceUnavailable(format!(
+            "request took longer than the {} ms limit",
+            limit.as_millis()
+        ))
+        .into_response(),
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
+
+/// Request id, span, panic catching, the request log line and the error log line.
+async fn observe(State(in_flight): State<InFlight>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    in_flight.0.fetch_add(1, Ordering::SeqCst);
+    let _guard = InFlightGuard(in_flight);
+    let id = request_id::from_headers(req.headers());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str)
+        .to_owned();
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        user_id = field::Empty,
+    );
+    let run = request_id::scope(id.clone(), async move {
+        match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+            Ok(response) => response,
+            Err(payload) => {
+                AppError::internal(format!("handler panicked: {}", panic_text(&*payload)))
+                    .into_response()
+            }
+        }
+    });
+    let mut response = run.instrument(span.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(request_id::HEADER), value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms =
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
+    span.in_scope(|| {
+        if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
+            tracing::error!(status, cause = %cause, "request failed");
+        }
+        tracing::info!(status, latency_ms, "request completed");
+    });
+    response
+}

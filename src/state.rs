@@ -1,0 +1,46 @@
+//! The one cheap-to-clone state every handler receives.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backends::Backends;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Shared state of one node (an `Arc` inside: cloning is a reference count).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    /// Configuration, read once at start-up.
+    pub config: Config,
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Presence, counters and revocations (memory or Redis).
+    pub backends: Backends,
+    /// When this node started (for `/health` uptime).
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    #[must_use]
+    pub fn new(config: Config, store: Arc<dyn Store>, backends: Backends) -> Self {
+        Self(Arc::new(Inner {
+            config,
+            store,
+            backends,
+            started: Instant::now(),
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,103 @@
+//! PostgreSQL: the store for many nodes. A pooled connection per request; defaults for
+//! durability (`synchronous_commit=on`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{Store, StoreError};
+
+/// This database's migrations, embedded at compile time (same numbering as the other's).
+pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[(
+    1,
+    "users",
+    include_str!("../../migrations/postgres/0001_users.sql"),
+)];
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects a pool to `url` and migrates the database.
+    ///
+    /// A `schema=<name>` query parameter (used by the test suite, one schema per test)
+    /// creates that schema if needed and puts it first on the search path.
+    ///
+    /// # Errors
+    /// The server cannot be reached, or a migration fails.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let (base, schema) = split_schema(url);
+        let mut options = PgConnectOptions::from_str(&base)?;
+        if let Some(schema) = &schema {
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&admin)
+            .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        super::migrations::migrator(MIGRATIONS).run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// Takes `schema=<name>` out of the URL's query; the name may hold `[a-z0-9_]` only.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("schema=") {
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                schema = Some(name.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
