@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::backends::Backends;
-use crate::backends::redis::{PRESENCE_TTL, RedisBackends};
+use crate::backends::redis::RedisBackends;
 use crate::config::Config;
 use crate::middleware::{self, InFlight};
 use crate::state::AppState;
@@ -151,10 +151,10 @@ impl App {
                 Stopped::TimedOut
             }
         };
-        if let Some(redis) = &state.backends.redis {
-            if let Err(e) = redis.leave().await {
-                tracing::warn!(error = %e, "could not withdraw this node's presence from Redis");
-            }
+        if let Some(redis) = &state.backends.redis
+            && let Err(e) = redis.leave().await
+        {
+            tracing::warn!(error = %e, "could not withdraw this node's presence from Redis");
         }
         if outcome == Stopped::Clean {
             state.store.close().await;
@@ -167,7 +167,7 @@ impl App {
 /// Keeps this node's presence registration alive in Redis.
 fn spawn_heartbeat(redis: RedisBackends) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PRESENCE_TTL / 3);
+        let mut tick = tokio::time::interval(redis.heartbeat_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

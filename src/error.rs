@@ -212,10 +212,10 @@ impl AppError {
         if let Self::Validation(details) = self {
             error["details"] = json!(details);
         }
-        if status.is_server_error() {
-            if let Some(id) = request_id::current() {
-                error["requestId"] = json!(id);
-            }
+        if status.is_server_error()
+            && let Some(id) = request_id::current()
+        {
+            error["requestId"] = json!(id);
         }
         json!({ "success": false, "error": error })
     }

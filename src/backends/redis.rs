@@ -25,6 +25,7 @@ pub struct RedisBackends {
     conn: ConnectionManager,
     prefix: Arc<str>,
     node: Arc<str>,
+    ttl: Duration,
 }
 
 impl std::fmt::Debug for RedisBackends {
@@ -40,16 +41,24 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn ttl_ms() -> i64 {
-    i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(30_000)
-}
-
 impl RedisBackends {
     /// Connects to `url` (fails fast when Redis does not answer within 5 s).
     ///
     /// # Errors
     /// The URL is invalid or Redis cannot be reached.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
+        Self::connect_with_ttl(url, prefix, PRESENCE_TTL).await
+    }
+
+    /// As [`RedisBackends::connect`], with another presence lifetime (tests use a short one).
+    ///
+    /// # Errors
+    /// The URL is invalid or Redis cannot be reached.
+    pub async fn connect_with_ttl(
+        url: &str,
+        prefix: &str,
+        ttl: Duration,
+    ) -> Result<Self, BackendError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
@@ -60,6 +69,7 @@ impl RedisBackends {
             conn,
             prefix: Arc::from(prefix),
             node: Arc::from(Uuid::now_v7().to_string()),
+            ttl,
         };
         this.heartbeat().await?;
         Ok(this)
@@ -81,6 +91,16 @@ impl RedisBackends {
         Ok(())
     }
 
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(30_000)
+    }
+
+    /// How often [`RedisBackends::heartbeat`] must run.
+    #[must_use]
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.ttl / 3
+    }
+
     fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
     }
@@ -97,9 +117,9 @@ impl RedisBackends {
         let mut conn = self.conn.clone();
         let nodes = self.key("presence:nodes");
         redis::pipe()
-            .zadd(&nodes, &*self.node, now_ms() + ttl_ms())
+            .zadd(&nodes, &*self.node, now_ms() + self.ttl_ms())
             .ignore()
-            .pexpire(self.node_hash(), ttl_ms())
+            .pexpire(self.node_hash(), self.ttl_ms())
             .ignore()
             .query_async::<()>(&mut conn)
             .await?;
@@ -201,7 +221,7 @@ impl RedisPresence {
             .arg(&*b.node)
             .arg(b.key("presence:node:"))
             .arg(delta)
-            .arg(ttl_ms())
+            .arg(b.ttl_ms())
             .invoke_async(&mut conn)
             .await?;
         Ok(changed == 1)

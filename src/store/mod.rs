@@ -38,15 +38,6 @@ impl From<StoreError> for crate::error::AppError {
     }
 }
 
-/// Turns a unique-index violation into [`StoreError::Conflict`], keyed on the violation
-/// kind (SQLite reports no constraint names).
-pub(crate) fn conflict_on_unique(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
-    }
-}
-
 /// The persistence interface every service uses.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -33,6 +33,14 @@ impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let (base, schema) = split_schema(url);
         let mut options = PgConnectOptions::from_str(&base)?;
+        if !has_user(&base) && std::env::var_os("PGUSER").is_none() {
+            // libpq would use the OS account; where that cannot be read, the
+            // conventional `postgres` role is the one every installation has.
+            let user = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "postgres".to_owned());
+            options = options.username(&user);
+        }
         if let Some(schema) = &schema {
             let admin = PgPoolOptions::new()
                 .max_connections(1)
@@ -55,6 +63,13 @@ impl PgStore {
         super::migrations::migrator(MIGRATIONS).run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Whether the URL names a user (`postgres://user@host/…`).
+fn has_user(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .is_some_and(|authority| authority.contains('@'))
 }
 
 /// Takes `schema=<name>` out of the URL's query; the name may hold `[a-z0-9_]` only.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, the tests on SQLite without Redis, and the same
+# tests again on PostgreSQL + Redis (127.0.0.1:5432 database `test`, 127.0.0.1:6379).
+#
+# With CI=true the PostgreSQL + Redis pass is mandatory; elsewhere it is skipped, loudly,
+# when either service is not reachable. Override the addresses with TEST_PG_URL and
+# TEST_REDIS (for example TEST_PG_URL=postgres://me@db.local:5432/test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${TEST_PG_URL:-postgres://127.0.0.1:5432/test}"
+REDIS_URL_FOR_TESTS="${TEST_REDIS:-redis://127.0.0.1:6379}"
+
+reachable() { # host port
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+host_port() { # url -> "host port"
+    local rest="${1#*://}"
+    rest="${rest#*@}"
+    rest="${rest%%/*}"
+    rest="${rest%%\?*}"
+    local host="${rest%%:*}" port="${rest##*:}"
+    [ "$port" = "$rest" ] && port="$2"
+    echo "$host $port"
+}
+
+run_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --locked --no-fail-fast
+    else
+        cargo test --locked --no-fail-fast
+    fi
+}
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"
+TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests
+
+read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
+read -r redis_host redis_port <<<"$(host_port "$REDIS_URL_FOR_TESTS" 6379)"
+if ! reachable "$pg_host" "$pg_port" || ! reachable "$redis_host" "$redis_port"; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "FAILED: PostgreSQL ($pg_host:$pg_port) or Redis ($redis_host:$redis_port) is not reachable, and CI=true requires the second pass" >&2
+        exit 1
+    fi
+    echo
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!! SKIPPED pass 2 of 2 (PostgreSQL + Redis): $pg_host:$pg_port or $redis_host:$redis_port is not reachable."
+    echo "!! Start PostgreSQL (trust auth, database 'test') and Redis, or point TEST_PG_URL /"
+    echo "!! TEST_REDIS at them, then run scripts/test.sh again."
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    exit 0
+fi
+
+# Each test makes its own schema (t_<uuid>) and Redis prefix (chai:test:<uuid>:); clear
+# what earlier runs left behind.
+if command -v psql >/dev/null 2>&1; then
+    psql "$PG_URL" -qAt -v ON_ERROR_STOP=0 >/dev/null 2>&1 <<'SQL' || true
+DO $$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END $$;
+SQL
+fi
+if command -v redis-cli >/dev/null 2>&1; then
+    redis-cli -u "$REDIS_URL_FOR_TESTS" --scan --pattern 'chai:test:*' 2>/dev/null \
+        | xargs -r -n 500 redis-cli -u "$REDIS_URL_FOR_TESTS" DEL >/dev/null 2>&1 || true
+fi
+
+echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis_port)"
+TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests

@@ -1,0 +1,249 @@
+//! `TestApp::spawn()`: the real server on port 0, with a fresh database per test (a temp
+//! SQLite file, or a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set) and its own
+//! Redis key prefix when `TEST_REDIS_URL` is set.
+#![allow(dead_code)] // shared helpers: not every test module uses every one
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use chai_tapri::middleware::validate::JsonObject;
+use chai_tapri::state::AppState;
+use chai_tapri::{App, AppError, Config, Stopped};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A JWT secret shared by every test server, so a restarted server accepts old tokens.
+pub const TEST_JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// PostgreSQL URL for the second pass of the suite, if any.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Redis URL for the second pass of the suite, if any.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A unique, lower-case name for this test's database objects.
+pub fn unique_name() -> String {
+    format!("t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A scratch folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("chai-tapri-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The variables of a test server: a fresh database and Redis prefix, fast bcrypt,
+/// rate limits off (tests of the limits turn them on).
+pub fn test_vars(dir: &TempDir) -> HashMap<String, String> {
+    let name = unique_name();
+    let mut vars: HashMap<String, String> = [
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("JWT_SECRET", TEST_JWT_SECRET),
+        ("BCRYPT_COST", "4"),
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("SHUTDOWN_TIMEOUT", "5s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert("LOG_DIR".into(), dir.0.join("logs").display().to_string());
+    vars.insert(
+        "STORAGE_URL".into(),
+        dir.0.join("uploads").display().to_string(),
+    );
+    let database = match test_database_url() {
+        Some(url) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}schema={name}")
+        }
+        None => format!("sqlite://{}", dir.0.join("chai-tapri.db").display()),
+    };
+    vars.insert("DATABASE_URL".into(), database);
+    if let Some(redis) = test_redis_url() {
+        vars.insert("REDIS_URL".into(), redis);
+        vars.insert("REDIS_PREFIX".into(), format!("chai:test:{name}:"));
+    }
+    vars
+}
+
+/// Routes that exist only in tests, to drive faults through the real stack.
+fn fault_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/__test/panic",
+            get(|| async {
+                let v: Vec<u8> = Vec::new();
+                // An index out of bounds, as a real bug would do.
+                let i = v.len() + 3;
+                v[i].to_string()
+            }),
+        )
+        .route(
+            "/__test/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                "done"
+            }),
+        )
+        .route(
+            "/__test/fail",
+            get(|| async { Err::<(), _>(AppError::internal("secret detail 10.1.2.3")) }),
+        )
+        .route(
+            "/__test/echo",
+            post(|JsonObject(body): JsonObject| async move { axum::Json(Value::Object(body)) }),
+        )
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub vars: HashMap<String, String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<Stopped>>>,
+    pub dir: std::sync::Arc<TempDir>,
+}
+
+impl TestApp {
+    /// A server with the default test variables.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server whose variables `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        let dir = TempDir::new();
+        let mut vars = test_vars(&dir);
+        adjust(&mut vars);
+        Self::spawn_in(std::sync::Arc::new(dir), vars).await
+    }
+
+    /// A server on `vars` whose files live in `dir` (a restart reuses both).
+    pub async fn spawn_in(dir: std::sync::Arc<TempDir>, vars: HashMap<String, String>) -> Self {
+        let config = Config::from_map(&vars).expect("test configuration is valid");
+        let app = App::build_with(config, Some(fault_routes()))
+            .await
+            .expect("test server starts");
+        let port = app.port();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            state,
+            vars,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    /// Asks the server to stop and waits for it.
+    pub async fn stop(mut self) -> Stopped {
+        self.stop_inner().await
+    }
+
+    async fn stop_inner(&mut self) -> Stopped {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.handle.take() {
+            Some(h) => h.await.unwrap().unwrap(),
+            None => Stopped::Clean,
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database and variables.
+    pub async fn restart(mut self) -> Self {
+        self.stop_inner().await;
+        let mut vars = self.vars.clone();
+        vars.insert("PORT".into(), "0".into());
+        Self::spawn_in(self.dir.clone(), vars).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    (status, body)
+}
+
+/// Asserts an error envelope with `status` and `code`.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let (got, body) = json(response).await;
+    assert_eq!(
+        (got, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert_eq!(body["success"], false, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server over real sockets, on SQLite by default and on
+//! PostgreSQL + Redis when `TEST_DATABASE_URL` / `TEST_REDIS_URL` are set.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+mod backends;
+mod helpers;
+mod http;
+mod process;

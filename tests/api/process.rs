@@ -1,0 +1,231 @@
+//! The binary itself: configuration errors, first run on the embedded default, log files,
+//! and SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{TempDir, test_database_url, test_redis_url, unique_name};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
+
+/// The binary in `dir`, with nothing from the test runner's environment.
+fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().envs(vars.iter().copied());
+    cmd
+}
+
+/// Starts the binary on a free port with JSON console logs; returns it and its address.
+fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
+    let mut all = vec![
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("SHUTDOWN_TIMEOUT", "5s"),
+    ];
+    all.extend_from_slice(vars);
+    let mut child = command(dir, &all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "chai-tapri listening" {
+            break event["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the server did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{path:?}: not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_bad_value_stops_the_start_with_one_line_naming_the_variable() {
+    let dir = TempDir::new();
+    for (var, value) in [
+        ("PORT", "abc"),
+        ("JWT_EXPIRES_IN", "7x"),
+        ("RATE_LIMIT_API", "lots"),
+        ("DATABASE_URL", "mysql://localhost/chat"),
+    ] {
+        let output = command(&dir.0, &[(var, value)]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&format!("{var}: expected")), "{stderr}");
+    }
+    assert!(
+        !dir.0.join("data").exists(),
+        "nothing is created before the configuration is valid"
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_a_strong_jwt_secret() {
+    let dir = TempDir::new();
+    let output = command(
+        &dir.0,
+        &[("APP_ENV", "production"), ("JWT_SECRET", "too-short")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("JWT_SECRET: must be at least 32 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret is never printed: {stderr}"
+    );
+}
+
+#[test]
+fn values_in_dot_env_are_read_and_the_environment_wins() {
+    let dir = TempDir::new();
+    std::fs::write(dir.0.join(".env"), "PORT=abc\nBCRYPT_COST=99\n").unwrap();
+    let output = command(&dir.0, &[("PORT", "0")]).output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("BCRYPT_COST"),
+        "PORT came from the environment, BCRYPT_COST from .env: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_run_creates_the_database_answers_health_logs_json_and_exits_0_on_sigterm() {
+    let dir = TempDir::new();
+    let (mut child, addr) = start(&dir.0, &[]);
+    assert!(dir.0.join("data/chai-tapri.db").exists());
+    let body: Value = reqwest::get(format!("{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["redis"], "disabled");
+    let response = reqwest::get(format!("{addr}/api/nope")).await.unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let started = Instant::now();
+    terminate(&child);
+    let status = wait_with_deadline(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let lines = json_lines(&dir.0.join("logs/combined.log"));
+    let request_line = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == request_id.as_str())
+        .expect("the request is logged with its id");
+    assert_eq!(request_line["status"], 404);
+    assert_eq!(request_line["span"]["method"], "GET");
+    assert!(request_line["latency_ms"].is_number());
+    assert!(request_line["timestamp"].is_string() && request_line["level"] == "INFO");
+    assert!(lines.iter().any(|l| l["message"] == "server stopped"));
+}
+
+#[test]
+fn a_start_that_fails_says_why_on_stderr_and_in_error_log() {
+    let dir = TempDir::new();
+    let output = command(
+        &dir.0,
+        &[(
+            "DATABASE_URL",
+            "postgres://nobody:pw-not-logged@127.0.0.1:1/none",
+        )],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    let errors = json_lines(&dir.0.join("logs/error.log"));
+    assert!(!errors.is_empty(), "the failure reached error.log");
+    assert!(errors.iter().all(|l| l["level"] == "ERROR"));
+    let all = std::fs::read_to_string(dir.0.join("logs/combined.log")).unwrap() + &stderr;
+    assert!(
+        !all.contains("pw-not-logged"),
+        "passwords never reach a log: {all}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_binary_runs_on_postgres_and_redis() {
+    let (Some(db), Some(redis)) = (test_database_url(), test_redis_url()) else {
+        eprintln!("SKIPPED: TEST_DATABASE_URL / TEST_REDIS_URL are not set");
+        return;
+    };
+    let dir = TempDir::new();
+    let name = unique_name();
+    let sep = if db.contains('?') { '&' } else { '?' };
+    let database = format!("{db}{sep}schema={name}");
+    let prefix = format!("chai:test:{name}:");
+    let (mut child, addr) = start(
+        &dir.0,
+        &[
+            ("DATABASE_URL", &database),
+            ("REDIS_URL", &redis),
+            ("REDIS_PREFIX", &prefix),
+        ],
+    );
+    let body: Value = reqwest::get(format!("{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert_eq!(body["checks"]["redis"], "ok", "{body}");
+    terminate(&child);
+    assert_eq!(
+        wait_with_deadline(&mut child, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+}
