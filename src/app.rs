@@ -11,8 +11,9 @@ use crate::backends::Backends;
 use crate::backends::redis::RedisBackends;
 use crate::config::Config;
 use crate::middleware::{self, InFlight};
+use crate::services::passwords::PasswordHasher;
 use crate::state::AppState;
-use crate::{controllers, store};
+use crate::{controllers, services, store};
 
 /// A built server: bound to its port, not yet serving.
 pub struct App {
@@ -69,7 +70,14 @@ impl App {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let in_flight = InFlight::default();
         let frontend_url = config.frontend_url.clone();
-        let state = AppState::new(config, store, backends);
+        let passwords = PasswordHasher::new(config.bcrypt_cost)
+            .await
+            .context("cannot prepare the password hasher")?;
+        let state = AppState::new(config, store, backends, passwords);
+        services::auth::restore_revocations(&state)
+            .await
+            .context("cannot load token revocations")?;
+        spawn_revocation_purge(state.clone());
         let router = middleware::stack(
             controllers::router(state.clone(), extra_api),
             &frontend_url,
@@ -162,6 +170,22 @@ impl App {
         tracing::info!(outcome = ?outcome, "server stopped");
         Ok(outcome)
     }
+}
+
+/// Deletes expired revocations from the database once an hour.
+fn spawn_revocation_purge(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp();
+            match state.store.delete_expired_revocations(now).await {
+                Ok(n) => tracing::debug!(purged = n, "expired token revocations purged"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired token revocations"),
+            }
+        }
+    });
 }
 
 /// Keeps this node's presence registration alive in Redis.

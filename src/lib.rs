@@ -28,6 +28,8 @@ pub mod controllers;
 pub mod error;
 pub mod logging;
 pub mod middleware;
+pub mod models;
+pub mod services;
 pub mod state;
 pub mod store;
 

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use crate::backends::Backends;
 use crate::config::Config;
+use crate::services::passwords::PasswordHasher;
+use crate::services::tokens::TokenKeys;
 use crate::store::Store;
 
 /// Shared state of one node (an `Arc` inside: cloning is a reference count).
@@ -22,17 +24,29 @@ pub struct Inner {
     pub backends: Backends,
     /// When this node started (for `/health` uptime).
     pub started: Instant,
+    /// JWT signing and verification.
+    pub tokens: TokenKeys,
+    /// The bounded bcrypt pool.
+    pub passwords: Arc<PasswordHasher>,
 }
 
 impl AppState {
     /// Wraps the parts.
     #[must_use]
-    pub fn new(config: Config, store: Arc<dyn Store>, backends: Backends) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        backends: Backends,
+        passwords: Arc<PasswordHasher>,
+    ) -> Self {
+        let tokens = TokenKeys::new(&config.jwt_secret, config.jwt_expires_in);
         Self(Arc::new(Inner {
             config,
             store,
             backends,
             started: Instant::now(),
+            tokens,
+            passwords,
         }))
     }
 }

@@ -5,6 +5,7 @@ CREATE TABLE users (
     email         TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     display_name  TEXT NOT NULL,
+    search_name   TEXT NOT NULL, -- display_name lower-cased (Unicode-aware, done by the server)
     avatar_url    TEXT,
     status        TEXT,
     last_seen     TEXT,
@@ -14,7 +15,7 @@ CREATE TABLE users (
 -- Case-insensitive uniqueness decided by the index, never by a read-then-write check.
 CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
 CREATE UNIQUE INDEX users_email_lower ON users (lower(email));
-CREATE INDEX users_display_name_lower ON users (lower(display_name));
+CREATE INDEX users_search_name ON users (search_name);
 
 -- A logout revokes the token's jti until the token would have expired anyway.
 CREATE TABLE token_revocations (

@@ -1,10 +1,12 @@
 //! HTTP handlers: extract → call one service → envelope. No SQL, no rules.
 
+pub mod auth;
 pub mod health;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::error::AppError;
 use crate::middleware::{self, validate::JSON_BODY_LIMIT};
@@ -13,6 +15,14 @@ use crate::state::AppState;
 /// The `/api` routes (REST), before state is attached.
 fn api_routes() -> Router<AppState> {
     Router::new()
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout))
+        .route("/users", get(users::list_users))
+        .route("/users/online", get(users::online_users))
+        .route("/users/me", axum::routing::patch(users::update_me))
+        .route("/users/{id}", get(users::get_user))
 }
 
 /// Every route, with the 404 and 405 fallbacks in the envelope. `extra_api` routes are
@@ -27,13 +37,21 @@ pub fn router(state: AppState, extra_api: Option<Router<AppState>>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state.clone());
-    let api = middleware::api_layers(api, state.config.request_timeout);
+    let api = middleware::api_layers(api, &state);
     Router::new()
         .route("/health", get(health::get_health))
         .with_state(state)
         .nest("/api", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The success envelope: `{"success": true, "data": data}`.
+pub fn ok(data: serde_json::Value) -> axum::Json<serde_json::Value> {
+    let mut body = serde_json::Map::with_capacity(2);
+    body.insert("success".into(), serde_json::Value::Bool(true));
+    body.insert("data".into(), data);
+    axum::Json(serde_json::Value::Object(body))
 }
 
 async fn not_found() -> AppError {

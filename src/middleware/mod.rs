@@ -2,6 +2,8 @@
 //!
 //! [`stack`] is the one place where the order of the layers is decided.
 
+pub mod auth;
+pub mod rate_limit;
 pub mod request_id;
 pub mod validate;
 
@@ -23,6 +25,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{Instrument, field};
 
 use crate::error::{AppError, ErrorCause};
+use crate::state::AppState;
 
 /// Requests being served right now; shutdown reports how many it had to cut.
 #[derive(Debug, Default, Clone)]
@@ -98,9 +101,12 @@ pub fn stack(router: Router, frontend_url: &str, in_flight: InFlight) -> Router 
         .layer(from_fn_with_state(in_flight, observe))
 }
 
-/// Layers that only REST routes get: a request timeout answered in the envelope.
-pub fn api_layers(router: Router, timeout: Duration) -> Router {
-    router.layer(from_fn_with_state(timeout, time_limit))
+/// Layers that only REST routes get, outermost first: the request timeout (so that a
+/// slow rate-limit backend counts against it too), then the rate limits.
+pub fn api_layers(router: Router, state: &AppState) -> Router {
+    router
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(from_fn_with_state(state.config.request_timeout, time_limit))
 }
 
 async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {

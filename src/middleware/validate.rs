@@ -124,6 +124,53 @@ impl Fields {
         value
     }
 
+    /// A required string field run through `parse`; failures are recorded under `field`.
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = self.string(field)?;
+        self.check(field, parse(raw))
+    }
+
+    /// An optional string field run through `parse`.
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = self.opt_string(field)?;
+        self.check(field, parse(raw))
+    }
+
+    /// A field that may be absent (`None`), `null` (`Some(None)`) or a string run through
+    /// `parse` (`Some(Some(value))`).
+    pub fn nullable<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match self.map.get(field) {
+            None => None,
+            Some(Value::Null) => {
+                self.map.remove(field);
+                Some(None)
+            }
+            Some(_) => self.optional(field, parse).map(Some),
+        }
+    }
+
+    fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.error(field, message);
+                None
+            }
+        }
+    }
+
     /// An optional boolean field.
     pub fn opt_bool(&mut self, field: &str) -> Option<bool> {
         match self.map.remove(field) {

@@ -5,6 +5,9 @@
 //! start-up. Methods are in CRUD order with a doc line each, in the same order in every
 //! implementation, and one conformance suite (`tests/api/store.rs`) runs against both.
 
+// `queries` defines the `impl_store!` macro the two stores use: it must come first.
+#[macro_use]
+mod queries;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -12,8 +15,11 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::config::Config;
+use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// What can go wrong below the services.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +44,39 @@ impl From<StoreError> for crate::error::AppError {
     }
 }
 
+/// Turns a unique-index violation into [`StoreError::Conflict`], keyed on the violation
+/// kind (SQLite reports no constraint names).
+pub(crate) fn conflict_on_unique(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}
+
+/// One page of the user directory.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Lower-cased prefix of the username or the display name.
+    pub prefix: Option<String>,
+    /// Only users whose lower-cased username sorts after this one.
+    pub after_username: Option<String>,
+    /// Rows to return (the caller asks for one more than it shows, to learn `hasMore`).
+    pub limit: u32,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// The persistence interface every service uses.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -49,6 +88,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits for open connections to finish and closes the pool.
     async fn close(&self);
+
+    /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
+    async fn insert_user(&self, user: &NewUser) -> Result<UserRow, StoreError>;
+
+    /// The user with this id.
+    async fn fetch_user(&self, id: Uuid) -> Result<Option<UserRow>, StoreError>;
+
+    /// The user with this (lower-cased) email.
+    async fn fetch_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
+
+    /// The user with this username, compared case-insensitively.
+    async fn fetch_user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError>;
+
+    /// Users ordered by lower-cased username, filtered and paged by `query`.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRow>, StoreError>;
+
+    /// The users with these ids (unknown ids are skipped), ordered by username.
+    async fn list_users_by_ids(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, StoreError>;
+
+    /// Applies a profile change; `None` when the user does not exist.
+    async fn update_user_profile(
+        &self,
+        id: Uuid,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRow>, StoreError>;
+
+    /// Records when the user was last seen online.
+    async fn update_last_seen(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Revokes a token id until `expires_at` (unix seconds); revoking twice is harmless.
+    async fn insert_revocation(&self, jti: Uuid, expires_at: i64) -> Result<(), StoreError>;
+
+    /// Revocations still in force at `now` (unix seconds).
+    async fn list_revocations(&self, now: i64) -> Result<Vec<(Uuid, i64)>, StoreError>;
+
+    /// Deletes revocations whose token has expired by `now`; returns how many.
+    async fn delete_expired_revocations(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 /// Connects to the database named by the configuration and applies pending migrations.

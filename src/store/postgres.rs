@@ -4,10 +4,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::{StoreError, UserQuery, queries};
+use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
 pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[(
@@ -101,18 +103,4 @@ fn split_schema(url: &str) -> (String, Option<String>) {
     (url, schema)
 }
 
-#[async_trait]
-impl Store for PgStore {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
+impl_store!(PgStore, "postgres");

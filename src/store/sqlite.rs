@@ -5,12 +5,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::{StoreError, UserQuery, queries};
+use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
 pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[(
@@ -53,18 +55,4 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
+impl_store!(SqliteStore, "sqlite");

@@ -247,3 +247,63 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     );
     body
 }
+
+/// A signed-up user and their token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Signs up `username` (email `<username>@example.com`, password `password-<username>`).
+    pub async fn signup(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let password = format!("password-{username}");
+        let response = self
+            .post_json(
+                "/api/auth/signup",
+                &serde_json::json!({ "username": username, "email": email, "password": password }),
+            )
+            .await;
+        let (status, body) = json(response).await;
+        assert_eq!(status, 201, "{body}");
+        TestUser {
+            id: body["data"]["user"]["id"].as_str().unwrap().to_owned(),
+            username: username.to_owned(),
+            email,
+            password,
+            token: body["data"]["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A request with a JSON body and a bearer token.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}

@@ -2,7 +2,10 @@
 //! PostgreSQL + Redis when `TEST_DATABASE_URL` / `TEST_REDIS_URL` are set.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+mod auth;
 mod backends;
 mod helpers;
 mod http;
 mod process;
+mod rate_limits;
+mod users;

@@ -229,3 +229,83 @@ async fn the_same_binary_runs_on_postgres_and_redis() {
         Some(0)
     );
 }
+
+#[tokio::test]
+async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs() {
+    let dir = TempDir::new();
+    let secret = "jwt-secret-that-must-never-be-logged-0123456789";
+    let (mut child, addr) = start(
+        &dir.0,
+        &[
+            ("LOG_LEVEL", "trace"),
+            ("BCRYPT_COST", "4"),
+            ("JWT_SECRET", secret),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let password = "pass-word-never-logged";
+    let body = serde_json::json!({"username": "quiet", "email": "quiet@example.com", "password": password});
+    let signup: Value = client
+        .post(format!("{addr}/api/auth/signup"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signup["data"]["token"].as_str().unwrap().to_owned();
+    let login = serde_json::json!({"username": "quiet", "password": password});
+    let logged_in: Value = client
+        .post(format!("{addr}/api/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = logged_in["data"]["token"].as_str().unwrap().to_owned();
+    let wrong = serde_json::json!({"username": "quiet", "password": "wrong-pass-never-logged"});
+    client
+        .post(format!("{addr}/api/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    let me = client
+        .get(format!("{addr}/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    client
+        .post(format!("{addr}/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    terminate(&child);
+    wait_with_deadline(&mut child, Duration::from_secs(5));
+
+    let logs = std::fs::read_to_string(dir.0.join("logs/combined.log")).unwrap();
+    assert!(logs.lines().count() > 10, "trace level logs a lot: {logs}");
+    let user_line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "request completed" && l["span"]["route"] == "/api/auth/me")
+        .expect("the me request is logged");
+    assert_eq!(
+        user_line["span"]["user_id"], signup["data"]["user"]["id"],
+        "user id when known"
+    );
+    for secret_text in [password, "wrong-pass-never-logged", &token, &second, secret] {
+        assert!(
+            !logs.contains(secret_text),
+            "a secret reached the log: {secret_text}"
+        );
+    }
+    // The bcrypt hash is not logged either.
+    assert!(!logs.contains("$2b$"), "a password hash reached the log");
+}

@@ -1,0 +1,159 @@
+//! Accounts: signup, login, logout, and turning a token into an [`AuthUser`].
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::models::user::{DisplayName, Email, NewUser, Password, UserRow, Username};
+use crate::services::tokens::VerifiedToken;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// The signed-in caller: a verified, unrevoked token and the user it names.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The user as stored when the request came in.
+    pub user: UserRow,
+    /// The token the request carried.
+    pub token: VerifiedToken,
+}
+
+/// A parsed signup.
+#[derive(Debug)]
+pub struct Signup {
+    /// Username.
+    pub username: Username,
+    /// Email.
+    pub email: Email,
+    /// Password.
+    pub password: Password,
+    /// Display name; the username when absent.
+    pub display_name: Option<DisplayName>,
+}
+
+/// Who is logging in: by email or by username.
+#[derive(Debug)]
+pub enum LoginId {
+    /// Lower-cased email.
+    Email(String),
+    /// Username, compared case-insensitively.
+    Username(String),
+}
+
+/// A new session: the user and their token.
+#[derive(Debug)]
+pub struct Session {
+    /// The user.
+    pub user: UserRow,
+    /// The signed token.
+    pub token: String,
+    /// When the token expires (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Creates an account and its first session.
+///
+/// # Errors
+/// `USER_EXISTS` when the username or email is taken (decided by the unique indexes, so
+/// two concurrent signups of one name cannot both win).
+#[tracing::instrument(skip_all, fields(username = signup.username.as_str()))]
+pub async fn signup(state: &AppState, signup: Signup) -> Result<Session, AppError> {
+    let password_hash = state.passwords.hash(signup.password).await?;
+    let display_name = match signup.display_name {
+        Some(name) => name,
+        None => DisplayName::parse(signup.username.as_str()).map_err(AppError::internal)?,
+    };
+    let new = NewUser {
+        id: Uuid::now_v7(),
+        username: signup.username,
+        email: signup.email,
+        password_hash,
+        display_name,
+        created_at: Utc::now(),
+    };
+    let user = state.store.insert_user(&new).await.map_err(|e| match e {
+        StoreError::Conflict => AppError::UserExists,
+        other => other.into(),
+    })?;
+    tracing::info!(user_id = %user.id, "account created");
+    session(state, user)
+}
+
+/// Checks a password and opens a session. Unknown users and wrong passwords get the same
+/// answer after about the same time.
+///
+/// # Errors
+/// `INVALID_CREDENTIALS` for both.
+pub async fn login(state: &AppState, id: LoginId, password: String) -> Result<Session, AppError> {
+    let user = match &id {
+        LoginId::Email(email) => state.store.fetch_user_by_email(email).await?,
+        LoginId::Username(name) => state.store.fetch_user_by_username(name).await?,
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !state.passwords.verify(password, hash).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let user = user.ok_or(AppError::InvalidCredentials)?;
+    session(state, user)
+}
+
+fn session(state: &AppState, user: UserRow) -> Result<Session, AppError> {
+    let (token, claims) = state.tokens.issue(user.id)?;
+    Ok(Session {
+        user,
+        token,
+        expires_at: claims.exp,
+    })
+}
+
+/// Revokes the caller's token until it expires: in the database (survives a restart) and
+/// in the revocation backend (seen by every node at once).
+///
+/// # Errors
+/// The database or Redis cannot be reached.
+pub async fn logout(state: &AppState, auth: &AuthUser) -> Result<(), AppError> {
+    state
+        .store
+        .insert_revocation(auth.token.jti, auth.token.exp)
+        .await?;
+    state
+        .backends
+        .revocations
+        .revoke(auth.token.jti, auth.token.exp)
+        .await?;
+    tracing::info!(user_id = %auth.user.id, "logged out; token revoked");
+    Ok(())
+}
+
+/// Turns a token into the signed-in user.
+///
+/// # Errors
+/// `TOKEN_EXPIRED`, or `INVALID_TOKEN` for a forged, revoked or orphaned token.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+    let token = state.tokens.verify(token)?;
+    if state.backends.revocations.is_revoked(token.jti).await? {
+        return Err(AppError::InvalidToken);
+    }
+    let user = state
+        .store
+        .fetch_user(token.user_id)
+        .await?
+        .ok_or(AppError::InvalidToken)?;
+    Ok(AuthUser { user, token })
+}
+
+/// Copies the revocations still in force from the database into the revocation backend
+/// (after a restart, or a Redis that lost its keys) and purges expired ones.
+///
+/// # Errors
+/// The database or Redis cannot be reached.
+pub async fn restore_revocations(state: &AppState) -> Result<usize, AppError> {
+    let now = Utc::now().timestamp();
+    let purged = state.store.delete_expired_revocations(now).await?;
+    let live = state.store.list_revocations(now).await?;
+    for (jti, exp) in &live {
+        state.backends.revocations.revoke(*jti, *exp).await?;
+    }
+    tracing::info!(restored = live.len(), purged, "token revocations loaded");
+    Ok(live.len())
+}

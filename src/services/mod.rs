@@ -1,0 +1,7 @@
+//! Business rules, transport-agnostic: they take an [`auth::AuthUser`] and parsed values,
+//! never requests, so REST handlers and socket handlers share them.
+
+pub mod auth;
+pub mod passwords;
+pub mod tokens;
+pub mod users;
