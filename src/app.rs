@@ -165,6 +165,8 @@ impl App {
             tracing::warn!(error = %e, "could not withdraw this node's presence from Redis");
         }
         if outcome == Stopped::Clean {
+            // Every acknowledged send has committed already; this writes what is queued.
+            state.writer.shutdown().await;
             state.store.close().await;
         }
         tracing::info!(outcome = ?outcome, "server stopped");

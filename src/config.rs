@@ -279,6 +279,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How long one REST request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Gather concurrent message sends into one transaction (off only to measure the gain).
+    pub message_group_commit: bool,
 }
 
 /// Parses `30s`, `15m`, `12h`, `7d`, `2w`, `250ms` or a bare number of seconds.
@@ -592,6 +594,7 @@ impl Config {
             },
             shutdown_timeout: v.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
             request_timeout: v.duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            message_group_commit: v.bool("MESSAGE_GROUP_COMMIT", true)?,
         })
     }
 

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use crate::backends::Backends;
 use crate::config::Config;
+use crate::services::events::Events;
 use crate::services::passwords::PasswordHasher;
 use crate::services::tokens::TokenKeys;
+use crate::services::writer::MessageWriter;
 use crate::store::Store;
 
 /// Shared state of one node (an `Arc` inside: cloning is a reference count).
@@ -28,6 +30,10 @@ pub struct Inner {
     pub tokens: TokenKeys,
     /// The bounded bcrypt pool.
     pub passwords: Arc<PasswordHasher>,
+    /// The group-commit message writer.
+    pub writer: MessageWriter,
+    /// The one emit path for committed changes.
+    pub events: Events,
 }
 
 impl AppState {
@@ -40,6 +46,7 @@ impl AppState {
         passwords: Arc<PasswordHasher>,
     ) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.jwt_expires_in);
+        let writer = MessageWriter::start(store.clone(), config.message_group_commit);
         Self(Arc::new(Inner {
             config,
             store,
@@ -47,6 +54,8 @@ impl AppState {
             started: Instant::now(),
             tokens,
             passwords,
+            writer,
+            events: Events::new(),
         }))
     }
 }

@@ -1,12 +1,14 @@
 //! HTTP handlers: extract → call one service → envelope. No SQL, no rules.
 
 pub mod auth;
+pub mod channels;
 pub mod health;
+pub mod messages;
 pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::error::AppError;
 use crate::middleware::{self, validate::JSON_BODY_LIMIT};
@@ -21,8 +23,41 @@ fn api_routes() -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/users", get(users::list_users))
         .route("/users/online", get(users::online_users))
-        .route("/users/me", axum::routing::patch(users::update_me))
+        .route("/users/me", patch(users::update_me))
         .route("/users/{id}", get(users::get_user))
+        .route(
+            "/channels",
+            get(channels::list_channels).post(channels::create_channel),
+        )
+        .route("/channels/starred", get(channels::list_starred_channels))
+        .route(
+            "/channels/{id}",
+            get(channels::get_channel)
+                .patch(channels::update_channel)
+                .delete(channels::delete_channel),
+        )
+        .route("/channels/{id}/join", post(channels::join_channel))
+        .route("/channels/{id}/leave", post(channels::leave_channel))
+        .route(
+            "/channels/{id}/star",
+            put(channels::star_channel).delete(channels::unstar_channel),
+        )
+        .route(
+            "/channels/{id}/members",
+            get(channels::list_members).post(channels::add_member),
+        )
+        .route(
+            "/channels/{id}/members/{user_id}",
+            delete(channels::remove_member),
+        )
+        .route(
+            "/channels/{id}/messages",
+            get(messages::list_messages).post(messages::send_message),
+        )
+        .route(
+            "/messages/{id}",
+            patch(messages::edit_message).delete(messages::delete_message),
+        )
 }
 
 /// Every route, with the 404 and 405 fallbacks in the envelope. `extra_api` routes are

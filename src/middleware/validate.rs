@@ -207,6 +207,37 @@ impl Fields {
         }
     }
 
+    /// An optional list of attachments: file keys, or file objects with a `key`.
+    pub fn attachment_keys(&mut self, field: &str) -> Option<Vec<String>> {
+        let items = match self.map.remove(field) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.error(field, "must be a list of file keys");
+                return None;
+            }
+        };
+        if items.len() > 10 {
+            self.error(field, "must list at most 10 files");
+            return None;
+        }
+        let keys: Option<Vec<String>> = items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(key) => Some(key),
+                Value::Object(mut file) => match file.remove("key") {
+                    Some(Value::String(key)) => Some(key),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        if keys.is_none() {
+            self.error(field, "must be a list of file keys");
+        }
+        keys
+    }
+
     /// Whether any field failed so far.
     #[must_use]
     pub fn has_errors(&self) -> bool {

@@ -1,6 +1,8 @@
 //! Domain types with no I/O. Parsing happens once, at the edge; a value of one of these
 //! types is valid by construction.
 
+pub mod channel;
+pub mod message;
 pub mod page;
 pub mod user;
 

@@ -2,6 +2,10 @@
 //! never requests, so REST handlers and socket handlers share them.
 
 pub mod auth;
+pub mod channels;
+pub mod events;
+pub mod messages;
 pub mod passwords;
 pub mod tokens;
 pub mod users;
+pub mod writer;

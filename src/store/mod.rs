@@ -19,6 +19,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// What can go wrong below the services.
@@ -27,6 +29,9 @@ pub enum StoreError {
     /// A unique index refused the write (which one is for the caller to know).
     #[error("unique constraint violated")]
     Conflict,
+    /// The row the write depends on is gone (for example the channel was deleted).
+    #[error("referenced row not found")]
+    Missing,
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -64,6 +69,42 @@ pub struct UserQuery {
     pub limit: u32,
 }
 
+/// One page of the channel list, as one viewer sees it.
+#[derive(Debug, Clone)]
+pub struct ChannelQuery {
+    /// The viewer: public channels plus the private ones they are in.
+    pub viewer: Uuid,
+    /// Lower-cased substring of the name.
+    pub search: Option<String>,
+    /// Only channels the viewer is in.
+    pub joined_only: bool,
+    /// Only channels whose name sorts after this one.
+    pub after_name: Option<String>,
+    /// Rows to return.
+    pub limit: u32,
+}
+
+/// What joining did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// Already a member with this role; nothing changed.
+    Already(Role),
+    /// Added with this role (`owner` when the channel had none).
+    Added(Role),
+}
+
+/// What leaving did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// Was not a member.
+    NotMember,
+    /// Left; ownership went to this user (when the leaver was the owner).
+    Left {
+        /// The new owner, if ownership was handed over.
+        new_owner: Option<Uuid>,
+    },
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
@@ -75,6 +116,12 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// Names the sqlx database type of a store (the shared queries need it for transactions).
+pub trait HasDatabase {
+    /// The sqlx database.
+    type Db: sqlx::Database;
 }
 
 /// The persistence interface every service uses.
@@ -126,6 +173,116 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes revocations whose token has expired by `now`; returns how many.
     async fn delete_expired_revocations(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Creates a channel with its creator as owner and `members` as members, in one
+    /// transaction; [`StoreError::Conflict`] when the name is taken.
+    async fn insert_channel(
+        &self,
+        channel: &NewChannel,
+        members: &[Uuid],
+    ) -> Result<(), StoreError>;
+
+    /// A channel as `viewer` sees it (role, star, member count).
+    async fn fetch_channel(&self, id: Uuid, viewer: Uuid)
+    -> Result<Option<ChannelRow>, StoreError>;
+
+    /// Channels by name, filtered and paged by `query`.
+    async fn list_channels(&self, query: &ChannelQuery) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// The viewer's starred channels that they can still see, by name.
+    async fn list_starred_channels(&self, viewer: Uuid) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// Renames and/or re-describes a channel; [`StoreError::Conflict`] when the new name
+    /// is taken. `description: Some(None)` clears it.
+    async fn update_channel(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        description: Option<Option<&str>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a channel with its messages, memberships and stars; returns who were members.
+    async fn delete_channel(&self, id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Adds `user` as a member (as owner when the channel has no owner and `claim_ownerless`).
+    async fn insert_member(
+        &self,
+        channel: Uuid,
+        user: Uuid,
+        claim_ownerless: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, StoreError>;
+
+    /// Adds `user` with `role`, or sets the role of an existing member; `true` when added.
+    async fn upsert_member(
+        &self,
+        channel: Uuid,
+        user: Uuid,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The membership of `user` in `channel`.
+    async fn fetch_member(
+        &self,
+        channel: Uuid,
+        user: Uuid,
+    ) -> Result<Option<MemberRow>, StoreError>;
+
+    /// Members by `joined_at` (then user id), after the given position.
+    async fn list_members(
+        &self,
+        channel: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<MemberRow>, StoreError>;
+
+    /// Removes a membership; a leaving owner hands ownership to the oldest admin, else the
+    /// oldest member, in the same transaction.
+    async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError>;
+
+    /// Stars a channel for `user` (idempotent).
+    async fn insert_star(
+        &self,
+        user: Uuid,
+        channel: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Unstars a channel for `user` (idempotent).
+    async fn delete_star(&self, user: Uuid, channel: Uuid) -> Result<(), StoreError>;
+
+    /// Writes a batch of messages in one transaction (one fsync). Each message mints its id
+    /// inside the write and succeeds or fails alone (a savepoint each); a repeated nonce
+    /// returns the earlier message. The outer error means the whole batch failed.
+    async fn insert_messages(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError>;
+
+    /// One message.
+    async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError>;
+
+    /// Up to `limit` messages of a channel around `anchor`, in index order (newest first
+    /// for [`Anchor::Latest`] and [`Anchor::Before`], oldest first for [`Anchor::After`]).
+    async fn list_messages(
+        &self,
+        channel: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// Replaces a message's content and sets `edited_at`.
+    async fn update_message(
+        &self,
+        id: Uuid,
+        content: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<MessageRow>, StoreError>;
+
+    /// Deletes a message; `false` when it was already gone.
+    async fn delete_message(&self, id: Uuid) -> Result<bool, StoreError>;
 }
 
 /// Connects to the database named by the configuration and applies pending migrations.

@@ -8,15 +8,24 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use super::{StoreError, UserQuery, queries};
+use super::{ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
+use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
-pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[(
-    1,
-    "users",
-    include_str!("../../migrations/postgres/0001_users.sql"),
-)];
+pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
+    (
+        1,
+        "users",
+        include_str!("../../migrations/postgres/0001_users.sql"),
+    ),
+    (
+        2,
+        "channels_messages",
+        include_str!("../../migrations/postgres/0002_channels_messages.sql"),
+    ),
+];
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -103,4 +112,13 @@ fn split_schema(url: &str) -> (String, Option<String>) {
     (url, schema)
 }
 
-impl_store!(PgStore, "postgres");
+impl super::HasDatabase for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl_store!(
+    PgStore,
+    "postgres",
+    "BEGIN",
+    "SELECT last_message_id FROM channels WHERE id = $1 FOR UPDATE"
+);

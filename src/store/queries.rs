@@ -40,6 +40,113 @@ pub(super) const LIST_REVOCATIONS: &str =
 pub(super) const DELETE_EXPIRED_REVOCATIONS: &str =
     "DELETE FROM token_revocations WHERE expires_at <= $1";
 
+/// A channel with the viewer's (`$1`) role and star and the member count.
+const CHANNEL_SELECT: &str = "SELECT c.id, c.name, c.description, c.is_private, c.created_by, \
+    c.created_at, c.updated_at, \
+    (SELECT COUNT(*) FROM channel_members cm WHERE cm.channel_id = c.id) AS member_count, \
+    me.role AS my_role, \
+    EXISTS (SELECT 1 FROM channel_stars s WHERE s.channel_id = c.id AND s.user_id = $1) AS starred \
+    FROM channels c LEFT JOIN channel_members me ON me.channel_id = c.id AND me.user_id = $1 ";
+
+pub(super) fn fetch_channel() -> String {
+    format!("{CHANNEL_SELECT} WHERE c.id = $2")
+}
+
+pub(super) fn list_channels() -> String {
+    format!(
+        "{CHANNEL_SELECT} WHERE (c.is_private = FALSE OR me.user_id IS NOT NULL) \
+         AND ($2 = FALSE OR me.user_id IS NOT NULL) \
+         AND ($3 IS NULL OR c.name LIKE $3 ESCAPE '\\') \
+         AND ($4 IS NULL OR c.name > $4) \
+         ORDER BY c.name LIMIT $5"
+    )
+}
+
+pub(super) fn list_starred_channels() -> String {
+    format!(
+        "{CHANNEL_SELECT} JOIN channel_stars st ON st.channel_id = c.id AND st.user_id = $1 \
+         WHERE (c.is_private = FALSE OR me.user_id IS NOT NULL) ORDER BY c.name"
+    )
+}
+
+pub(super) const INSERT_CHANNEL: &str = "INSERT INTO channels \
+    (id, name, description, is_private, created_by, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $6)";
+
+pub(super) const INSERT_MEMBER: &str = "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (channel_id, user_id) DO NOTHING";
+
+pub(super) const UPDATE_CHANNEL: &str = "UPDATE channels SET name = COALESCE($2, name), \
+    description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5 WHERE id = $1";
+
+pub(super) const LIST_MEMBER_IDS: &str =
+    "SELECT user_id FROM channel_members WHERE channel_id = $1";
+
+pub(super) const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE id = $1";
+
+pub(super) const FETCH_MEMBER: &str =
+    "SELECT user_id, role, joined_at FROM channel_members WHERE channel_id = $1 AND user_id = $2";
+
+pub(super) const HAS_OWNER: &str =
+    "SELECT user_id FROM channel_members WHERE channel_id = $1 AND role = 'owner'";
+
+pub(super) const UPDATE_MEMBER_ROLE: &str =
+    "UPDATE channel_members SET role = $3 WHERE channel_id = $1 AND user_id = $2";
+
+pub(super) const NEXT_OWNER: &str = "SELECT user_id FROM channel_members \
+    WHERE channel_id = $1 AND user_id <> $2 \
+    ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1";
+
+pub(super) const DELETE_MEMBER: &str =
+    "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2";
+
+pub(super) const LIST_MEMBERS: &str = "SELECT user_id, role, joined_at FROM channel_members \
+    WHERE channel_id = $1 AND ($2 IS NULL OR joined_at > $2 OR (joined_at = $2 AND user_id > $3)) \
+    ORDER BY joined_at, user_id LIMIT $4";
+
+pub(super) const INSERT_STAR: &str = "INSERT INTO channel_stars (user_id, channel_id, created_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (user_id, channel_id) DO NOTHING";
+
+pub(super) const DELETE_STAR: &str =
+    "DELETE FROM channel_stars WHERE user_id = $1 AND channel_id = $2";
+
+/// A message with its sender's public profile.
+const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
+    m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
+    u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url \
+    FROM messages m JOIN users u ON u.id = m.sender_id ";
+
+pub(super) fn fetch_message() -> String {
+    format!("{MESSAGE_SELECT} WHERE m.id = $1")
+}
+
+pub(super) fn fetch_message_by_nonce() -> String {
+    format!("{MESSAGE_SELECT} WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.nonce = $3")
+}
+
+pub(super) fn list_messages_latest() -> String {
+    format!("{MESSAGE_SELECT} WHERE m.channel_id = $1 ORDER BY m.id DESC LIMIT $2")
+}
+
+pub(super) fn list_messages_before() -> String {
+    format!("{MESSAGE_SELECT} WHERE m.channel_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3")
+}
+
+pub(super) fn list_messages_after() -> String {
+    format!("{MESSAGE_SELECT} WHERE m.channel_id = $1 AND m.id > $2 ORDER BY m.id ASC LIMIT $3")
+}
+
+pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2 WHERE id = $1";
+
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+    (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub(super) const UPDATE_MESSAGE: &str =
+    "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1";
+
+pub(super) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = $1";
+
 /// `SELECT * FROM users WHERE id IN ($1, …, $n) ORDER BY lower(username)`.
 pub(super) fn users_by_ids(n: usize) -> String {
     let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
@@ -49,9 +156,17 @@ pub(super) fn users_by_ids(n: usize) -> String {
     )
 }
 
-/// Implements [`super::Store`] for a store type with a `pool` field and a `kind` name.
+/// Implements [`super::Store`] for a store type with a `pool` field.
+///
+/// - `$kind`: the name reported by `kind()`;
+/// - `$begin`: the statement that opens a write transaction (SQLite takes its write lock
+///   at once with `BEGIN IMMEDIATE`, so a transaction that reads first never fails to
+///   upgrade);
+/// - `$lock_channel`: reads a channel's newest message id, locking the channel row where
+///   the database has row locks (PostgreSQL `FOR UPDATE`), so membership changes and id
+///   minting of one channel are serialised across nodes.
 macro_rules! impl_store {
-    ($store:ty, $kind:literal) => {
+    ($store:ty, $kind:literal, $begin:literal, $lock_channel:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -193,6 +308,495 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected())
             }
+
+            async fn insert_channel(
+                &self,
+                channel: &NewChannel,
+                members: &[Uuid],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(queries::INSERT_CHANNEL)
+                    .bind(channel.id)
+                    .bind(channel.name.as_str())
+                    .bind(channel.description.as_deref())
+                    .bind(channel.is_private)
+                    .bind(channel.created_by)
+                    .bind(channel.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::conflict_on_unique)?;
+                sqlx::query(queries::INSERT_MEMBER)
+                    .bind(channel.id)
+                    .bind(channel.created_by)
+                    .bind(Role::Owner.as_str())
+                    .bind(channel.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                // Members join in the order given, a microsecond apart, after the owner.
+                let mut joined_at = channel.created_at;
+                for member in members.iter().filter(|m| **m != channel.created_by) {
+                    joined_at += chrono::Duration::microseconds(1);
+                    sqlx::query(queries::INSERT_MEMBER)
+                        .bind(channel.id)
+                        .bind(*member)
+                        .bind(Role::Member.as_str())
+                        .bind(joined_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn fetch_channel(
+                &self,
+                id: Uuid,
+                viewer: Uuid,
+            ) -> Result<Option<ChannelRow>, StoreError> {
+                Ok(
+                    sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::fetch_channel()))
+                        .bind(viewer)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn list_channels(
+                &self,
+                query: &ChannelQuery,
+            ) -> Result<Vec<ChannelRow>, StoreError> {
+                let search = query
+                    .search
+                    .as_deref()
+                    .map(|s| format!("%{}", $crate::store::like_prefix(s)));
+                Ok(
+                    sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::list_channels()))
+                        .bind(query.viewer)
+                        .bind(query.joined_only)
+                        .bind(search)
+                        .bind(query.after_name.as_deref())
+                        .bind(i64::from(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn list_starred_channels(
+                &self,
+                viewer: Uuid,
+            ) -> Result<Vec<ChannelRow>, StoreError> {
+                Ok(sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(
+                    queries::list_starred_channels(),
+                ))
+                .bind(viewer)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn update_channel(
+                &self,
+                id: Uuid,
+                name: Option<&str>,
+                description: Option<Option<&str>>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(queries::UPDATE_CHANNEL)
+                    .bind(id)
+                    .bind(name)
+                    .bind(description.is_some())
+                    .bind(description.flatten())
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::conflict_on_unique)?;
+                Ok(())
+            }
+
+            async fn delete_channel(&self, id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let members: Vec<Uuid> = sqlx::query_scalar(queries::LIST_MEMBER_IDS)
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query(queries::DELETE_CHANNEL)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(members)
+            }
+
+            async fn insert_member(
+                &self,
+                channel: Uuid,
+                user: Uuid,
+                claim_ownerless: bool,
+                now: DateTime<Utc>,
+            ) -> Result<Joined, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let exists: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
+                    .bind(channel)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::Missing);
+                }
+                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(member) = current {
+                    return Ok(Joined::Already(Role::from_db(&member.role)));
+                }
+                let has_owner = sqlx::query_scalar::<_, Uuid>(queries::HAS_OWNER)
+                    .bind(channel)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                let role = if claim_ownerless && !has_owner {
+                    Role::Owner
+                } else {
+                    Role::Member
+                };
+                sqlx::query(queries::INSERT_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .bind(role.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Joined::Added(role))
+            }
+
+            async fn upsert_member(
+                &self,
+                channel: Uuid,
+                user: Uuid,
+                role: Role,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let exists: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
+                    .bind(channel)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::Missing);
+                }
+                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let added = current.is_none();
+                let sql = if added {
+                    queries::INSERT_MEMBER
+                } else {
+                    queries::UPDATE_MEMBER_ROLE
+                };
+                let mut q = sqlx::query(sql)
+                    .bind(channel)
+                    .bind(user)
+                    .bind(role.as_str());
+                if added {
+                    q = q.bind(now);
+                }
+                q.execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn fetch_member(
+                &self,
+                channel: Uuid,
+                user: Uuid,
+            ) -> Result<Option<MemberRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MemberRow>(queries::FETCH_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_members(
+                &self,
+                channel: Uuid,
+                after: Option<(DateTime<Utc>, Uuid)>,
+                limit: u32,
+            ) -> Result<Vec<MemberRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MemberRow>(queries::LIST_MEMBERS)
+                    .bind(channel)
+                    .bind(after.map(|(at, _)| at))
+                    .bind(after.map(|(_, id)| id))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let _: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
+                    .bind(channel)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(current) = current else {
+                    return Ok(Left::NotMember);
+                };
+                let mut new_owner = None;
+                if Role::from_db(&current.role) == Role::Owner {
+                    new_owner = sqlx::query_scalar::<_, Uuid>(queries::NEXT_OWNER)
+                        .bind(channel)
+                        .bind(user)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(next) = new_owner {
+                        sqlx::query(queries::UPDATE_MEMBER_ROLE)
+                            .bind(channel)
+                            .bind(next)
+                            .bind(Role::Owner.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query(queries::DELETE_MEMBER)
+                    .bind(channel)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Left::Left { new_owner })
+            }
+
+            async fn insert_star(
+                &self,
+                user: Uuid,
+                channel: Uuid,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(queries::INSERT_STAR)
+                    .bind(user)
+                    .bind(channel)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_star(&self, user: Uuid, channel: Uuid) -> Result<(), StoreError> {
+                sqlx::query(queries::DELETE_STAR)
+                    .bind(user)
+                    .bind(channel)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_messages(
+                &self,
+                batch: &[NewMessage],
+            ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+                // Channels in a fixed order (stable: arrival order within a channel is kept),
+                // so two nodes' batches lock channel rows in the same order and never deadlock.
+                let mut order: Vec<usize> = (0..batch.len()).collect();
+                order.sort_by_key(|&i| batch[i].channel_id);
+                let mut results: Vec<Option<Result<Inserted, StoreError>>> =
+                    (0..batch.len()).map(|_| None).collect();
+                let mut tx = self.pool.begin_with($begin).await?;
+                for i in order {
+                    let message = &batch[i];
+                    sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
+                    let mut outcome = insert_one(&mut tx, message).await;
+                    if outcome.is_err() {
+                        sqlx::query("ROLLBACK TO SAVEPOINT send")
+                            .execute(&mut *tx)
+                            .await?;
+                        // A concurrent send of the same nonce (another node) won the index:
+                        // answer with its message.
+                        if matches!(outcome, Err(StoreError::Conflict)) {
+                            if let Some(nonce) = &message.nonce {
+                                if let Some(existing) =
+                                    fetch_by_nonce(&mut tx, message, nonce.as_str()).await?
+                                {
+                                    outcome = Ok(Inserted {
+                                        message: existing,
+                                        created: false,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    sqlx::query("RELEASE SAVEPOINT send")
+                        .execute(&mut *tx)
+                        .await?;
+                    results[i] = Some(outcome);
+                }
+                tx.commit().await?;
+                Ok(results
+                    .into_iter()
+                    .map(|r| r.unwrap_or(Err(StoreError::Missing)))
+                    .collect())
+            }
+
+            async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError> {
+                Ok(
+                    sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::fetch_message()))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn list_messages(
+                &self,
+                channel: Uuid,
+                anchor: Anchor,
+                limit: u32,
+            ) -> Result<Vec<MessageRow>, StoreError> {
+                let limit = i64::from(limit);
+                let rows = match anchor {
+                    Anchor::Latest => {
+                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
+                            queries::list_messages_latest(),
+                        ))
+                        .bind(channel)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    Anchor::Before(id) => {
+                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
+                            queries::list_messages_before(),
+                        ))
+                        .bind(channel)
+                        .bind(id)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    Anchor::After(id) => {
+                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
+                            queries::list_messages_after(),
+                        ))
+                        .bind(channel)
+                        .bind(id)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                Ok(rows)
+            }
+
+            async fn update_message(
+                &self,
+                id: Uuid,
+                content: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Option<MessageRow>, StoreError> {
+                let updated = sqlx::query(queries::UPDATE_MESSAGE)
+                    .bind(id)
+                    .bind(content)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if updated == 0 {
+                    return Ok(None);
+                }
+                self.fetch_message(id).await
+            }
+
+            async fn delete_message(&self, id: Uuid) -> Result<bool, StoreError> {
+                Ok(sqlx::query(queries::DELETE_MESSAGE)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    > 0)
+            }
+        }
+
+        /// The earlier message with the same channel, sender and nonce.
+        async fn fetch_by_nonce(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            message: &NewMessage,
+            nonce: &str,
+        ) -> Result<Option<MessageRow>, StoreError> {
+            Ok(sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
+                queries::fetch_message_by_nonce(),
+            ))
+            .bind(message.channel_id)
+            .bind(message.sender.id)
+            .bind(nonce)
+            .fetch_optional(&mut **tx)
+            .await?)
+        }
+
+        /// One send inside the batch transaction: nonce check, id minted after the
+        /// channel's newest id (row locked where the database can), then the insert.
+        async fn insert_one(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            message: &NewMessage,
+        ) -> Result<Inserted, StoreError> {
+            if let Some(nonce) = &message.nonce {
+                if let Some(existing) = fetch_by_nonce(tx, message, nonce.as_str()).await? {
+                    return Ok(Inserted {
+                        message: existing,
+                        created: false,
+                    });
+                }
+            }
+            let last: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
+                .bind(message.channel_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(last) = last else {
+                return Err(StoreError::Missing);
+            };
+            let id = $crate::models::message::mint_id(last);
+            let created_at = Utc::now();
+            sqlx::query(queries::SET_LAST_MESSAGE)
+                .bind(message.channel_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(queries::INSERT_MESSAGE)
+                .bind(id)
+                .bind(message.channel_id)
+                .bind(message.sender.id)
+                .bind(message.content.as_str())
+                .bind(&message.attachments)
+                .bind(message.parent_id)
+                .bind(message.nonce.as_ref().map(|n| n.as_str()))
+                .bind(created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err($crate::store::conflict_on_unique)?;
+            Ok(Inserted {
+                message: MessageRow {
+                    id,
+                    channel_id: message.channel_id,
+                    sender_id: message.sender.id,
+                    content: message.content.as_str().to_owned(),
+                    attachments: message.attachments.clone(),
+                    parent_id: message.parent_id,
+                    nonce: message.nonce.as_ref().map(|n| n.as_str().to_owned()),
+                    edited_at: None,
+                    created_at,
+                    sender_username: message.sender.username.clone(),
+                    sender_display_name: message.sender.display_name.clone(),
+                    sender_avatar_url: message.sender.avatar_url.clone(),
+                },
+                created: true,
+            })
         }
     };
 }

@@ -11,15 +11,24 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::{StoreError, UserQuery, queries};
+use super::{ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
+use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
-pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[(
-    1,
-    "users",
-    include_str!("../../migrations/sqlite/0001_users.sql"),
-)];
+pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
+    (
+        1,
+        "users",
+        include_str!("../../migrations/sqlite/0001_users.sql"),
+    ),
+    (
+        2,
+        "channels_messages",
+        include_str!("../../migrations/sqlite/0002_channels_messages.sql"),
+    ),
+];
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -55,4 +64,13 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, "sqlite");
+impl super::HasDatabase for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl_store!(
+    SqliteStore,
+    "sqlite",
+    "BEGIN IMMEDIATE",
+    "SELECT last_message_id FROM channels WHERE id = $1"
+);

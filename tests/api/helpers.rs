@@ -307,3 +307,55 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// Creates a channel as `user`; returns its id.
+    pub async fn create_channel(&self, user: &TestUser, name: &str, private: bool) -> String {
+        let response = self
+            .send_as(
+                reqwest::Method::POST,
+                &user.token,
+                "/api/channels",
+                &serde_json::json!({ "name": name, "isPrivate": private }),
+            )
+            .await;
+        let (status, body) = json(response).await;
+        assert_eq!(status, 201, "{body}");
+        body["data"]["channel"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a message as `user`; returns the message object.
+    pub async fn send_message(&self, user: &TestUser, channel: &str, content: &str) -> Value {
+        let response = self
+            .send_as(
+                reqwest::Method::POST,
+                &user.token,
+                &format!("/api/channels/{channel}/messages"),
+                &serde_json::json!({ "content": content }),
+            )
+            .await;
+        let (status, body) = json(response).await;
+        assert_eq!(status, 201, "{body}");
+        body["data"]["message"].clone()
+    }
+
+    /// POST with no body as `user`.
+    pub async fn post_as(&self, user: &TestUser, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// DELETE as `user`.
+    pub async fn delete_as(&self, user: &TestUser, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+}

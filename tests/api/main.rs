@@ -4,8 +4,11 @@
 
 mod auth;
 mod backends;
+mod channels;
+mod crash;
 mod helpers;
 mod http;
+mod messages;
 mod process;
 mod rate_limits;
 mod users;

@@ -13,14 +13,14 @@ use crate::helpers::{TempDir, test_database_url, test_redis_url, unique_name};
 const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
 
 /// The binary in `dir`, with nothing from the test runner's environment.
-fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+pub(crate) fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).env_clear().envs(vars.iter().copied());
     cmd
 }
 
 /// Starts the binary on a free port with JSON console logs; returns it and its address.
-fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
     let mut all = vec![
         ("PORT", "0"),
         ("LOG_FORMAT", "json"),
@@ -48,7 +48,7 @@ fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
     (child, addr)
 }
 
-fn terminate(child: &Child) {
+pub(crate) fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -56,7 +56,7 @@ fn terminate(child: &Child) {
     assert!(status.success());
 }
 
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

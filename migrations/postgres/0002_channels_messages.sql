@@ -1,0 +1,46 @@
+-- Channels, memberships, stars and messages.
+CREATE TABLE channels (
+    id              UUID PRIMARY KEY,
+    name            TEXT NOT NULL,            -- lower-case [a-z0-9_-], 2-50 chars
+    description     TEXT,
+    is_private      BOOLEAN NOT NULL,
+    created_by      UUID REFERENCES users (id) ON DELETE SET NULL,
+    last_message_id UUID,                     -- the newest id minted in this channel
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX channels_name ON channels (name);
+
+CREATE TABLE channel_members (
+    channel_id UUID NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    joined_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel_id, user_id)
+);
+CREATE INDEX channel_members_user ON channel_members (user_id);
+CREATE INDEX channel_members_joined ON channel_members (channel_id, joined_at, user_id);
+
+CREATE TABLE channel_stars (
+    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    channel_id UUID NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, channel_id)
+);
+CREATE INDEX channel_stars_channel ON channel_stars (channel_id);
+
+CREATE TABLE messages (
+    id          UUID PRIMARY KEY,             -- UUIDv7, increasing in commit order per channel
+    channel_id  UUID NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    sender_id   UUID NOT NULL REFERENCES users (id),
+    content     TEXT NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',   -- JSON array of file objects
+    parent_id   UUID,
+    nonce       TEXT,
+    edited_at   TIMESTAMPTZ,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+-- History pages are one range scan of this index, at any depth.
+CREATE INDEX messages_channel_id ON messages (channel_id, id);
+-- Idempotent sends: the index, not a read-then-write, decides.
+CREATE UNIQUE INDEX messages_nonce ON messages (channel_id, sender_id, nonce);

@@ -1,0 +1,154 @@
+//! `/api/channels/{id}/messages` and `/api/messages/{id}` (API.md §6).
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::channels::{channel_id, query};
+use super::ok;
+use crate::error::AppError;
+use crate::middleware::validate::{Fields, JsonObject};
+use crate::models::message::{Anchor, MessageContent, Nonce};
+use crate::models::page::{decode_cursor, parse_limit};
+use crate::models::parse_id;
+use crate::services::auth::AuthUser;
+use crate::services::messages::{self, Send};
+use crate::state::AppState;
+
+/// Query of the history route.
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    cursor: Option<String>,
+}
+
+fn message_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, AppError> {
+    path.ok()
+        .and_then(|Path(id)| parse_id(&id))
+        .ok_or(AppError::MessageNotFound)
+}
+
+/// Where a page starts: `cursor` wins over `before`/`after`; both of those → 400.
+///
+/// # Errors
+/// `VALIDATION_ERROR` on the field at fault.
+pub fn parse_anchor(
+    cursor: Option<&str>,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<Anchor, AppError> {
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        return messages::parse_history_cursor(&decode_cursor(cursor)?);
+    }
+    let id = |field: &str, raw: &str| {
+        parse_id(raw).ok_or_else(|| AppError::field(field, "must be a message id"))
+    };
+    match (
+        before.filter(|b| !b.is_empty()),
+        after.filter(|a| !a.is_empty()),
+    ) {
+        (Some(_), Some(_)) => Err(AppError::field("before", "give before or after, not both")),
+        (Some(b), None) => Ok(Anchor::Before(id("before", b)?)),
+        (None, Some(a)) => Ok(Anchor::After(id("after", a)?)),
+        (None, None) => Ok(Anchor::Latest),
+    }
+}
+
+/// `GET /api/channels/{id}/messages?limit=&before=&after=&cursor=`.
+pub async fn list_messages(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = channel_id(id)?;
+    let q = query(q)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let anchor = parse_anchor(q.cursor.as_deref(), q.before.as_deref(), q.after.as_deref())?;
+    let page = messages::history(&state, &auth, id, anchor, limit).await?;
+    Ok(ok(
+        json!({ "messages": page.messages, "pagination": page.pagination }),
+    ))
+}
+
+/// Reads a send body (REST and socket share it).
+///
+/// # Errors
+/// `VALIDATION_ERROR` listing each failing field.
+pub fn parse_send(f: &mut Fields) -> Option<Send> {
+    let content = f.required("content", |s| MessageContent::parse(&s));
+    let parent_id = f.optional("parentId", |s| {
+        parse_id(&s).ok_or_else(|| "must be a message id".to_owned())
+    });
+    let nonce = f.optional("nonce", |s| Nonce::parse(&s));
+    let attachments = f.attachment_keys("attachments");
+    Some(Send {
+        content: content?,
+        attachments: attachments.unwrap_or_default(),
+        parent_id,
+        nonce,
+    })
+}
+
+/// `POST /api/channels/{id}/messages`: 201 with the new message, or 200 with the first one
+/// when the nonce was seen before.
+pub async fn send_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let id = channel_id(id)?;
+    let mut f = Fields::new(body);
+    let send = parse_send(&mut f);
+    let send = match (send, f.has_errors()) {
+        (Some(send), false) => send,
+        _ => {
+            return Err(f
+                .finish(())
+                .err()
+                .unwrap_or_else(|| AppError::field("content", "is required")));
+        }
+    };
+    let (message, created) = messages::send(&state, &auth, id, send).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, ok(json!({ "message": message }))))
+}
+
+/// `PATCH /api/messages/{id}` with `{content}` (the sender only).
+pub async fn edit_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+    body: JsonObject,
+) -> Result<Json<Value>, AppError> {
+    let id = message_id(id)?;
+    let mut f = Fields::new(body);
+    let content = f.required("content", |s| MessageContent::parse(&s));
+    let content = f
+        .finish(content)?
+        .ok_or_else(|| AppError::field("content", "is required"))?;
+    let message = messages::edit(&state, &auth, id, content).await?;
+    Ok(ok(json!({ "message": message })))
+}
+
+/// `DELETE /api/messages/{id}` (the sender, or the channel's owner or an admin).
+pub async fn delete_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = message_id(id)?;
+    let channel_id = messages::delete(&state, &auth, id).await?;
+    Ok(ok(json!({ "messageId": id, "channelId": channel_id })))
+}

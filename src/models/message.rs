@@ -1,0 +1,246 @@
+//! Messages (API.md §6): content, nonces, the stored row and the wire view.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::timestamp;
+
+/// Trimmed content of 1–4000 characters, stored and returned exactly (no HTML rewriting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    /// Longest content, in characters (code points).
+    pub const MAX_CHARS: usize = 4000;
+
+    /// Parses content: trims leading and trailing whitespace, then counts characters.
+    ///
+    /// # Errors
+    /// A message giving the range.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("must not be empty".into());
+        }
+        let n = trimmed.chars().count();
+        if n > Self::MAX_CHARS {
+            return Err(format!("must be at most 4000 characters; it has {n}"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The content.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client-chosen idempotency key: 1–100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nonce(String);
+
+impl Nonce {
+    /// Parses a nonce (kept exactly as sent).
+    ///
+    /// # Errors
+    /// A message giving the range.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if (1..=100).contains(&raw.chars().count()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("must be 1 to 100 characters".into())
+        }
+    }
+
+    /// The nonce.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message as stored, with its sender's public profile (one join, no query per message).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    /// UUIDv7, increasing in commit order within the channel.
+    pub id: Uuid,
+    /// Channel.
+    pub channel_id: Uuid,
+    /// Sender.
+    pub sender_id: Uuid,
+    /// Content.
+    pub content: String,
+    /// JSON array of file objects.
+    pub attachments: String,
+    /// The message this one replies to.
+    pub parent_id: Option<Uuid>,
+    /// Idempotency key.
+    pub nonce: Option<String>,
+    /// Last edit.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Send time.
+    pub created_at: DateTime<Utc>,
+    /// Sender's username.
+    pub sender_username: String,
+    /// Sender's display name.
+    pub sender_display_name: String,
+    /// Sender's avatar.
+    pub sender_avatar_url: Option<String>,
+}
+
+/// The sender's public profile inside a message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SenderView {
+    /// User id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Avatar.
+    pub avatar_url: Option<String>,
+}
+
+/// The `message` object of the contract.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// Message id.
+    pub id: Uuid,
+    /// Channel id.
+    pub channel_id: Uuid,
+    /// Sender.
+    pub sender: SenderView,
+    /// Content.
+    pub content: String,
+    /// File objects.
+    pub attachments: Value,
+    /// Replied-to message.
+    pub parent_id: Option<Uuid>,
+    /// Idempotency key.
+    pub nonce: Option<String>,
+    /// Last edit.
+    pub edited_at: Option<String>,
+    /// Send time.
+    pub created_at: String,
+}
+
+impl From<&MessageRow> for MessageView {
+    fn from(row: &MessageRow) -> Self {
+        Self {
+            id: row.id,
+            channel_id: row.channel_id,
+            sender: SenderView {
+                id: row.sender_id,
+                username: row.sender_username.clone(),
+                display_name: row.sender_display_name.clone(),
+                avatar_url: row.sender_avatar_url.clone(),
+            },
+            content: row.content.clone(),
+            attachments: serde_json::from_str(&row.attachments)
+                .unwrap_or_else(|_| Value::Array(Vec::new())),
+            parent_id: row.parent_id,
+            nonce: row.nonce.clone(),
+            edited_at: row.edited_at.map(timestamp),
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// What a send writes; the id is minted inside the write.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Channel.
+    pub channel_id: Uuid,
+    /// Sender and their profile (copied into the answer without a query).
+    pub sender: SenderView,
+    /// Content.
+    pub content: MessageContent,
+    /// JSON array of file objects.
+    pub attachments: String,
+    /// Replied-to message (checked to be in the same channel).
+    pub parent_id: Option<Uuid>,
+    /// Idempotency key.
+    pub nonce: Option<Nonce>,
+}
+
+/// The result of one send.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The message (the earlier one when the nonce was seen before).
+    pub message: MessageRow,
+    /// `false` when the nonce matched an earlier message and nothing was written.
+    pub created: bool,
+}
+
+/// Where a history page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The newest messages.
+    Latest,
+    /// Messages right before this id (older).
+    Before(Uuid),
+    /// Messages right after this id (newer).
+    After(Uuid),
+}
+
+/// The next larger UUID: `last + 1` as a 128-bit number.
+#[must_use]
+pub fn successor(last: Uuid) -> Uuid {
+    Uuid::from_u128(last.as_u128().wrapping_add(1))
+}
+
+/// The id for a message written now in a channel whose newest id is `last`: a fresh UUIDv7,
+/// or `last + 1` when the clock has not moved past `last` (so ids rise in commit order).
+#[must_use]
+pub fn mint_id(last: Option<Uuid>) -> Uuid {
+    let fresh = Uuid::now_v7();
+    match last {
+        Some(last) if fresh <= last => successor(last),
+        _ => fresh,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_trimmed_and_counted_in_characters_not_bytes() {
+        assert_eq!(MessageContent::parse("  hi  \n").unwrap().as_str(), "hi");
+        assert!(MessageContent::parse(" \n\t ").is_err());
+        assert!(
+            MessageContent::parse(&"é".repeat(4000)).is_ok(),
+            "8,000 bytes, 4,000 characters"
+        );
+        assert!(MessageContent::parse(&"x".repeat(4001)).is_err());
+        let html = "<script>alert('x')</script> & <b>";
+        assert_eq!(
+            MessageContent::parse(html).unwrap().as_str(),
+            html,
+            "stored verbatim"
+        );
+    }
+
+    #[test]
+    fn nonces_take_1_to_100_characters() {
+        assert!(Nonce::parse("").is_err());
+        assert!(Nonce::parse(&"n".repeat(100)).is_ok());
+        assert!(Nonce::parse(&"n".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn minted_ids_always_exceed_the_channels_last_id() {
+        let future = Uuid::from_u128(Uuid::now_v7().as_u128() + (1u128 << 100));
+        let id = mint_id(Some(future));
+        assert!(id > future);
+        assert_eq!(id, successor(future));
+        let past = Uuid::now_v7();
+        assert!(mint_id(Some(past)) > past);
+        assert!(mint_id(None).get_version_num() == 7);
+    }
+}

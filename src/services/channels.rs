@@ -1,0 +1,461 @@
+//! Channels (API.md §5, §12): visibility, membership, roles, ownership hand-over, stars.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::{AppError, FieldError};
+use crate::models::channel::{ChannelName, ChannelRow, ChannelView, NewChannel, Role};
+use crate::models::page::{Pagination, encode_cursor};
+use crate::models::timestamp;
+use crate::models::user::UserView;
+use crate::services::auth::AuthUser;
+use crate::services::events::{Event, LeftReason};
+use crate::state::AppState;
+use crate::store::{ChannelQuery, Joined, Left, StoreError};
+
+/// Most `memberIds` accepted when creating a channel.
+pub const MAX_INITIAL_MEMBERS: usize = 1000;
+
+/// A parsed channel creation.
+#[derive(Debug)]
+pub struct CreateChannel {
+    /// Name.
+    pub name: ChannelName,
+    /// Description.
+    pub description: Option<String>,
+    /// Members only.
+    pub is_private: bool,
+    /// Users to add as members.
+    pub member_ids: Vec<Uuid>,
+}
+
+/// A page of channels.
+#[derive(Debug)]
+pub struct ChannelPage {
+    /// Channels by name.
+    pub channels: Vec<ChannelView>,
+    /// Where the next page starts.
+    pub pagination: Pagination,
+}
+
+/// One member as listed.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// The member's public profile.
+    pub user: UserView,
+    /// Their role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: String,
+}
+
+/// A page of members.
+#[derive(Debug)]
+pub struct MemberPage {
+    /// Members by `joinedAt`.
+    pub members: Vec<MemberView>,
+    /// Where the next page starts.
+    pub pagination: Pagination,
+}
+
+fn name_conflict(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict => AppError::ChannelExists,
+        StoreError::Missing => AppError::ChannelNotFound,
+        other => other.into(),
+    }
+}
+
+/// A channel as `viewer` sees it; `CHANNEL_NOT_FOUND` when it does not exist.
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`.
+pub async fn load(state: &AppState, id: Uuid, viewer: Uuid) -> Result<ChannelRow, AppError> {
+    state
+        .store
+        .fetch_channel(id, viewer)
+        .await?
+        .ok_or(AppError::ChannelNotFound)
+}
+
+/// Creates a channel; the creator is its owner.
+///
+/// # Errors
+/// `VALIDATION_ERROR` for unknown `memberIds`, `CHANNEL_EXISTS` for a taken name.
+pub async fn create(
+    state: &AppState,
+    auth: &AuthUser,
+    input: CreateChannel,
+) -> Result<ChannelView, AppError> {
+    let mut members = input.member_ids;
+    members.sort_unstable();
+    members.dedup();
+    members.retain(|m| *m != auth.user.id);
+    if !members.is_empty() {
+        let found = state.store.list_users_by_ids(&members).await?;
+        if found.len() != members.len() {
+            let known: std::collections::HashSet<Uuid> = found.iter().map(|u| u.id).collect();
+            let unknown: Vec<String> = members
+                .iter()
+                .filter(|m| !known.contains(m))
+                .map(ToString::to_string)
+                .collect();
+            return Err(AppError::Validation(vec![FieldError::new(
+                "memberIds",
+                format!("unknown users: {}", unknown.join(", ")),
+            )]));
+        }
+    }
+    let channel = NewChannel {
+        id: Uuid::now_v7(),
+        name: input.name,
+        description: input.description,
+        is_private: input.is_private,
+        created_by: auth.user.id,
+        created_at: Utc::now(),
+    };
+    state
+        .store
+        .insert_channel(&channel, &members)
+        .await
+        .map_err(name_conflict)?;
+    for member in &members {
+        let view = ChannelView::from(&load(state, channel.id, *member).await?);
+        state.events.emit(Event::MemberAdded {
+            user_id: *member,
+            channel: Box::new(view),
+        });
+    }
+    Ok(ChannelView::from(
+        &load(state, channel.id, auth.user.id).await?,
+    ))
+}
+
+/// Lists channels the caller can see, by name.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn list(
+    state: &AppState,
+    auth: &AuthUser,
+    search: Option<&str>,
+    joined_only: bool,
+    after_name: Option<String>,
+    limit: u32,
+) -> Result<ChannelPage, AppError> {
+    let search = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let mut rows = state
+        .store
+        .list_channels(&ChannelQuery {
+            viewer: auth.user.id,
+            search,
+            joined_only,
+            after_name,
+            limit: limit + 1,
+        })
+        .await?;
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = has_more
+        .then(|| rows.last().map(|r| encode_cursor(&r.name)))
+        .flatten();
+    Ok(ChannelPage {
+        channels: rows.iter().map(ChannelView::from).collect(),
+        pagination: Pagination {
+            has_more,
+            next_cursor,
+        },
+    })
+}
+
+/// The caller's starred channels.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn starred(state: &AppState, auth: &AuthUser) -> Result<Vec<ChannelView>, AppError> {
+    let rows = state.store.list_starred_channels(auth.user.id).await?;
+    Ok(rows.iter().map(ChannelView::from).collect())
+}
+
+/// One channel.
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
+    let channel = load(state, id, auth.user.id).await?;
+    channel.check_visible()?;
+    Ok(ChannelView::from(&channel))
+}
+
+/// Renames and/or re-describes a channel (owner or admin).
+///
+/// # Errors
+/// Permissions, `CHANNEL_EXISTS`.
+pub async fn update(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    name: Option<ChannelName>,
+    description: Option<Option<String>>,
+) -> Result<ChannelView, AppError> {
+    load(state, id, auth.user.id).await?.check_manager()?;
+    state
+        .store
+        .update_channel(
+            id,
+            name.as_ref().map(ChannelName::as_str),
+            description.as_ref().map(Option::as_deref),
+            Utc::now(),
+        )
+        .await
+        .map_err(name_conflict)?;
+    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+}
+
+/// Deletes a channel and its messages (owner only).
+///
+/// # Errors
+/// Permissions.
+pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<(), AppError> {
+    load(state, id, auth.user.id).await?.check_owner()?;
+    let members = state.store.delete_channel(id).await?;
+    state.events.emit(Event::MembersLeft {
+        channel_id: id,
+        user_ids: members,
+        reason: LeftReason::Deleted,
+    });
+    Ok(())
+}
+
+/// Joins a public channel (idempotent); the first to join an ownerless channel owns it.
+///
+/// # Errors
+/// `PRIVATE_CHANNEL` for a private channel the caller is not in.
+pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
+    let channel = load(state, id, auth.user.id).await?;
+    channel.check_visible()?;
+    if channel.role().is_none() {
+        let joined = state
+            .store
+            .insert_member(id, auth.user.id, true, Utc::now())
+            .await
+            .map_err(name_conflict)?;
+        if matches!(joined, Joined::Added(_)) {
+            state.events.emit(Event::MemberJoined {
+                channel_id: id,
+                user_id: auth.user.id,
+            });
+        }
+    }
+    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+}
+
+/// Leaves a channel; a leaving owner hands ownership over.
+///
+/// # Errors
+/// `PRIVATE_CHANNEL`, `NOT_CHANNEL_MEMBER`.
+pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
+    load(state, id, auth.user.id).await?.check_member()?;
+    if let Left::Left { .. } = state.store.delete_member(id, auth.user.id).await? {
+        state.events.emit(Event::MembersLeft {
+            channel_id: id,
+            user_ids: vec![auth.user.id],
+            reason: LeftReason::Left,
+        });
+    }
+    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+}
+
+/// Lists members by `joinedAt` (anyone who can see the channel).
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn members(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    after: Option<(chrono::DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> Result<MemberPage, AppError> {
+    load(state, id, auth.user.id).await?.check_visible()?;
+    let mut rows = state.store.list_members(id, after, limit + 1).await?;
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+    let users: std::collections::HashMap<Uuid, _> = state
+        .store
+        .list_users_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let online: std::collections::HashSet<Uuid> = state
+        .backends
+        .presence
+        .online_users()
+        .await?
+        .into_iter()
+        .collect();
+    let next_cursor = has_more
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(&format!("{}|{}", r.joined_at.to_rfc3339(), r.user_id)))
+        })
+        .flatten();
+    let members = rows
+        .iter()
+        .filter_map(|r| {
+            users.get(&r.user_id).map(|u| MemberView {
+                user: UserView::public(u, online.contains(&u.id)),
+                role: Role::from_db(&r.role),
+                joined_at: timestamp(r.joined_at),
+            })
+        })
+        .collect();
+    Ok(MemberPage {
+        members,
+        pagination: Pagination {
+            has_more,
+            next_cursor,
+        },
+    })
+}
+
+/// Decodes a member cursor: `<RFC 3339 joinedAt>|<user id>`.
+///
+/// # Errors
+/// `VALIDATION_ERROR` on `cursor`.
+pub fn parse_member_cursor(decoded: &str) -> Result<(chrono::DateTime<Utc>, Uuid), AppError> {
+    let bad = || AppError::field("cursor", "is not a cursor this server issued");
+    let (at, id) = decoded.split_once('|').ok_or_else(bad)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|_| bad())?
+        .with_timezone(&Utc);
+    let id = Uuid::try_parse(id).map_err(|_| bad())?;
+    Ok((at, id))
+}
+
+/// Adds a member or changes a member's role (owner/admin; only the owner grants admin).
+/// Returns the member and whether they were new.
+///
+/// # Errors
+/// Permissions, `USER_NOT_FOUND`, `VALIDATION_ERROR` for `role: owner`.
+pub async fn add_member(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(MemberView, bool), AppError> {
+    let channel = load(state, id, auth.user.id).await?;
+    let my_role = channel.check_manager()?;
+    if role == Role::Owner {
+        return Err(AppError::field(
+            "role",
+            "must be member or admin (ownership is not granted)",
+        ));
+    }
+    let user = state
+        .store
+        .fetch_user(user_id)
+        .await?
+        .ok_or(AppError::UserNotFound)?;
+    let current = state
+        .store
+        .fetch_member(id, user_id)
+        .await?
+        .map(|m| Role::from_db(&m.role));
+    if current == Some(Role::Owner) {
+        return Err(AppError::field(
+            "role",
+            "the owner's role cannot be changed",
+        ));
+    }
+    let changes_role = current.is_some_and(|c| c != role);
+    if my_role != Role::Owner && (role == Role::Admin || changes_role) {
+        return Err(AppError::InsufficientRole);
+    }
+    let added = state
+        .store
+        .upsert_member(id, user_id, role, Utc::now())
+        .await
+        .map_err(name_conflict)?;
+    if added {
+        let view = ChannelView::from(&load(state, id, user_id).await?);
+        state.events.emit(Event::MemberAdded {
+            user_id,
+            channel: Box::new(view),
+        });
+    }
+    let member = state
+        .store
+        .fetch_member(id, user_id)
+        .await?
+        .ok_or(AppError::UserNotFound)?;
+    let online = state.backends.presence.is_online(user_id).await?;
+    Ok((
+        MemberView {
+            user: UserView::public(&user, online),
+            role: Role::from_db(&member.role),
+            joined_at: timestamp(member.joined_at),
+        },
+        added,
+    ))
+}
+
+/// Removes a member (owner: anyone but themself; admin: plain members only).
+///
+/// # Errors
+/// Permissions, `USER_NOT_FOUND` for a non-member.
+pub async fn remove_member(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    let channel = load(state, id, auth.user.id).await?;
+    let my_role = channel.check_manager()?;
+    let target = state
+        .store
+        .fetch_member(id, user_id)
+        .await?
+        .map(|m| Role::from_db(&m.role))
+        .ok_or(AppError::UserNotFound)?;
+    if target == Role::Owner || (my_role != Role::Owner && target != Role::Member) {
+        return Err(AppError::InsufficientRole);
+    }
+    if let Left::Left { .. } = state.store.delete_member(id, user_id).await? {
+        state.events.emit(Event::MembersLeft {
+            channel_id: id,
+            user_ids: vec![user_id],
+            reason: LeftReason::Removed,
+        });
+    }
+    Ok(())
+}
+
+/// Stars or unstars a channel for the caller (anyone who can see it).
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn set_star(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    starred: bool,
+) -> Result<ChannelView, AppError> {
+    load(state, id, auth.user.id).await?.check_visible()?;
+    if starred {
+        state
+            .store
+            .insert_star(auth.user.id, id, Utc::now())
+            .await?;
+    } else {
+        state.store.delete_star(auth.user.id, id).await?;
+    }
+    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+}

@@ -1,0 +1,157 @@
+//! The one path by which changes leave the services: after a commit, a service hands an
+//! [`Event`] to [`Events::emit`]. Room names and payload shapes live here and nowhere else,
+//! so real-time delivery (and, later, a durable per-user event log) has a single source.
+//!
+//! Events go out on an in-process broadcast channel; the real-time layer subscribes and
+//! delivers each to the sockets in its room (on every node, through the Socket.IO adapter).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::models::channel::ChannelView;
+use crate::models::message::MessageView;
+
+/// Why a user's sockets leave a channel's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftReason {
+    /// The user left the channel.
+    Left,
+    /// An owner or admin removed the user.
+    Removed,
+    /// The channel was deleted.
+    Deleted,
+}
+
+impl LeftReason {
+    /// The `reason` of `channel:left`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Left => "left",
+            Self::Removed => "removed",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// A committed change that clients may need to hear about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A message was sent.
+    NewMessage(MessageView),
+    /// A message was edited.
+    MessageEdited(MessageView),
+    /// A message was deleted.
+    MessageDeleted {
+        /// Message.
+        message_id: Uuid,
+        /// Its channel.
+        channel_id: Uuid,
+    },
+    /// A user joined a channel by themself.
+    MemberJoined {
+        /// Channel.
+        channel_id: Uuid,
+        /// The new member.
+        user_id: Uuid,
+    },
+    /// An owner or admin added a user; they hear `channel:added` with the channel as they
+    /// now see it.
+    MemberAdded {
+        /// The user who was added.
+        user_id: Uuid,
+        /// The channel as that user sees it.
+        channel: Box<ChannelView>,
+    },
+    /// Users stopped being members: their sockets leave the room and hear `channel:left`.
+    MembersLeft {
+        /// Channel.
+        channel_id: Uuid,
+        /// Who left.
+        user_ids: Vec<Uuid>,
+        /// Why.
+        reason: LeftReason,
+    },
+}
+
+/// Room of a channel's subscribers.
+#[must_use]
+pub fn channel_room(channel_id: Uuid) -> String {
+    format!("channel:{channel_id}")
+}
+
+/// Room of one user's sockets.
+#[must_use]
+pub fn user_room(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+impl Event {
+    /// The Socket.IO event name and payload this change is delivered as.
+    #[must_use]
+    pub fn wire(&self) -> (&'static str, Value) {
+        match self {
+            Self::NewMessage(m) => ("new-message", json!(m)),
+            Self::MessageEdited(m) => ("message-edited", json!(m)),
+            Self::MessageDeleted {
+                message_id,
+                channel_id,
+            } => (
+                "message-deleted",
+                json!({ "messageId": message_id, "channelId": channel_id }),
+            ),
+            Self::MemberJoined {
+                channel_id,
+                user_id,
+            } => (
+                "channel:member-joined",
+                json!({ "channelId": channel_id, "userId": user_id }),
+            ),
+            Self::MemberAdded { channel, .. } => ("channel:added", json!({ "channel": channel })),
+            Self::MembersLeft {
+                channel_id, reason, ..
+            } => (
+                "channel:left",
+                json!({ "channelId": channel_id, "reason": reason.as_str() }),
+            ),
+        }
+    }
+}
+
+/// The emit path of one node.
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events {
+    /// A bus that buffers this many events per slow subscriber before it starts lagging.
+    const CAPACITY: usize = 65_536;
+
+    /// A new bus.
+    #[must_use]
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(Self::CAPACITY);
+        Self { tx }
+    }
+
+    /// Hands a committed change to the subscribers (none is fine).
+    pub fn emit(&self, event: Event) {
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// Every event emitted from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,239 @@
+//! Messages (API.md §6, §12): sends through the group-commit writer, history pages,
+//! edits and deletes, each handed to the events module after it commits.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::models::message::{Anchor, MessageContent, MessageView, NewMessage, Nonce, SenderView};
+use crate::models::page::{Pagination, encode_cursor};
+use crate::services::auth::AuthUser;
+use crate::services::channels;
+use crate::services::events::Event;
+use crate::state::AppState;
+
+/// A parsed send.
+#[derive(Debug)]
+pub struct Send {
+    /// Content.
+    pub content: MessageContent,
+    /// Attachment file keys.
+    pub attachments: Vec<String>,
+    /// The message replied to.
+    pub parent_id: Option<Uuid>,
+    /// Idempotency key.
+    pub nonce: Option<Nonce>,
+}
+
+/// A history page, oldest first.
+#[derive(Debug)]
+pub struct History {
+    /// Messages, oldest → newest.
+    pub messages: Vec<MessageView>,
+    /// More in the same direction?
+    pub pagination: Pagination,
+}
+
+/// The history cursor: a direction and the id to continue from.
+#[must_use]
+pub fn encode_history_cursor(anchor: Anchor) -> Option<String> {
+    match anchor {
+        Anchor::Latest => None,
+        Anchor::Before(id) => Some(encode_cursor(&format!("b:{id}"))),
+        Anchor::After(id) => Some(encode_cursor(&format!("a:{id}"))),
+    }
+}
+
+/// Reads a decoded history cursor.
+///
+/// # Errors
+/// `VALIDATION_ERROR` on `cursor`.
+pub fn parse_history_cursor(decoded: &str) -> Result<Anchor, AppError> {
+    let bad = || AppError::field("cursor", "is not a cursor this server issued");
+    let (direction, id) = decoded.split_once(':').ok_or_else(bad)?;
+    let id = Uuid::try_parse(id).map_err(|_| bad())?;
+    match direction {
+        "b" => Ok(Anchor::Before(id)),
+        "a" => Ok(Anchor::After(id)),
+        _ => Err(bad()),
+    }
+}
+
+async fn check_send_rate(state: &AppState, user: Uuid) -> Result<(), AppError> {
+    let limits = &state.config.rate_limit;
+    if !limits.enabled {
+        return Ok(());
+    }
+    let hit = state
+        .backends
+        .counters
+        .hit(&format!("msg:user:{user}"), limits.messages.window)
+        .await?;
+    if hit.count > u64::from(limits.messages.count) {
+        let retry_after = hit
+            .reset_in
+            .as_millis()
+            .div_ceil(1000)
+            .try_into()
+            .unwrap_or(u64::MAX)
+            .max(1);
+        return Err(AppError::RateLimited { retry_after });
+    }
+    Ok(())
+}
+
+/// Sends a message; answers after it has committed. A repeated nonce returns the first
+/// message with `created: false` and writes nothing.
+///
+/// # Errors
+/// Permissions, `VALIDATION_ERROR` for a foreign `parentId` or unknown attachments,
+/// `RATE_LIMITED`.
+pub async fn send(
+    state: &AppState,
+    auth: &AuthUser,
+    channel_id: Uuid,
+    input: Send,
+) -> Result<(MessageView, bool), AppError> {
+    channels::load(state, channel_id, auth.user.id)
+        .await?
+        .check_member()?;
+    check_send_rate(state, auth.user.id).await?;
+    if let Some(parent) = input.parent_id {
+        let parent = state.store.fetch_message(parent).await?;
+        if parent.is_none_or(|p| p.channel_id != channel_id) {
+            return Err(AppError::field(
+                "parentId",
+                "must name a message of the same channel",
+            ));
+        }
+    }
+    if !input.attachments.is_empty() {
+        // Every key must name a file the sender uploaded; no upload exists yet to match.
+        return Err(AppError::field(
+            "attachments",
+            format!("unknown file keys: {}", input.attachments.join(", ")),
+        ));
+    }
+    let inserted = state
+        .writer
+        .insert(NewMessage {
+            channel_id,
+            sender: SenderView {
+                id: auth.user.id,
+                username: auth.user.username.clone(),
+                display_name: auth.user.display_name.clone(),
+                avatar_url: auth.user.avatar_url.clone(),
+            },
+            content: input.content,
+            attachments: "[]".to_owned(),
+            parent_id: input.parent_id,
+            nonce: input.nonce,
+        })
+        .await?;
+    let view = MessageView::from(&inserted.message);
+    if inserted.created {
+        state.events.emit(Event::NewMessage(view.clone()));
+    }
+    Ok((view, inserted.created))
+}
+
+/// A page of history around `anchor`, oldest first.
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn history(
+    state: &AppState,
+    auth: &AuthUser,
+    channel_id: Uuid,
+    anchor: Anchor,
+    limit: u32,
+) -> Result<History, AppError> {
+    channels::load(state, channel_id, auth.user.id)
+        .await?
+        .check_visible()?;
+    let mut rows = state
+        .store
+        .list_messages(channel_id, anchor, limit + 1)
+        .await?;
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    if !matches!(anchor, Anchor::After(_)) {
+        rows.reverse();
+    }
+    let next = match anchor {
+        Anchor::After(_) => rows.last().map(|r| Anchor::After(r.id)),
+        Anchor::Latest | Anchor::Before(_) => rows.first().map(|r| Anchor::Before(r.id)),
+    };
+    Ok(History {
+        messages: rows.iter().map(MessageView::from).collect(),
+        pagination: Pagination {
+            has_more,
+            next_cursor: if has_more {
+                next.and_then(encode_history_cursor)
+            } else {
+                None
+            },
+        },
+    })
+}
+
+/// Edits a message (its sender only).
+///
+/// # Errors
+/// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
+pub async fn edit(
+    state: &AppState,
+    auth: &AuthUser,
+    message_id: Uuid,
+    content: MessageContent,
+) -> Result<MessageView, AppError> {
+    let message = state
+        .store
+        .fetch_message(message_id)
+        .await?
+        .ok_or(AppError::MessageNotFound)?;
+    let channel = channels::load(state, message.channel_id, auth.user.id)
+        .await
+        .map_err(|_| AppError::MessageNotFound)?;
+    channel.check_visible()?;
+    if message.sender_id != auth.user.id {
+        return Err(AppError::NotMessageOwner);
+    }
+    let updated = state
+        .store
+        .update_message(message_id, content.as_str(), Utc::now())
+        .await?
+        .ok_or(AppError::MessageNotFound)?;
+    let view = MessageView::from(&updated);
+    state.events.emit(Event::MessageEdited(view.clone()));
+    Ok(view)
+}
+
+/// Deletes a message (its sender, or the channel's owner or an admin).
+/// Returns the channel it was in.
+///
+/// # Errors
+/// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
+pub async fn delete(state: &AppState, auth: &AuthUser, message_id: Uuid) -> Result<Uuid, AppError> {
+    let message = state
+        .store
+        .fetch_message(message_id)
+        .await?
+        .ok_or(AppError::MessageNotFound)?;
+    let channel = channels::load(state, message.channel_id, auth.user.id)
+        .await
+        .map_err(|_| AppError::MessageNotFound)?;
+    channel.check_visible()?;
+    let allowed = message.sender_id == auth.user.id || channel.role().is_some_and(|r| r.manages());
+    if !allowed {
+        return Err(AppError::NotMessageOwner);
+    }
+    if !state.store.delete_message(message_id).await? {
+        return Err(AppError::MessageNotFound);
+    }
+    state.events.emit(Event::MessageDeleted {
+        message_id,
+        channel_id: message.channel_id,
+    });
+    Ok(message.channel_id)
+}

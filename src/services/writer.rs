@@ -1,0 +1,125 @@
+//! The group-commit writer: every message send of this node goes through one task that
+//! gathers the sends waiting at that moment into one transaction (one fsync for all of
+//! them). Each caller awaits its own result; one failing message fails alone.
+//!
+//! The channel between callers and the task is bounded, so a flood of sends waits for
+//! the disk instead of growing memory. Shutdown drops the sender side and waits until the
+//! queue is written.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::AppError;
+use crate::models::message::{Inserted, NewMessage};
+use crate::store::{Store, StoreError};
+
+/// Sends gathered into one transaction at most.
+pub const MAX_BATCH: usize = 512;
+/// Sends queued before callers wait.
+const QUEUE: usize = 8192;
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Inserted, AppError>>,
+}
+
+/// Handle to the writer task.
+pub struct MessageWriter {
+    tx: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn to_app_error(e: StoreError) -> AppError {
+    match e {
+        StoreError::Missing => AppError::ChannelNotFound,
+        other => other.into(),
+    }
+}
+
+impl MessageWriter {
+    /// Starts the writer; with `group_commit` off every send gets its own transaction
+    /// (for comparison in benchmarks).
+    #[must_use]
+    pub fn start(store: Arc<dyn Store>, group_commit: bool) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(store, rx, if group_commit { MAX_BATCH } else { 1 }));
+        Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Writes one message durably; returns once its transaction has committed.
+    ///
+    /// # Errors
+    /// `CHANNEL_NOT_FOUND` when the channel went away, `SERVICE_UNAVAILABLE` when the
+    /// database cannot be reached or the server is shutting down.
+    pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
+        let sender = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| AppError::ServiceUnavailable("the server is shutting down".into()))?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| AppError::ServiceUnavailable("the message writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("the message writer dropped a send"))?
+    }
+
+    /// Stops taking sends and waits until every queued one is written.
+    pub async fn shutdown(&self) {
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+        match store.insert_messages(&batch).await {
+            Ok(results) => {
+                for (job, result) in jobs.drain(..).zip(results) {
+                    let _ = job.reply.send(result.map_err(to_app_error));
+                }
+            }
+            Err(e) if jobs.len() > 1 => {
+                // The batch as a whole failed (its commit, say): retry each send alone so
+                // that one bad apple cannot fail the others.
+                tracing::warn!(error = %e, size = jobs.len(), "message batch failed; retrying one by one");
+                for job in jobs.drain(..) {
+                    let result = match store
+                        .insert_messages(std::slice::from_ref(&job.message))
+                        .await
+                    {
+                        Ok(mut one) => one
+                            .pop()
+                            .unwrap_or(Err(StoreError::Missing))
+                            .map_err(to_app_error),
+                        Err(e) => Err(to_app_error(e)),
+                    };
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                if let Some(job) = jobs.pop() {
+                    let _ = job.reply.send(Err(to_app_error(e)));
+                }
+            }
+        }
+    }
+}
