@@ -9,103 +9,23 @@
 //! then login throughput with 64 clients logging in as fast as they can while one probe
 //! client calls `GET /api/auth/me` in a loop, and prints the probe's latency percentiles.
 //! The last line is one JSON object with every figure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
+mod common;
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_server(cost: u64, pin: bool) -> Server {
-    let dir = std::env::temp_dir().join(format!("chai-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut cmd = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", BIN]);
-        c
-    } else {
-        Command::new(BIN)
-    };
-    cmd.current_dir(&dir)
-        .env_clear()
-        .envs([
-            ("PORT", "0"),
-            ("LOG_FORMAT", "json"),
-            ("LOG_LEVEL", "warn"),
-            ("RATE_LIMIT_ENABLED", "false"),
-            ("JWT_SECRET", "bench-secret-bench-secret-bench-secret"),
-        ])
-        .env("BCRYPT_COST", cost.to_string())
-        .stdout(Stdio::piped());
-    let mut child = cmd.spawn().expect("server starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // LOG_LEVEL=warn hides the "listening" line, so ask the OS which port the child bound.
-    let pid = child.id();
-    let addr = loop {
-        if let Some(port) = listening_port(pid) {
-            break format!("http://127.0.0.1:{port}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::thread::spawn(move || while let Some(Ok(_)) = lines.next() {});
-    Server { child, addr, dir }
-}
-
-/// The TCP port a process listens on, read from /proc (Linux).
-fn listening_port(pid: u32) -> Option<u16> {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    let inodes: Vec<String> = fds
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter_map(|l| {
-            l.to_str()?
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')
-                .map(str::to_owned)
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.get(3) == Some(&"0A") && inodes.iter().any(|i| Some(&i.as_str()) == cols.get(9)))
-            .then(|| u16::from_str_radix(cols[1].rsplit(':').next()?, 16).ok())
-            .flatten()
-    })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx].as_secs_f64() * 1000.0
-}
+use common::{env_num, percentile, start_server};
 
 #[tokio::main]
 async fn main() {
@@ -114,7 +34,7 @@ async fn main() {
     let signups = env_num("BENCH_SIGNUPS", 128);
     let seconds = env_num("BENCH_SECONDS", 10);
     let pin = std::env::var("BENCH_PIN").is_ok_and(|v| v == "1");
-    let server = start_server(cost, pin);
+    let server = start_server(cost, pin, &[]);
     let client = reqwest::Client::new();
     let addr = server.addr.clone();
     eprintln!("server at {addr}, BCRYPT_COST={cost}, {clients} clients, pinned={pin}");

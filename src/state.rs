@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::backends::Backends;
 use crate::config::Config;
+use crate::services::auth::UserCache;
 use crate::services::events::Events;
 use crate::services::passwords::PasswordHasher;
 use crate::services::tokens::TokenKeys;
@@ -34,6 +35,8 @@ pub struct Inner {
     pub writer: MessageWriter,
     /// The one emit path for committed changes.
     pub events: Events,
+    /// Recently authenticated users.
+    pub users: UserCache,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             passwords,
             writer,
             events: Events::new(),
+            users: UserCache::default(),
         }))
     }
 }

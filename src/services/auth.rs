@@ -125,6 +125,51 @@ pub async fn logout(state: &AppState, auth: &AuthUser) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Users recently seen by [`authenticate`], so that a request costs no database round
+/// trip for its caller. An entry lives [`UserCache::TTL`]; this node drops it at once when
+/// the profile changes here, other nodes within the TTL.
+#[derive(Debug, Default)]
+pub struct UserCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Uuid, (UserRow, std::time::Instant)>>,
+}
+
+impl UserCache {
+    /// How long a cached user is trusted.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    /// Entries kept at most (the map is cleared past it).
+    const MAX: usize = 100_000;
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (UserRow, std::time::Instant)>>
+    {
+        // Every operation is one insert, lookup or remove: a poisoned map is still sound.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: Uuid) -> Option<UserRow> {
+        self.lock()
+            .get(&id)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, user: UserRow) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(user.id, (user, std::time::Instant::now()));
+    }
+
+    /// Forgets a user whose profile just changed.
+    pub fn forget(&self, id: Uuid) {
+        self.lock().remove(&id);
+    }
+}
+
 /// Turns a token into the signed-in user.
 ///
 /// # Errors
@@ -134,11 +179,18 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
     if state.backends.revocations.is_revoked(token.jti).await? {
         return Err(AppError::InvalidToken);
     }
-    let user = state
-        .store
-        .fetch_user(token.user_id)
-        .await?
-        .ok_or(AppError::InvalidToken)?;
+    let user = match state.users.get(token.user_id) {
+        Some(user) => user,
+        None => {
+            let user = state
+                .store
+                .fetch_user(token.user_id)
+                .await?
+                .ok_or(AppError::InvalidToken)?;
+            state.users.put(user.clone());
+            user
+        }
+    };
     Ok(AuthUser { user, token })
 }
 

@@ -94,9 +94,14 @@ pub async fn send(
     channel_id: Uuid,
     input: Send,
 ) -> Result<(MessageView, bool), AppError> {
-    channels::load(state, channel_id, auth.user.id)
-        .await?
-        .check_member()?;
+    // Membership is checked by the write itself (same transaction, no extra round trip);
+    // a refusal, or a send whose extras need checking first, loads the channel to say
+    // which refusal it is.
+    if input.parent_id.is_some() || !input.attachments.is_empty() {
+        channels::load(state, channel_id, auth.user.id)
+            .await?
+            .check_member()?;
+    }
     check_send_rate(state, auth.user.id).await?;
     if let Some(parent) = input.parent_id {
         let parent = state.store.fetch_message(parent).await?;
@@ -114,7 +119,7 @@ pub async fn send(
             format!("unknown file keys: {}", input.attachments.join(", ")),
         ));
     }
-    let inserted = state
+    let inserted = match state
         .writer
         .insert(NewMessage {
             channel_id,
@@ -129,7 +134,17 @@ pub async fn send(
             parent_id: input.parent_id,
             nonce: input.nonce,
         })
-        .await?;
+        .await
+    {
+        Ok(inserted) => inserted,
+        Err(AppError::NotChannelMember | AppError::ChannelNotFound) => {
+            channels::load(state, channel_id, auth.user.id)
+                .await?
+                .check_member()?;
+            return Err(AppError::NotChannelMember);
+        }
+        Err(e) => return Err(e),
+    };
     let view = MessageView::from(&inserted.message);
     if inserted.created {
         state.events.emit(Event::NewMessage(view.clone()));

@@ -112,6 +112,7 @@ pub async fn update_me(
         .update_user_profile(auth.user.id, &patch, Utc::now())
         .await?
         .ok_or(AppError::UserNotFound)?;
+    state.users.forget(auth.user.id);
     own_view(state, &user).await
 }
 

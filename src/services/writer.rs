@@ -34,6 +34,7 @@ pub struct MessageWriter {
 fn to_app_error(e: StoreError) -> AppError {
     match e {
         StoreError::Missing => AppError::ChannelNotFound,
+        StoreError::NotMember => AppError::NotChannelMember,
         other => other.into(),
     }
 }

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// The row the write depends on is gone (for example the channel was deleted).
     #[error("referenced row not found")]
     Missing,
+    /// The sender of a message is not a member of its channel (checked inside the write).
+    #[error("sender is not a member of the channel")]
+    NotMember,
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -254,7 +257,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_star(&self, user: Uuid, channel: Uuid) -> Result<(), StoreError>;
 
     /// Writes a batch of messages in one transaction (one fsync). Each message mints its id
-    /// inside the write and succeeds or fails alone (a savepoint each); a repeated nonce
+    /// inside the write, is written only if its sender is a member of the channel
+    /// ([`StoreError::NotMember`] otherwise), and succeeds or fails alone; a repeated nonce
     /// returns the earlier message. The outer error means the whole batch failed.
     async fn insert_messages(
         &self,

@@ -138,9 +138,13 @@ pub(super) fn list_messages_after() -> String {
 
 pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2 WHERE id = $1";
 
-pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+/// Writes a message only when its sender is a member of the channel and its nonce is new
+/// (so membership is checked in the same transaction as the write, at no extra round trip).
+pub(super) const INSERT_MESSAGE_IF_MEMBER: &str = "INSERT INTO messages \
     (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+    WHERE EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $2 AND user_id = $3) \
+    ON CONFLICT (channel_id, sender_id, nonce) DO NOTHING";
 
 pub(super) const UPDATE_MESSAGE: &str =
     "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1";
@@ -603,48 +607,18 @@ macro_rules! impl_store {
                 &self,
                 batch: &[NewMessage],
             ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-                // Channels in a fixed order (stable: arrival order within a channel is kept),
-                // so two nodes' batches lock channel rows in the same order and never deadlock.
-                let mut order: Vec<usize> = (0..batch.len()).collect();
-                order.sort_by_key(|&i| batch[i].channel_id);
-                let mut results: Vec<Option<Result<Inserted, StoreError>>> =
-                    (0..batch.len()).map(|_| None).collect();
-                let mut tx = self.pool.begin_with($begin).await?;
-                for i in order {
-                    let message = &batch[i];
-                    sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
-                    let mut outcome = insert_one(&mut tx, message).await;
-                    if outcome.is_err() {
-                        sqlx::query("ROLLBACK TO SAVEPOINT send")
-                            .execute(&mut *tx)
-                            .await?;
-                        // A concurrent send of the same nonce (another node) won the index:
-                        // answer with its message.
-                        if matches!(outcome, Err(StoreError::Conflict)) {
-                            if let Some(nonce) = &message.nonce {
-                                if let Some(existing) =
-                                    fetch_by_nonce(&mut tx, message, nonce.as_str()).await?
-                                {
-                                    outcome = Ok(Inserted {
-                                        message: existing,
-                                        created: false,
-                                    });
-                                }
-                            }
-                        }
+                // The common case costs one INSERT per message and one read and one
+                // update per channel. Any error rolls the whole attempt back, and the batch
+                // is written again message by message behind savepoints, so that a
+                // failing message fails alone.
+                match insert_batch_fast(&self.pool, batch).await {
+                    Ok(inserted) => Ok(inserted),
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = batch.len(), "fast batch failed; writing one by one");
+                        insert_batch_careful(&self.pool, batch).await
                     }
-                    sqlx::query("RELEASE SAVEPOINT send")
-                        .execute(&mut *tx)
-                        .await?;
-                    results[i] = Some(outcome);
                 }
-                tx.commit().await?;
-                Ok(results
-                    .into_iter()
-                    .map(|r| r.unwrap_or(Err(StoreError::Missing)))
-                    .collect())
             }
-
             async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError> {
                 Ok(
                     sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::fetch_message()))
@@ -724,6 +698,133 @@ macro_rules! impl_store {
             }
         }
 
+/// Channels in a fixed order (stable: arrival order within a channel is kept), so two
+        /// nodes' batches lock channel rows in the same order and never deadlock.
+        fn channel_order(batch: &[NewMessage]) -> Vec<usize> {
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by_key(|&i| batch[i].channel_id);
+            order
+        }
+
+        /// The whole batch in one transaction with no savepoints; fails as a whole.
+        async fn insert_batch_fast(
+            pool: &sqlx::Pool<<$store as $crate::store::HasDatabase>::Db>,
+            batch: &[NewMessage],
+        ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+            let mut results: Vec<Option<Result<Inserted, StoreError>>> = (0..batch.len()).map(|_| None).collect();
+            let mut tx = pool.begin_with($begin).await?;
+            // The channel being written, its newest id, and whether that moved.
+            let mut current: Option<(Uuid, Option<Uuid>, bool)> = None;
+            for i in channel_order(batch) {
+                let message = &batch[i];
+                if current.map(|(c, _, _)| c) != Some(message.channel_id) {
+                    if let Some((channel, Some(last), true)) = current {
+                        sqlx::query(queries::SET_LAST_MESSAGE).bind(channel).bind(last).execute(&mut *tx).await?;
+                    }
+                    let last: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
+                        .bind(message.channel_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(last) = last else {
+                        return Err(StoreError::Missing);
+                    };
+                    current = Some((message.channel_id, last, false));
+                }
+                let Some((channel, last, dirty)) = current.as_mut() else {
+                    return Err(StoreError::Missing);
+                };
+                let id = $crate::models::message::mint_id(*last);
+                let created_at = Utc::now();
+                let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)
+                    .bind(id)
+                    .bind(*channel)
+                    .bind(message.sender.id)
+                    .bind(message.content.as_str())
+                    .bind(&message.attachments)
+                    .bind(message.parent_id)
+                    .bind(message.nonce.as_ref().map(|n| n.as_str()))
+                    .bind(created_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                results[i] = Some(if written == 1 {
+                    *last = Some(id);
+                    *dirty = true;
+                    Ok(Inserted { message: row_of(message, id, created_at), created: true })
+                } else {
+                    unwritten(&mut tx, message).await?
+                });
+            }
+            if let Some((channel, Some(last), true)) = current {
+                sqlx::query(queries::SET_LAST_MESSAGE).bind(channel).bind(last).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(results.into_iter().map(|r| r.unwrap_or(Err(StoreError::Missing))).collect())
+        }
+
+        /// Why an insert wrote nothing: the nonce was seen (answer with that message) or the
+        /// sender is not a member.
+        async fn unwritten(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            message: &NewMessage,
+        ) -> Result<Result<Inserted, StoreError>, StoreError> {
+            if let Some(nonce) = &message.nonce
+                && let Some(existing) = fetch_by_nonce(tx, message, nonce.as_str()).await?
+            {
+                return Ok(Ok(Inserted { message: existing, created: false }));
+            }
+            Ok(Err(StoreError::NotMember))
+        }
+
+        /// The batch in one transaction with a savepoint per message: each succeeds or
+        /// fails alone.
+        async fn insert_batch_careful(
+            pool: &sqlx::Pool<<$store as $crate::store::HasDatabase>::Db>,
+            batch: &[NewMessage],
+        ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+            let mut results: Vec<Option<Result<Inserted, StoreError>>> = (0..batch.len()).map(|_| None).collect();
+            let mut tx = pool.begin_with($begin).await?;
+            for i in channel_order(batch) {
+                let message = &batch[i];
+                sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
+                let mut outcome = insert_one(&mut tx, message).await;
+                if outcome.is_err() {
+                    sqlx::query("ROLLBACK TO SAVEPOINT send").execute(&mut *tx).await?;
+                    // A concurrent send of the same nonce (another node) won the index:
+                    // answer with its message.
+                    if matches!(outcome, Err(StoreError::Conflict))
+                        && let Some(nonce) = &message.nonce
+                        && let Some(existing) = fetch_by_nonce(&mut tx, message, nonce.as_str()).await?
+                    {
+                        outcome = Ok(Inserted { message: existing, created: false });
+                    }
+                }
+                sqlx::query("RELEASE SAVEPOINT send").execute(&mut *tx).await?;
+                results[i] = Some(outcome);
+            }
+            tx.commit().await?;
+            Ok(results.into_iter().map(|r| r.unwrap_or(Err(StoreError::Missing))).collect())
+        }
+
+        /// The stored row of a message just written (no query: the sender's profile came
+        /// with the request).
+        fn row_of(message: &NewMessage, id: Uuid, created_at: DateTime<Utc>) -> MessageRow {
+            MessageRow {
+                id,
+                channel_id: message.channel_id,
+                sender_id: message.sender.id,
+                content: message.content.as_str().to_owned(),
+                attachments: message.attachments.clone(),
+                parent_id: message.parent_id,
+                nonce: message.nonce.as_ref().map(|n| n.as_str().to_owned()),
+                edited_at: None,
+                created_at,
+                sender_username: message.sender.username.clone(),
+                sender_display_name: message.sender.display_name.clone(),
+                sender_avatar_url: message.sender.avatar_url.clone(),
+            }
+        }
+
         /// The earlier message with the same channel, sender and nonce.
         async fn fetch_by_nonce(
             tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
@@ -768,7 +869,7 @@ macro_rules! impl_store {
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query(queries::INSERT_MESSAGE)
+            let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)
                 .bind(id)
                 .bind(message.channel_id)
                 .bind(message.sender.id)
@@ -779,24 +880,12 @@ macro_rules! impl_store {
                 .bind(created_at)
                 .execute(&mut **tx)
                 .await
-                .map_err($crate::store::conflict_on_unique)?;
-            Ok(Inserted {
-                message: MessageRow {
-                    id,
-                    channel_id: message.channel_id,
-                    sender_id: message.sender.id,
-                    content: message.content.as_str().to_owned(),
-                    attachments: message.attachments.clone(),
-                    parent_id: message.parent_id,
-                    nonce: message.nonce.as_ref().map(|n| n.as_str().to_owned()),
-                    edited_at: None,
-                    created_at,
-                    sender_username: message.sender.username.clone(),
-                    sender_display_name: message.sender.display_name.clone(),
-                    sender_avatar_url: message.sender.avatar_url.clone(),
-                },
-                created: true,
-            })
+                .map_err($crate::store::conflict_on_unique)?
+                .rows_affected();
+            if written == 0 {
+                return unwritten(tx, message).await?;
+            }
+            Ok(Inserted { message: row_of(message, id, created_at), created: true })
         }
     };
 }
