@@ -11,8 +11,10 @@ use tokio::sync::Semaphore;
 use crate::error::AppError;
 use crate::models::user::Password;
 
-/// How long a hash may wait for a free core before the request is answered 503.
-const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// How long a hash may wait for a free core before the request is answered 503: long
+/// enough for a full queue at cost 12 (64 per core, about 0.25 s each), shorter than the
+/// default 30 s request timeout.
+const QUEUE_WAIT: Duration = Duration::from_secs(25);
 /// Hashes allowed to wait per core before new ones are refused at once.
 const QUEUE_PER_CORE: usize = 64;
 
