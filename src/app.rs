@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::middleware::{self, InFlight};
 use crate::services::passwords::PasswordHasher;
 use crate::state::AppState;
-use crate::{controllers, services, store};
+use crate::{controllers, services, socket, store};
 
 /// A built server: bound to its port, not yet serving.
 pub struct App {
@@ -21,6 +21,7 @@ pub struct App {
     router: Router,
     state: AppState,
     in_flight: InFlight,
+    io: socketioxide::SocketIo,
 }
 
 /// How a run ended.
@@ -78,8 +79,10 @@ impl App {
             .await
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
+        let (socket_layer, io) = socket::build(&state);
         let router = middleware::stack(
             controllers::router(state.clone(), extra_api),
+            socket_layer,
             &frontend_url,
             in_flight.clone(),
         );
@@ -88,6 +91,7 @@ impl App {
             router,
             state,
             in_flight,
+            io,
         })
     }
 
@@ -125,6 +129,7 @@ impl App {
             router,
             state,
             in_flight,
+            io,
         } = self;
         let timeout = state.config.shutdown_timeout;
         let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -140,6 +145,8 @@ impl App {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
             let _ = stop_tx.send(true);
+            // Sockets (and their long-polling requests) are closed, not waited for.
+            io.close().await;
         });
         let deadline = async move {
             let _ = cut_rx.wait_for(|stopped| *stopped).await;

@@ -30,6 +30,7 @@ pub mod logging;
 pub mod middleware;
 pub mod models;
 pub mod services;
+pub mod socket;
 pub mod state;
 pub mod store;
 

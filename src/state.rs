@@ -37,6 +37,8 @@ pub struct Inner {
     pub events: Events,
     /// Recently authenticated users.
     pub users: UserCache,
+    /// Live typing indicators of this node's sockets.
+    pub typing: crate::socket::Typing,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             writer,
             events: Events::new(),
             users: UserCache::default(),
+            typing: crate::socket::Typing::default(),
         }))
     }
 }

@@ -54,12 +54,19 @@ impl Drop for InFlightGuard {
 ///    so that every response — even a CORS rejection or a compressed body — carries
 ///    `X-Request-Id` and is logged with its final status.
 /// 2. CORS: answers preflights before anything else spends work on them.
-/// 3. gzip: compresses what the handlers produce (bodies of 1 KiB and more).
+/// 3. Socket.IO: takes `/socket.io/*` before routing, so neither gzip nor the REST timeout
+///    wraps Engine.IO traffic (long-polling holds a request for up to 25 s).
+/// 4. gzip: compresses what the handlers produce (bodies of 1 KiB and more).
 ///
 /// The REST-only layers (request timeout, body limit) live on the `/api` sub-router
 /// ([`api_layers`]), so they never wrap Socket.IO long-polling, which holds a request
 /// open for up to 25 s.
-pub fn stack(router: Router, frontend_url: &str, in_flight: InFlight) -> Router {
+pub fn stack(
+    router: Router,
+    socket_layer: socketioxide::layer::SocketIoLayer,
+    frontend_url: &str,
+    in_flight: InFlight,
+) -> Router {
     let origin = HeaderValue::from_str(frontend_url).unwrap_or(HeaderValue::from_static("null"));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::exact(origin))
@@ -97,6 +104,7 @@ pub fn stack(router: Router, frontend_url: &str, in_flight: InFlight) -> Router 
         );
     router
         .layer(gzip)
+        .layer(socket_layer)
         .layer(cors)
         .layer(from_fn_with_state(in_flight, observe))
 }

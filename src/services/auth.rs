@@ -121,6 +121,11 @@ pub async fn logout(state: &AppState, auth: &AuthUser) -> Result<(), AppError> {
         .revocations
         .revoke(auth.token.jti, auth.token.exp)
         .await?;
+    state
+        .events
+        .emit(crate::services::events::Event::TokenRevoked {
+            jti: auth.token.jti,
+        });
     tracing::info!(user_id = %auth.user.id, "logged out; token revoked");
     Ok(())
 }

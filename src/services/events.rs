@@ -66,6 +66,12 @@ pub enum Event {
         /// The channel as that user sees it.
         channel: Box<ChannelView>,
     },
+    /// A token was revoked (logout): sockets opened with it hear `error {INVALID_TOKEN}` and
+    /// are disconnected.
+    TokenRevoked {
+        /// The revoked token's id.
+        jti: Uuid,
+    },
     /// Users stopped being members: their sockets leave the room and hear `channel:left`.
     MembersLeft {
         /// Channel.
@@ -111,6 +117,10 @@ impl Event {
                 json!({ "channelId": channel_id, "userId": user_id }),
             ),
             Self::MemberAdded { channel, .. } => ("channel:added", json!({ "channel": channel })),
+            Self::TokenRevoked { .. } => (
+                "error",
+                json!({ "code": "INVALID_TOKEN", "message": "Invalid or revoked token" }),
+            ),
             Self::MembersLeft {
                 channel_id, reason, ..
             } => (

@@ -245,6 +245,9 @@ pub trait Store: Send + Sync + 'static {
     /// oldest member, in the same transaction.
     async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError>;
 
+    /// Users who share at least one channel with `user` (`user` included).
+    async fn list_co_member_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
     /// Stars a channel for `user` (idempotent).
     async fn insert_star(
         &self,

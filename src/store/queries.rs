@@ -104,6 +104,9 @@ pub(super) const LIST_MEMBERS: &str = "SELECT user_id, role, joined_at FROM chan
     WHERE channel_id = $1 AND ($2 IS NULL OR joined_at > $2 OR (joined_at = $2 AND user_id > $3)) \
     ORDER BY joined_at, user_id LIMIT $4";
 
+pub(super) const LIST_CO_MEMBER_IDS: &str = "SELECT DISTINCT other.user_id FROM channel_members mine \
+    JOIN channel_members other ON other.channel_id = mine.channel_id WHERE mine.user_id = $1";
+
 pub(super) const INSERT_STAR: &str = "INSERT INTO channel_stars (user_id, channel_id, created_at) \
     VALUES ($1, $2, $3) ON CONFLICT (user_id, channel_id) DO NOTHING";
 
@@ -577,6 +580,13 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 Ok(Left::Left { new_owner })
+            }
+
+            async fn list_co_member_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+                Ok(sqlx::query_scalar::<_, Uuid>(queries::LIST_CO_MEMBER_IDS)
+                    .bind(user)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn insert_star(

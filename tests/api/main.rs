@@ -11,4 +11,6 @@ mod http;
 mod messages;
 mod process;
 mod rate_limits;
+mod sio;
+mod socket;
 mod users;

@@ -1,0 +1,115 @@
+//! Committed changes → sockets. One task per node reads the events bus and makes one
+//! broadcast per event (the payload is serialised once for all sockets of the room).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use socketioxide::SocketIo;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::auth_user;
+use crate::config::PresenceBroadcast;
+use crate::models::timestamp;
+use crate::services::events::{Event, channel_room, user_room};
+use crate::state::AppState;
+
+/// Starts the delivery task.
+pub(super) fn spawn(io: SocketIo, state: &AppState) {
+    let mut events = state.events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => deliver(&io, &event).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::error!(
+                        missed,
+                        "socket delivery fell behind the events bus; events were dropped"
+                    );
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+async fn deliver(io: &SocketIo, event: &Event) {
+    let (name, payload) = event.wire();
+    let result = match event {
+        Event::NewMessage(m) | Event::MessageEdited(m) => {
+            io.to(channel_room(m.channel_id)).emit(name, &payload).await
+        }
+        Event::MessageDeleted { channel_id, .. } => {
+            io.to(channel_room(*channel_id)).emit(name, &payload).await
+        }
+        Event::MemberJoined { .. } => Ok(()),
+        Event::MemberAdded { user_id, .. } => io.to(user_room(*user_id)).emit(name, &payload).await,
+        Event::MembersLeft {
+            channel_id,
+            user_ids,
+            reason,
+        } => {
+            let room = channel_room(*channel_id);
+            let mut rooms: Vec<String> = user_ids.iter().map(|u| user_room(*u)).collect();
+            if reason.as_str() == "deleted" {
+                // Subscribers who were not members (readers of a public channel) hear it too.
+                rooms.push(room.clone());
+            }
+            // Out of the room first, so nothing more from it reaches them.
+            let _ = io.to(rooms.clone()).leave(room).await;
+            io.to(rooms).emit(name, &payload).await
+        }
+        Event::TokenRevoked { jti } => {
+            for socket in io.sockets() {
+                if auth_user(&socket).is_some_and(|u| u.token.jti == *jti) {
+                    let _ = socket.emit(
+                        "error",
+                        &json!({"code": "INVALID_TOKEN", "message": "Invalid or revoked token"}),
+                    );
+                    let _ = socket.disconnect();
+                }
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, event = name, "socket delivery failed");
+    }
+}
+
+/// `user:online {userId}` / `user:offline {userId, lastSeen}` to whom `PRESENCE_BROADCAST`
+/// names.
+pub(super) async fn presence_changed(
+    io: &SocketIo,
+    state: &AppState,
+    user: Uuid,
+    online: bool,
+    last_seen: Option<DateTime<Utc>>,
+) {
+    let (name, payload) = if online {
+        ("user:online", json!({ "userId": user }))
+    } else {
+        (
+            "user:offline",
+            json!({ "userId": user, "lastSeen": last_seen.map(timestamp) }),
+        )
+    };
+    let result = match state.config.presence_broadcast {
+        PresenceBroadcast::None => Ok(()),
+        PresenceBroadcast::All => io.emit(name, &payload).await,
+        PresenceBroadcast::Shared => match state.store.list_co_member_ids(user).await {
+            Ok(ids) if ids.is_empty() => Ok(()),
+            Ok(ids) => {
+                io.to(ids.into_iter().map(user_room).collect::<Vec<_>>())
+                    .emit(name, &payload)
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "presence: could not list who shares a channel");
+                Ok(())
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, event = name, "presence broadcast failed");
+    }
+}

@@ -1,0 +1,134 @@
+//! Socket.IO v4 (protocol 5) on `/socket.io`, namespace `/` (API.md §10).
+//!
+//! Thin and symmetric with the REST controllers: a connect middleware authenticates, and
+//! each client event parses its payload, calls the same service function as its REST twin
+//! and answers with the REST envelope in the ack (or an `error` event when the client asked
+//! for no ack). Deliveries come from the events bus ([`crate::services::events`]): one task
+//! turns each committed change into one broadcast to its room.
+//!
+//! This node's sockets only (the local adapter); presence is shared through the presence
+//! backend.
+
+mod delivery;
+mod handlers;
+mod typing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
+
+use crate::error::AppError;
+use crate::middleware::auth::token_from_headers;
+use crate::services::auth::{self, AuthUser};
+use crate::services::events::user_room;
+use crate::state::AppState;
+
+pub use typing::Typing;
+
+/// Largest Engine.IO packet accepted; a larger one closes the connection.
+pub const MAX_PAYLOAD: u64 = 64 * 1024;
+/// Channel rooms one socket may be subscribed to at once.
+pub const MAX_CHANNEL_ROOMS: usize = 500;
+/// A typing state with no new `typing-start` ends by itself after this.
+pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a handshake was refused: the message is exactly the contract's code.
+#[derive(Debug)]
+struct ConnectRefused(&'static str);
+
+impl std::fmt::Display for ConnectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The token of a handshake: `auth: {token}`, else `Authorization: Bearer`, else the cookie.
+fn handshake_token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
+    auth.and_then(|a| a.get("token"))
+        .and_then(Value::as_str)
+        .map(|t| t.trim().trim_start_matches("Bearer ").to_owned())
+        .filter(|t| !t.is_empty())
+        .or_else(|| token_from_headers(&socket.req_parts().headers))
+}
+
+/// Connect middleware: no token, or a bad one, ends in `connect_error` with the code.
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
+) -> Result<(), ConnectRefused> {
+    let auth = auth.ok();
+    let token = handshake_token(&socket, auth.as_ref()).ok_or(ConnectRefused("AUTH_REQUIRED"))?;
+    match auth::authenticate(&state, &token).await {
+        Ok(user) => {
+            socket.extensions.insert(Arc::new(user));
+            Ok(())
+        }
+        Err(AppError::TokenExpired) => Err(ConnectRefused("TOKEN_EXPIRED")),
+        Err(AppError::AuthRequired) => Err(ConnectRefused("AUTH_REQUIRED")),
+        Err(AppError::InvalidToken) => Err(ConnectRefused("INVALID_TOKEN")),
+        Err(e) => {
+            tracing::error!(error = %e, "socket handshake could not be checked");
+            Err(ConnectRefused("SERVICE_UNAVAILABLE"))
+        }
+    }
+}
+
+/// The signed-in user of a connected socket.
+pub(crate) fn auth_user(socket: &SocketRef) -> Option<Arc<AuthUser>> {
+    socket.extensions.get::<Arc<AuthUser>>()
+}
+
+async fn on_connect(
+    socket: SocketRef,
+    io: SocketIo,
+    socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
+) {
+    let Some(user) = auth_user(&socket) else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let user_id = user.user.id;
+    socket.join(user_room(user_id));
+    handlers::register(&socket);
+    let sid = socket.id.to_string();
+    match state.backends.presence.add_socket(user_id, &sid).await {
+        Ok(true) => delivery::presence_changed(&io, &state, user_id, true, None).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence: could not record a socket"),
+    }
+    socket.on_disconnect(
+        async move |socket: SocketRef, io: SocketIo, _reason: DisconnectReason| {
+            state.typing.stop_all(&io, &socket).await;
+            match state.backends.presence.remove_socket(user_id, &sid).await {
+                Ok(true) => {
+                    let now = chrono::Utc::now();
+                    if let Err(e) = state.store.update_last_seen(user_id, now).await {
+                        tracing::warn!(error = %e, "could not store lastSeen");
+                    }
+                    state.users.forget(user_id);
+                    delivery::presence_changed(&io, &state, user_id, false, Some(now)).await;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
+            }
+        },
+    );
+}
+
+/// Builds the Socket.IO layer and starts delivering committed events to it.
+pub fn build(state: &AppState) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PAYLOAD)
+        .with_state(state.clone())
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate));
+    delivery::spawn(io.clone(), state);
+    (layer, io)
+}

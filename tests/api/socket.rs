@@ -1,0 +1,397 @@
+//! Real-time over Socket.IO (API.md §10), driven with a protocol-level client.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TEST_JWT_SECRET, TestApp, json};
+use crate::sio::{Auth, SioClient};
+
+const SHORT: Duration = Duration::from_millis(300);
+const WAIT: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn the_handshake_takes_a_token_three_ways_and_names_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let u = app.signup("sockauth").await;
+    assert!(
+        SioClient::connect(app.port, Auth::Payload(&u.token))
+            .await
+            .is_ok()
+    );
+    assert!(
+        SioClient::connect(app.port, Auth::Header(&u.token))
+            .await
+            .is_ok()
+    );
+    assert!(
+        SioClient::connect(app.port, Auth::Cookie(&u.token))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        SioClient::connect(app.port, Auth::None)
+            .await
+            .err()
+            .as_deref(),
+        Some("AUTH_REQUIRED")
+    );
+    assert_eq!(
+        SioClient::connect(app.port, Auth::Payload("garbage"))
+            .await
+            .err()
+            .as_deref(),
+        Some("INVALID_TOKEN")
+    );
+    let now = chrono::Utc::now().timestamp();
+    let expired = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": u.id, "jti": uuid::Uuid::new_v4().to_string(), "iat": now - 100, "exp": now - 1}),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        SioClient::connect(app.port, Auth::Payload(&expired))
+            .await
+            .err()
+            .as_deref(),
+        Some("TOKEN_EXPIRED")
+    );
+    app.send_as(Method::POST, &u.token, "/api/auth/logout", &json!({}))
+        .await;
+    assert_eq!(
+        SioClient::connect(app.port, Auth::Payload(&u.token))
+            .await
+            .err()
+            .as_deref(),
+        Some("INVALID_TOKEN")
+    );
+}
+
+#[tokio::test]
+async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
+    let app = TestApp::spawn().await;
+    let a = app.signup("sendera").await;
+    let b = app.signup("readerb").await;
+    let channel = app.create_channel(&a, "live", false).await;
+    app.post_as(&b, &format!("/api/channels/{channel}/join"))
+        .await;
+    let mut sa = SioClient::connect(app.port, Auth::Payload(&a.token))
+        .await
+        .unwrap();
+    let mut sb = SioClient::connect(app.port, Auth::Payload(&b.token))
+        .await
+        .unwrap();
+    let mut outsider = SioClient::connect(app.port, Auth::Payload(&b.token))
+        .await
+        .unwrap();
+    for s in [&mut sa, &mut sb] {
+        let ack = s.call("join-channel", &json!({"channelId": channel})).await;
+        assert_eq!(
+            ack,
+            json!({"success": true, "data": {"channelId": channel}})
+        );
+        assert_eq!(
+            s.event("channel:joined", WAIT).await,
+            Some(json!({"channelId": channel}))
+        );
+    }
+    let ack = sa
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": " over the socket ", "nonce": "s1"}),
+        )
+        .await;
+    assert_eq!(ack["success"], true, "{ack}");
+    let message = ack["data"]["message"].clone();
+    assert_eq!(message["content"], "over the socket");
+    // The same nonce again: the same message, and no second broadcast.
+    let again = sa
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": "over the socket", "nonce": "s1"}),
+        )
+        .await;
+    assert_eq!(again["data"]["message"]["id"], message["id"]);
+    app.send_message(&b, &channel, "over REST").await;
+    for s in [&mut sa, &mut sb] {
+        let got = s.events("new-message", SHORT).await;
+        let contents: Vec<&str> = got.iter().map(|m| m["content"].as_str().unwrap()).collect();
+        assert_eq!(
+            contents,
+            ["over the socket", "over REST"],
+            "each once, the sender's own socket included"
+        );
+    }
+    assert!(
+        outsider.events("new-message", SHORT).await.is_empty(),
+        "a socket that did not join hears nothing"
+    );
+
+    let edited = sb
+        .call(
+            "edit-message",
+            &json!({"messageId": message["id"], "content": "hijack"}),
+        )
+        .await;
+    assert_eq!(edited["error"]["code"], "NOT_MESSAGE_OWNER");
+    let edited = sa
+        .call(
+            "edit-message",
+            &json!({"messageId": message["id"], "content": "edited"}),
+        )
+        .await;
+    assert_eq!(edited["data"]["message"]["content"], "edited");
+    assert_eq!(
+        sb.event("message-edited", WAIT).await.unwrap()["content"],
+        "edited"
+    );
+    let deleted = sa
+        .call("delete-message", &json!({"messageId": message["id"]}))
+        .await;
+    assert_eq!(
+        deleted["data"],
+        json!({"messageId": message["id"], "channelId": channel})
+    );
+    assert_eq!(
+        sb.event("message-deleted", WAIT).await.unwrap(),
+        json!({"messageId": message["id"], "channelId": channel})
+    );
+
+    let left = sb
+        .call("leave-channel", &json!({"channelId": channel}))
+        .await;
+    assert_eq!(left["data"], json!({"channelId": channel}));
+    assert_eq!(
+        sb.event("channel:left", WAIT).await.unwrap()["reason"],
+        "unsubscribed"
+    );
+    app.send_message(&a, &channel, "after leaving").await;
+    assert!(sb.events("new-message", SHORT).await.is_empty());
+    assert_eq!(sa.events("new-message", SHORT).await.len(), 1);
+}
+
+#[tokio::test]
+async fn rules_and_bad_input_answer_in_the_ack_or_an_error_event() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("rulesowner").await;
+    let other = app.signup("rulesother").await;
+    let secret = app.create_channel(&owner, "hidden", true).await;
+    let public = app.create_channel(&owner, "public-one", false).await;
+    let mut s = SioClient::connect(app.port, Auth::Payload(&other.token))
+        .await
+        .unwrap();
+    let r = s.call("join-channel", &json!({"channelId": secret})).await;
+    assert_eq!(r["error"]["code"], "PRIVATE_CHANNEL");
+    let r = s.call("join-channel", &json!({"channelId": "nope"})).await;
+    assert_eq!(r["error"]["code"], "CHANNEL_NOT_FOUND");
+    let r = s
+        .call(
+            "send-message",
+            &json!({"channelId": public, "content": "hi"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "NOT_CHANNEL_MEMBER");
+    let r = s.call("typing-start", &json!({"channelId": public})).await;
+    assert_eq!(r["error"]["code"], "NOT_CHANNEL_MEMBER");
+    for bad in [
+        json!("a string"),
+        json!({"channelId": public, "content": ""}),
+        json!({"content": "no channel"}),
+        json!([1, 2]),
+    ] {
+        let r = s.call("send-message", &bad).await;
+        assert_eq!(r["error"]["code"], "VALIDATION_ERROR", "{bad}: {r}");
+    }
+    // Without an ack the answer is an `error` event.
+    s.emit("send-message", &json!({"channelId": public}));
+    let e = s.event("error", WAIT).await.unwrap();
+    assert_eq!(e["code"], "VALIDATION_ERROR");
+    s.emit("no-such-event", &json!({}));
+    assert_eq!(
+        s.event("error", WAIT).await.unwrap()["code"],
+        "VALIDATION_ERROR"
+    );
+    // Garbage packets do not take the server down.
+    s.raw("42[");
+    s.raw("4");
+    let mut fresh = SioClient::connect(app.port, Auth::Payload(&owner.token))
+        .await
+        .unwrap();
+    let r = fresh
+        .call("join-channel", &json!({"channelId": public}))
+        .await;
+    assert_eq!(r["success"], true);
+}
+
+#[tokio::test]
+async fn typing_is_relayed_to_others_and_ends_by_itself_or_on_disconnect() {
+    let app = TestApp::spawn().await;
+    let a = app.signup("typista").await;
+    let b = app.signup("watcherb").await;
+    let channel = app.create_channel(&a, "typing", false).await;
+    app.post_as(&b, &format!("/api/channels/{channel}/join"))
+        .await;
+    let mut sa = SioClient::connect(app.port, Auth::Payload(&a.token))
+        .await
+        .unwrap();
+    let mut sa2 = SioClient::connect(app.port, Auth::Payload(&a.token))
+        .await
+        .unwrap();
+    let mut sb = SioClient::connect(app.port, Auth::Payload(&b.token))
+        .await
+        .unwrap();
+    for s in [&mut sa, &mut sa2, &mut sb] {
+        s.call("join-channel", &json!({"channelId": channel})).await;
+    }
+    let r = sa
+        .call("typing-start", &json!({"channelId": channel}))
+        .await;
+    assert_eq!(r["data"], json!({"channelId": channel}));
+    let typing = sb.event("user-typing", WAIT).await.unwrap();
+    assert_eq!(typing["channelId"], channel.as_str());
+    assert_eq!(typing["user"]["username"], "typista");
+    assert!(
+        sa2.events("user-typing", SHORT).await.is_empty(),
+        "not to the typist's own sockets"
+    );
+    sa.call("typing-stop", &json!({"channelId": channel})).await;
+    assert!(sb.event("user-stopped-typing", WAIT).await.is_some());
+    // No stop from the client: the server ends it after 5 s.
+    sa.call("typing-start", &json!({"channelId": channel}))
+        .await;
+    assert!(sb.event("user-typing", WAIT).await.is_some());
+    assert!(
+        sb.event("user-stopped-typing", Duration::from_millis(4000))
+            .await
+            .is_none(),
+        "not before 5 s"
+    );
+    assert!(
+        sb.event("user-stopped-typing", Duration::from_millis(2500))
+            .await
+            .is_some(),
+        "by itself after 5 s"
+    );
+    // A socket that goes away while typing stops typing.
+    sa.call("typing-start", &json!({"channelId": channel}))
+        .await;
+    assert!(sb.event("user-typing", WAIT).await.is_some());
+    drop(sa);
+    assert!(sb.event("user-stopped-typing", WAIT).await.is_some());
+}
+
+#[tokio::test]
+async fn presence_is_per_user_and_follows_the_last_socket() {
+    let app = TestApp::spawn().await;
+    let watcher = app.signup("presencew").await;
+    let u = app.signup("presenceu").await;
+    let mut w = SioClient::connect(app.port, Auth::Payload(&watcher.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.event("user:online", WAIT).await.unwrap(),
+        json!({"userId": watcher.id}),
+        "everyone hears, itself too"
+    );
+    let first = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.event("user:online", WAIT).await.unwrap(),
+        json!({"userId": u.id})
+    );
+    let second = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    assert!(
+        w.events("user:online", SHORT).await.is_empty(),
+        "a second socket is no news"
+    );
+    let (_, online) = json(app.get_as(&watcher.token, "/api/users/online").await).await;
+    let names: Vec<&str> = online["data"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["username"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"presenceu"), "{online}");
+    drop(first);
+    assert!(
+        w.events("user:offline", SHORT).await.is_empty(),
+        "one socket is still there"
+    );
+    drop(second);
+    let offline = w.event("user:offline", WAIT).await.unwrap();
+    assert_eq!(offline["userId"], u.id.as_str());
+    let last_seen = offline["lastSeen"].as_str().unwrap().to_owned();
+    let (_, user) = json(
+        app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
+            .await,
+    )
+    .await;
+    assert_eq!(user["data"]["user"]["isOnline"], false);
+    assert_eq!(user["data"]["user"]["lastSeen"], Value::String(last_seen));
+}
+
+#[tokio::test]
+async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("roomowner").await;
+    let member = app.signup("roommember").await;
+    let channel = app.create_channel(&owner, "room", false).await;
+    let mut sm = SioClient::connect(app.port, Auth::Payload(&member.token))
+        .await
+        .unwrap();
+    // Added by the owner: the member hears channel:added with the channel as they see it.
+    app.send_as(
+        Method::POST,
+        &owner.token,
+        &format!("/api/channels/{channel}/members"),
+        &json!({"userId": member.id}),
+    )
+    .await;
+    let added = sm.event("channel:added", WAIT).await.unwrap();
+    assert_eq!(added["channel"]["role"], "member");
+    sm.call("join-channel", &json!({"channelId": channel}))
+        .await;
+    app.delete_as(
+        &owner,
+        &format!("/api/channels/{channel}/members/{}", member.id),
+    )
+    .await;
+    assert_eq!(
+        sm.event("channel:left", WAIT).await.unwrap(),
+        json!({"channelId": channel, "reason": "removed"})
+    );
+    app.send_message(&owner, &channel, "after removal").await;
+    assert!(
+        sm.events("new-message", SHORT).await.is_empty(),
+        "out of the room"
+    );
+
+    let second = app.create_channel(&owner, "doomed", false).await;
+    app.post_as(&member, &format!("/api/channels/{second}/join"))
+        .await;
+    sm.call("join-channel", &json!({"channelId": second})).await;
+    app.delete_as(&owner, &format!("/api/channels/{second}"))
+        .await;
+    assert_eq!(
+        sm.event("channel:left", WAIT).await.unwrap(),
+        json!({"channelId": second, "reason": "deleted"})
+    );
+
+    app.send_as(Method::POST, &member.token, "/api/auth/logout", &json!({}))
+        .await;
+    assert_eq!(
+        sm.event("error", WAIT).await.unwrap()["code"],
+        "INVALID_TOKEN"
+    );
+    let mut closed = sm.closed.clone();
+    tokio::time::timeout(WAIT, closed.wait_for(|c| *c))
+        .await
+        .unwrap()
+        .unwrap();
+}
