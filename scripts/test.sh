@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, the tests on SQLite without Redis, and the same
-# tests again on PostgreSQL + Redis (127.0.0.1:5432 database `test`, 127.0.0.1:6379).
+# tests again on PostgreSQL + Redis (127.0.0.1:5432 database `test`, 127.0.0.1:6379). Each
+# pass ends with the end-to-end suites of the official Socket.IO clients (scripts/e2e.sh,
+# which installs them with npm and pip into ignored folders when missing).
 #
 # With CI=true the PostgreSQL + Redis pass is mandatory; elsewhere it is skipped, loudly,
 # when either service is not reachable. Override the addresses with TEST_PG_URL and
@@ -41,6 +43,7 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"
 TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests
+E2E_DATABASE_URL="" E2E_REDIS_URL="" scripts/e2e.sh
 
 read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
 read -r redis_host redis_port <<<"$(host_port "$REDIS_URL_FOR_TESTS" 6379)"
@@ -78,3 +81,4 @@ fi
 
 echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis_port)"
 TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests
+E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" scripts/e2e.sh

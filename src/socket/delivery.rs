@@ -72,7 +72,7 @@ async fn deliver(io: &SocketIo, event: &Event) {
         }
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, event = name, "socket delivery failed");
+        report(&e, name);
     }
 }
 
@@ -110,6 +110,17 @@ pub(super) async fn presence_changed(
         },
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, event = name, "presence broadcast failed");
+        report(&e, name);
+    }
+}
+
+/// A broadcast reached some sockets but not all: a socket that was closing is expected
+/// (debug); one whose buffer was full lost an event (warn).
+pub(super) fn report(e: &socketioxide::BroadcastError, event: &str) {
+    let text = e.to_string();
+    if text.contains("Full") {
+        tracing::warn!(error = %text, event, "a slow socket missed an event (send buffer full)");
+    } else {
+        tracing::debug!(error = %text, event, "broadcast skipped closed sockets");
     }
 }

@@ -42,7 +42,7 @@ async fn announce(io: &SocketIo, event: &str, channel: Uuid, user: &SenderView) 
         .emit(event, &payload(channel, user))
         .await;
     if let Err(e) = result {
-        tracing::warn!(error = %e, event, "typing broadcast failed");
+        super::delivery::report(&e, event);
     }
 }
 

@@ -1,0 +1,135 @@
+// The official JavaScript client against a running server (SERVER_URL): every transport,
+// every way of carrying the token, and the whole event set of the contract (API.md §10).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+
+const BASE = process.env.SERVER_URL;
+assert.ok(BASE, 'SERVER_URL must name the server under test');
+let counter = 0;
+
+async function api(method, path, token, body) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${BASE}${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  return { status: res.status, body: await res.json() };
+}
+
+async function signup(prefix) {
+  const name = `${prefix}${process.pid}x${counter++}`;
+  const { status, body } = await api('POST', '/api/auth/signup', null, {
+    username: name, email: `${name}@example.com`, password: 'password-e2e',
+  });
+  assert.equal(status, 201, JSON.stringify(body));
+  return { id: body.data.user.id, token: body.data.token, username: name };
+}
+
+function connect(options) {
+  return new Promise((resolve, reject) => {
+    const socket = io(BASE, { forceNew: true, reconnection: false, ...options });
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (err) => { socket.close(); reject(err); });
+  });
+}
+
+function next(socket, event, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
+    socket.once(event, (data) => { clearTimeout(timer); resolve(data); });
+  });
+}
+
+function tokenOptions(how, token) {
+  if (how === 'auth') return { auth: { token } };
+  if (how === 'header') return { extraHeaders: { Authorization: `Bearer ${token}` } };
+  return { extraHeaders: { Cookie: `token=${token}` } };
+}
+
+for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']]) {
+  for (const how of ['auth', 'header', 'cookie']) {
+    test(`${transports.join('→')}, token in the ${how}: join, send with ack, receive, type, edit, delete`, async () => {
+      const a = await signup('jsa');
+      const b = await signup('jsb');
+      const created = await api('POST', '/api/channels', a.token, { name: `js-${a.username}`.toLowerCase() });
+      const channelId = created.body.data.channel.id;
+      assert.equal((await api('POST', `/api/channels/${channelId}/join`, b.token)).status, 200);
+
+      const sa = await connect({ transports, ...tokenOptions(how, a.token) });
+      const sb = await connect({ transports: ['websocket'], auth: { token: b.token } });
+      try {
+        if (transports.length === 2) {
+          if (sa.io.engine.transport.name !== 'websocket') await next(sa.io.engine, 'upgrade');
+          assert.equal(sa.io.engine.transport.name, 'websocket');
+        }
+        for (const s of [sa, sb]) {
+          const joined = next(s, 'channel:joined');
+          const ack = await s.emitWithAck('join-channel', { channelId });
+          assert.deepEqual(ack, { success: true, data: { channelId } });
+          assert.deepEqual(await joined, { channelId });
+        }
+        const received = next(sb, 'new-message');
+        const own = next(sa, 'new-message');
+        const ack = await sa.emitWithAck('send-message', { channelId, content: '  hello from js  ', nonce: 'n1' });
+        assert.equal(ack.success, true, JSON.stringify(ack));
+        assert.equal(ack.data.message.content, 'hello from js');
+        assert.equal((await received).id, ack.data.message.id);
+        assert.equal((await own).id, ack.data.message.id);
+
+        const typing = next(sb, 'user-typing');
+        assert.equal((await sa.emitWithAck('typing-start', { channelId })).success, true);
+        const t = await typing;
+        assert.equal(t.channelId, channelId);
+        assert.equal(t.user.id, a.id);
+        const stopped = next(sb, 'user-stopped-typing');
+        await sa.emitWithAck('typing-stop', { channelId });
+        assert.equal((await stopped).user.id, a.id);
+
+        const edited = next(sb, 'message-edited');
+        const e = await sa.emitWithAck('edit-message', { messageId: ack.data.message.id, content: 'edited' });
+        assert.equal(e.data.message.content, 'edited');
+        assert.equal((await edited).content, 'edited');
+        const deleted = next(sb, 'message-deleted');
+        const d = await sa.emitWithAck('delete-message', { messageId: ack.data.message.id });
+        assert.deepEqual(d.data, { messageId: ack.data.message.id, channelId });
+        assert.deepEqual(await deleted, { messageId: ack.data.message.id, channelId });
+      } finally {
+        sa.close();
+        sb.close();
+      }
+    });
+  }
+}
+
+test('a bad or missing token fails the connection with the contract code', async () => {
+  await assert.rejects(connect({ transports: ['websocket'] }), { message: 'AUTH_REQUIRED' });
+  await assert.rejects(connect({ transports: ['polling'], auth: { token: 'nope' } }), { message: 'INVALID_TOKEN' });
+});
+
+test('presence: the first socket of a user says online, the last one gone says offline', async () => {
+  const watcher = await signup('jsw');
+  const user = await signup('jsu');
+  const w = await connect({ transports: ['websocket'], auth: { token: watcher.token } });
+  try {
+    const online = new Promise((resolve) => w.on('user:online', (p) => p.userId === user.id && resolve(p)));
+    const s = await connect({ transports: ['polling'], auth: { token: user.token } });
+    assert.deepEqual(await online, { userId: user.id });
+    const offline = new Promise((resolve) => w.on('user:offline', (p) => p.userId === user.id && resolve(p)));
+    s.close();
+    const gone = await offline;
+    assert.ok(typeof gone.lastSeen === 'string' && gone.lastSeen.endsWith('Z'));
+  } finally {
+    w.close();
+  }
+});
+
+test('without an ack, a refused event answers with an error event', async () => {
+  const u = await signup('jse');
+  const s = await connect({ transports: ['websocket'], auth: { token: u.token } });
+  try {
+    const err = next(s, 'error');
+    s.emit('send-message', { content: 'no channel' });
+    assert.equal((await err).code, 'VALIDATION_ERROR');
+  } finally {
+    s.close();
+  }
+});

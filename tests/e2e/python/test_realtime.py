@@ -1,0 +1,119 @@
+"""The official Python client (python-socketio) against a running server (SERVER_URL)."""
+
+import os
+import queue
+import sys
+import uuid
+
+import requests
+import socketio
+
+BASE = os.environ["SERVER_URL"]
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def api(method, path, token=None, body=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = requests.request(method, BASE + path, json=body, headers=headers, timeout=10)
+    return r.status_code, r.json()
+
+
+def signup(prefix):
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    status, body = api("POST", "/api/auth/signup", body={
+        "username": name, "email": f"{name}@example.com", "password": "password-e2e"})
+    assert status == 201, body
+    return {"id": body["data"]["user"]["id"], "token": body["data"]["token"], "name": name}
+
+
+def client(token, transports, how):
+    events = queue.Queue()
+    sio = socketio.Client(reconnection=False)
+
+    @sio.on("*")
+    def any_event(event, data=None):
+        events.put((event, data))
+
+    kwargs = {"transports": transports, "wait_timeout": 5}
+    if how == "auth":
+        kwargs["auth"] = {"token": token}
+    elif how == "header":
+        kwargs["headers"] = {"Authorization": f"Bearer {token}"}
+    else:
+        kwargs["headers"] = {"Cookie": f"token={token}"}
+    sio.connect(BASE, **kwargs)
+    return sio, events
+
+
+def wait_for(events, name, timeout=3.0):
+    while True:
+        event, data = events.get(timeout=timeout)
+        if event == name:
+            return data
+
+
+def check(name, fn):
+    try:
+        fn()
+        RESULTS["passed"] += 1
+        print(f"ok - {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure and go on
+        RESULTS["failed"] += 1
+        print(f"not ok - {name}: {e!r}")
+
+
+def round_trip(transports, how):
+    a, b = signup("pya"), signup("pyb")
+    _, created = api("POST", "/api/channels", a["token"], {"name": f"py-{a['name']}".lower()})
+    channel = created["data"]["channel"]["id"]
+    assert api("POST", f"/api/channels/{channel}/join", b["token"])[0] == 200
+    sa, ea = client(a["token"], transports, how)
+    sb, eb = client(b["token"], ["websocket"], "auth")
+    try:
+        for s in (sa, sb):
+            ack = s.call("join-channel", {"channelId": channel}, timeout=5)
+            assert ack == {"success": True, "data": {"channelId": channel}}, ack
+        ack = sa.call("send-message", {"channelId": channel, "content": "hello from python"}, timeout=5)
+        assert ack["success"], ack
+        got = wait_for(eb, "new-message")
+        assert got["id"] == ack["data"]["message"]["id"], got
+        assert sa.call("typing-start", {"channelId": channel}, timeout=5)["success"]
+        assert wait_for(eb, "user-typing")["user"]["id"] == a["id"]
+        edited = sa.call("edit-message", {"messageId": got["id"], "content": "edited"}, timeout=5)
+        assert edited["data"]["message"]["content"] == "edited", edited
+        assert wait_for(eb, "message-edited")["content"] == "edited"
+        deleted = sa.call("delete-message", {"messageId": got["id"]}, timeout=5)
+        assert deleted["data"] == {"messageId": got["id"], "channelId": channel}, deleted
+        assert wait_for(eb, "message-deleted")["messageId"] == got["id"]
+    finally:
+        sa.disconnect()
+        sb.disconnect()
+
+
+def refused():
+    sio = socketio.Client(reconnection=False)
+    errors = []
+
+    @sio.event
+    def connect_error(data):
+        errors.append(data)
+
+    try:
+        sio.connect(BASE, transports=["websocket"], auth={"token": "bad"}, wait_timeout=5)
+    except socketio.exceptions.ConnectionError:
+        assert errors and errors[0].get("message") == "INVALID_TOKEN", errors
+        return
+    raise AssertionError("a bad token connected")
+
+
+def main():
+    for transports in (["websocket"], ["polling"], ["polling", "websocket"]):
+        for how in ("auth", "header", "cookie"):
+            check(f"{'→'.join(transports)} with the token in the {how}", lambda t=transports, h=how: round_trip(t, h))
+    check("a bad token is refused with INVALID_TOKEN", refused)
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
