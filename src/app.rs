@@ -21,7 +21,7 @@ pub struct App {
     router: Router,
     state: AppState,
     in_flight: InFlight,
-    io: socketioxide::SocketIo,
+    io: socket::Closer,
 }
 
 /// How a run ended.
@@ -79,13 +79,24 @@ impl App {
             .await
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
-        let (socket_layer, io) = socket::build(&state);
-        let router = middleware::stack(
-            controllers::router(state.clone(), extra_api),
-            socket_layer,
-            &frontend_url,
-            in_flight.clone(),
-        );
+        let routes = controllers::router(state.clone(), extra_api);
+        let (router, io) = match &state.config.redis_url {
+            None => {
+                let (layer, close) = socket::build_local(&state);
+                (
+                    middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
+                    close,
+                )
+            }
+            Some(url) => {
+                let (layer, close) =
+                    socket::build_redis(&state, url, &state.config.redis_prefix).await?;
+                (
+                    middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
+                    close,
+                )
+            }
+        };
         Ok(Self {
             listener,
             router,
@@ -146,7 +157,7 @@ impl App {
             tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
             let _ = stop_tx.send(true);
             // Sockets (and their long-polling requests) are closed, not waited for.
-            io.close().await;
+            io().await;
         });
         let deadline = async move {
             let _ = cut_rx.wait_for(|stopped| *stopped).await;

@@ -63,7 +63,7 @@ impl Drop for InFlightGuard {
 /// open for up to 25 s.
 pub fn stack(
     router: Router,
-    socket_layer: socketioxide::layer::SocketIoLayer,
+    socket: impl FnOnce(Router) -> Router,
     frontend_url: &str,
     in_flight: InFlight,
 ) -> Router {
@@ -102,9 +102,7 @@ pub fn stack(
                 .and(NotForContentType::GRPC)
                 .and(NotForContentType::IMAGES),
         );
-    router
-        .layer(gzip)
-        .layer(socket_layer)
+    socket(router.layer(gzip))
         .layer(cors)
         .layer(from_fn_with_state(in_flight, observe))
 }

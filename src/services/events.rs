@@ -95,6 +95,12 @@ pub fn user_room(user_id: Uuid) -> String {
     format!("user:{user_id}")
 }
 
+/// Room of the sockets opened with one token (a logout disconnects them).
+#[must_use]
+pub fn token_room(jti: Uuid) -> String {
+    format!("token:{jti}")
+}
+
 impl Event {
     /// The Socket.IO event name and payload this change is delivered as.
     #[must_use]

@@ -4,17 +4,17 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::auth_user;
 use crate::config::PresenceBroadcast;
 use crate::models::timestamp;
-use crate::services::events::{Event, channel_room, user_room};
+use crate::services::events::{Event, channel_room, token_room, user_room};
 use crate::state::AppState;
 
 /// Starts the delivery task.
-pub(super) fn spawn(io: SocketIo, state: &AppState) {
+pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, state: &AppState) {
     let mut events = state.events.subscribe();
     tokio::spawn(async move {
         loop {
@@ -32,7 +32,7 @@ pub(super) fn spawn(io: SocketIo, state: &AppState) {
     });
 }
 
-async fn deliver(io: &SocketIo, event: &Event) {
+async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
     let (name, payload) = event.wire();
     let result = match event {
         Event::NewMessage(m) | Event::MessageEdited(m) => {
@@ -59,16 +59,12 @@ async fn deliver(io: &SocketIo, event: &Event) {
             io.to(rooms).emit(name, &payload).await
         }
         Event::TokenRevoked { jti } => {
-            for socket in io.sockets() {
-                if auth_user(&socket).is_some_and(|u| u.token.jti == *jti) {
-                    let _ = socket.emit(
-                        "error",
-                        &json!({"code": "INVALID_TOKEN", "message": "Invalid or revoked token"}),
-                    );
-                    let _ = socket.disconnect();
-                }
+            // Every socket opened with the token is in its room, on whichever node.
+            let result = io.to(token_room(*jti)).emit(name, &payload).await;
+            if let Err(e) = io.to(token_room(*jti)).disconnect().await {
+                tracing::warn!(error = %e, "could not disconnect the sockets of a revoked token");
             }
-            Ok(())
+            result
         }
     };
     if let Err(e) = result {
@@ -78,8 +74,8 @@ async fn deliver(io: &SocketIo, event: &Event) {
 
 /// `user:online {userId}` / `user:offline {userId, lastSeen}` to whom `PRESENCE_BROADCAST`
 /// names.
-pub(super) async fn presence_changed(
-    io: &SocketIo,
+pub(super) async fn presence_changed<A: Adapter>(
+    io: &SocketIo<A>,
     state: &AppState,
     user: Uuid,
     online: bool,

@@ -39,7 +39,12 @@ impl<A: Adapter> FromMessageParts<A> for WantsAck {
 }
 
 /// Answers one client event: the envelope in the ack, or `error {code, message}`.
-fn respond(socket: &SocketRef, ack: AckSender, wants: &WantsAck, result: Result<Value, AppError>) {
+fn respond<A: Adapter>(
+    socket: &SocketRef<A>,
+    ack: AckSender<A>,
+    wants: &WantsAck,
+    result: Result<Value, AppError>,
+) {
     match result {
         Ok(data) => {
             let _ = ack.send(&json!({ "success": true, "data": data }));
@@ -80,7 +85,7 @@ fn channel_id(f: &mut Fields) -> Result<Uuid, AppError> {
     }
 }
 
-fn user(socket: &SocketRef) -> Result<Arc<AuthUser>, AppError> {
+fn user<A: Adapter>(socket: &SocketRef<A>) -> Result<Arc<AuthUser>, AppError> {
     auth_user(socket).ok_or(AppError::AuthRequired)
 }
 
@@ -93,8 +98,8 @@ fn sender(user: &AuthUser) -> SenderView {
     }
 }
 
-async fn join_channel(
-    socket: &SocketRef,
+async fn join_channel<A: Adapter>(
+    socket: &SocketRef<A>,
     state: &AppState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
@@ -119,8 +124,8 @@ async fn join_channel(
     Ok(json!({ "channelId": id }))
 }
 
-async fn leave_channel(
-    socket: &SocketRef,
+async fn leave_channel<A: Adapter>(
+    socket: &SocketRef<A>,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     user(socket)?;
@@ -134,8 +139,8 @@ async fn leave_channel(
     Ok(json!({ "channelId": id }))
 }
 
-async fn send_message(
-    socket: &SocketRef,
+async fn send_message<A: Adapter>(
+    socket: &SocketRef<A>,
     state: &AppState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
@@ -156,8 +161,8 @@ async fn send_message(
     Ok(json!({ "message": message }))
 }
 
-async fn edit_message(
-    socket: &SocketRef,
+async fn edit_message<A: Adapter>(
+    socket: &SocketRef<A>,
     state: &AppState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
@@ -177,8 +182,8 @@ async fn edit_message(
     Ok(json!({ "message": message }))
 }
 
-async fn delete_message(
-    socket: &SocketRef,
+async fn delete_message<A: Adapter>(
+    socket: &SocketRef<A>,
     state: &AppState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
@@ -193,9 +198,9 @@ async fn delete_message(
     Ok(json!({ "messageId": id, "channelId": channel_id }))
 }
 
-async fn typing(
-    socket: &SocketRef,
-    io: &SocketIo,
+async fn typing<A: Adapter>(
+    socket: &SocketRef<A>,
+    io: &SocketIo<A>,
     state: &AppState,
     payload: Result<Value, impl std::fmt::Display>,
     start: bool,
@@ -215,13 +220,13 @@ async fn typing(
 }
 
 /// Registers every client event on a connected socket.
-pub(super) fn register(socket: &SocketRef) {
+pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "join-channel",
-        async |s: SocketRef,
+        async |s: SocketRef<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = join_channel(&s, &st, p).await;
             respond(&s, ack, &w, r);
@@ -229,17 +234,17 @@ pub(super) fn register(socket: &SocketRef) {
     );
     socket.on(
         "leave-channel",
-        async |s: SocketRef, TryData(p): TryData<Value>, ack: AckSender, w: WantsAck| {
+        async |s: SocketRef<A>, TryData(p): TryData<Value>, ack: AckSender<A>, w: WantsAck| {
             let r = leave_channel(&s, p).await;
             respond(&s, ack, &w, r);
         },
     );
     socket.on(
         "send-message",
-        async |s: SocketRef,
+        async |s: SocketRef<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = send_message(&s, &st, p).await;
             respond(&s, ack, &w, r);
@@ -247,10 +252,10 @@ pub(super) fn register(socket: &SocketRef) {
     );
     socket.on(
         "edit-message",
-        async |s: SocketRef,
+        async |s: SocketRef<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = edit_message(&s, &st, p).await;
             respond(&s, ack, &w, r);
@@ -258,10 +263,10 @@ pub(super) fn register(socket: &SocketRef) {
     );
     socket.on(
         "delete-message",
-        async |s: SocketRef,
+        async |s: SocketRef<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = delete_message(&s, &st, p).await;
             respond(&s, ack, &w, r);
@@ -269,11 +274,11 @@ pub(super) fn register(socket: &SocketRef) {
     );
     socket.on(
         "typing-start",
-        async |s: SocketRef,
-               io: SocketIo,
+        async |s: SocketRef<A>,
+               io: SocketIo<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = typing(&s, &io, &st, p, true).await;
             respond(&s, ack, &w, r);
@@ -281,20 +286,20 @@ pub(super) fn register(socket: &SocketRef) {
     );
     socket.on(
         "typing-stop",
-        async |s: SocketRef,
-               io: SocketIo,
+        async |s: SocketRef<A>,
+               io: SocketIo<A>,
                State(st): State<AppState>,
                TryData(p): TryData<Value>,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = typing(&s, &io, &st, p, false).await;
             respond(&s, ack, &w, r);
         },
     );
     socket.on_fallback(
-        async |s: SocketRef,
+        async |s: SocketRef<A>,
                socketioxide::extract::Event(name): socketioxide::extract::Event,
-               ack: AckSender,
+               ack: AckSender<A>,
                w: WantsAck| {
             let r = Err(AppError::field("event", format!("unknown event {name:?}")));
             respond(&s, ack, &w, r);

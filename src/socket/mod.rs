@@ -6,27 +6,33 @@
 //! for no ack). Deliveries come from the events bus ([`crate::services::events`]): one task
 //! turns each committed change into one broadcast to its room.
 //!
-//! This node's sockets only (the local adapter); presence is shared through the presence
-//! backend.
+//! One node uses socketioxide's local adapter; with `REDIS_URL` the Redis adapter carries
+//! every broadcast (and room change) to the other nodes, and presence is shared through the
+//! presence backend.
 
 mod delivery;
 mod handlers;
 mod typing;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use serde_json::Value;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
 use crate::services::auth::{self, AuthUser};
-use crate::services::events::user_room;
+use crate::services::events::{token_room, user_room};
 use crate::state::AppState;
 
 pub use typing::Typing;
@@ -49,7 +55,7 @@ impl std::fmt::Display for ConnectRefused {
 }
 
 /// The token of a handshake: `auth: {token}`, else `Authorization: Bearer`, else the cookie.
-fn handshake_token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
+fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<&Value>) -> Option<String> {
     auth.and_then(|a| a.get("token"))
         .and_then(Value::as_str)
         .map(|t| t.trim().trim_start_matches("Bearer ").to_owned())
@@ -58,8 +64,8 @@ fn handshake_token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
 }
 
 /// Connect middleware: no token, or a bad one, ends in `connect_error` with the code.
-async fn authenticate(
-    socket: SocketRef,
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
     socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
 ) -> Result<(), ConnectRefused> {
@@ -81,13 +87,13 @@ async fn authenticate(
 }
 
 /// The signed-in user of a connected socket.
-pub(crate) fn auth_user(socket: &SocketRef) -> Option<Arc<AuthUser>> {
+pub(crate) fn auth_user<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<AuthUser>> {
     socket.extensions.get::<Arc<AuthUser>>()
 }
 
-async fn on_connect(
-    socket: SocketRef,
-    io: SocketIo,
+async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
     socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
 ) {
     let Some(user) = auth_user(&socket) else {
@@ -95,7 +101,7 @@ async fn on_connect(
         return;
     };
     let user_id = user.user.id;
-    socket.join(user_room(user_id));
+    socket.join([user_room(user_id), token_room(user.token.jti)]);
     handlers::register(&socket);
     let sid = socket.id.to_string();
     match state.backends.presence.add_socket(user_id, &sid).await {
@@ -104,7 +110,7 @@ async fn on_connect(
         Err(e) => tracing::warn!(error = %e, "presence: could not record a socket"),
     }
     socket.on_disconnect(
-        async move |socket: SocketRef, io: SocketIo, _reason: DisconnectReason| {
+        async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
             state.typing.stop_all(&io, &socket).await;
             match state.backends.presence.remove_socket(user_id, &sid).await {
                 Ok(true) => {
@@ -122,13 +128,54 @@ async fn on_connect(
     );
 }
 
-/// Builds the Socket.IO layer and starts delivering committed events to it.
-pub fn build(state: &AppState) -> (SocketIoLayer, SocketIo) {
-    let (layer, io) = SocketIo::builder()
+/// Closes every socket of this node (at shutdown).
+pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+fn builder(state: &AppState) -> socketioxide::SocketIoBuilder {
+    SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
         .with_state(state.clone())
-        .build_layer();
+}
+
+fn closer<A: Adapter>(io: SocketIo<A>) -> Closer {
+    Box::new(move || Box::pin(async move { io.close().await }))
+}
+
+/// The Socket.IO layer of a single node, with delivery of committed events started.
+#[must_use]
+pub fn build_local(state: &AppState) -> (SocketIoLayer, Closer) {
+    let (layer, io) = builder(state).build_layer();
     io.ns("/", on_connect.with(authenticate));
     delivery::spawn(io.clone(), state);
-    (layer, io)
+    (layer, closer(io))
+}
+
+/// The Socket.IO layer of one node of many: broadcasts go through Redis (RESP3, channels
+/// under `REDIS_PREFIX`), with delivery of committed events started.
+///
+/// # Errors
+/// Redis cannot be reached or does not speak RESP3 (Redis 7 or later).
+pub async fn build_redis(
+    state: &AppState,
+    url: &str,
+    prefix: &str,
+) -> anyhow::Result<(
+    SocketIoLayer<RedisAdapter<socketioxide::adapter::Emitter>>,
+    Closer,
+)> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let client =
+        redis::Client::open(format!("{url}{sep}protocol=resp3")).context("invalid REDIS_URL")?;
+    let config = RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io"));
+    let adapter = RedisAdapterCtr::new_with_redis_config(&client, config)
+        .await
+        .context("cannot connect the Socket.IO Redis adapter (Redis 7+ with RESP3 is needed)")?;
+    let (layer, io) = builder(state)
+        .with_adapter::<RedisAdapter<_>>(adapter)
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate))
+        .await
+        .context("cannot start the Socket.IO namespace on Redis")?;
+    delivery::spawn(io.clone(), state);
+    Ok((layer, closer(io)))
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -35,7 +36,7 @@ fn payload(channel: Uuid, user: &SenderView) -> serde_json::Value {
     json!({ "channelId": channel, "user": user })
 }
 
-async fn announce(io: &SocketIo, event: &str, channel: Uuid, user: &SenderView) {
+async fn announce<A: Adapter>(io: &SocketIo<A>, event: &str, channel: Uuid, user: &SenderView) {
     let result = io
         .to(channel_room(channel))
         .except(user_room(user.id))
@@ -52,7 +53,13 @@ impl Typing {
     }
 
     /// `typing-start`: tells the room (not the typist's own sockets) and arms the stop.
-    pub async fn start(&self, io: &SocketIo, socket: &SocketRef, channel: Uuid, user: SenderView) {
+    pub async fn start<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        socket: &SocketRef<A>,
+        channel: Uuid,
+        user: SenderView,
+    ) {
         let key = (socket.id.to_string(), channel);
         let already = {
             let io = io.clone();
@@ -75,7 +82,7 @@ impl Typing {
     }
 
     /// `typing-stop`: ends the state, if any, and tells the room.
-    pub async fn stop(&self, io: &SocketIo, socket: &SocketRef, channel: Uuid) {
+    pub async fn stop<A: Adapter>(&self, io: &SocketIo<A>, socket: &SocketRef<A>, channel: Uuid) {
         let ended = self.timers().remove(&(socket.id.to_string(), channel));
         if let Some((user, timer)) = ended {
             timer.abort();
@@ -84,7 +91,7 @@ impl Typing {
     }
 
     /// A socket went away: every typing state it had ends.
-    pub async fn stop_all(&self, io: &SocketIo, socket: &SocketRef) {
+    pub async fn stop_all<A: Adapter>(&self, io: &SocketIo<A>, socket: &SocketRef<A>) {
         let sid = socket.id.to_string();
         let ended: Vec<(TimerKey, (SenderView, JoinHandle<()>))> = {
             let mut timers = self.timers();

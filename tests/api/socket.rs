@@ -395,3 +395,114 @@ async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets() {
+    if crate::helpers::test_redis_url().is_none() || crate::helpers::test_database_url().is_none() {
+        eprintln!("SKIPPED: TEST_DATABASE_URL and TEST_REDIS_URL are needed for two nodes");
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_in(a.dir.clone(), a.vars.clone()).await;
+    let alice = a.signup("nodealice").await;
+    let bob = a.signup("nodebob").await;
+    let channel = a.create_channel(&alice, "across", false).await;
+    b.post_as(&bob, &format!("/api/channels/{channel}/join"))
+        .await;
+    let mut on_a = SioClient::connect(a.port, Auth::Payload(&alice.token))
+        .await
+        .unwrap();
+    let mut on_b = SioClient::connect(b.port, Auth::Payload(&bob.token))
+        .await
+        .unwrap();
+    // Presence crosses: alice (node a) hears bob come online on node b.
+    let online = on_a.event("user:online", WAIT).await;
+    let online = match online {
+        Some(v) if v["userId"] == alice.id.as_str() => {
+            on_a.event("user:online", WAIT).await.unwrap()
+        }
+        Some(v) => v,
+        None => panic!("no user:online crossed the nodes"),
+    };
+    assert_eq!(online["userId"], bob.id.as_str());
+    for s in [&mut on_a, &mut on_b] {
+        assert_eq!(
+            s.call("join-channel", &json!({"channelId": channel})).await["success"],
+            true
+        );
+    }
+    // A send on node a reaches the socket on node b, once; and the other way round.
+    let sent = on_a
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": "from a"}),
+        )
+        .await;
+    let id = sent["data"]["message"]["id"].clone();
+    let got = on_b.events("new-message", SHORT).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["id"], id);
+    assert_eq!(
+        on_a.event("new-message", WAIT).await.unwrap()["content"],
+        "from a",
+        "the sender's own socket too"
+    );
+    b.send_message(&bob, &channel, "from b over REST").await;
+    assert_eq!(
+        on_a.event("new-message", WAIT).await.unwrap()["content"],
+        "from b over REST"
+    );
+    assert_eq!(
+        on_b.events("new-message", SHORT).await.len(),
+        1,
+        "bob's own socket hears his REST send once"
+    );
+    // Edits, deletes and typing cross too.
+    on_a.call(
+        "edit-message",
+        &json!({"messageId": id, "content": "edited on a"}),
+    )
+    .await;
+    assert_eq!(
+        on_b.event("message-edited", WAIT).await.unwrap()["content"],
+        "edited on a"
+    );
+    on_a.call("typing-start", &json!({"channelId": channel}))
+        .await;
+    assert_eq!(
+        on_b.event("user-typing", WAIT).await.unwrap()["user"]["id"],
+        alice.id.as_str()
+    );
+    on_a.call("delete-message", &json!({"messageId": id})).await;
+    assert_eq!(
+        on_b.event("message-deleted", WAIT).await.unwrap()["messageId"],
+        id
+    );
+    // Removal on node a takes bob's socket on node b out of the room.
+    a.delete_as(
+        &alice,
+        &format!("/api/channels/{channel}/members/{}", bob.id),
+    )
+    .await;
+    assert_eq!(
+        on_b.event("channel:left", WAIT).await.unwrap()["reason"],
+        "removed"
+    );
+    a.send_message(&alice, &channel, "after removal").await;
+    assert!(on_b.events("new-message", SHORT).await.is_empty());
+    // A logout on node a disconnects bob's socket on node b.
+    a.send_as(Method::POST, &bob.token, "/api/auth/logout", &json!({}))
+        .await;
+    assert_eq!(
+        on_b.event("error", WAIT).await.unwrap()["code"],
+        "INVALID_TOKEN"
+    );
+    let mut closed = on_b.closed.clone();
+    tokio::time::timeout(WAIT, closed.wait_for(|c| *c))
+        .await
+        .unwrap()
+        .unwrap();
+    // Bob's last socket is gone: alice hears it on the other node.
+    let offline = on_a.event("user:offline", WAIT).await.unwrap();
+    assert_eq!(offline["userId"], bob.id.as_str());
+}
