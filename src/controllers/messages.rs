@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::channels::{channel_id, query};
-use super::ok;
+use super::{Envelope, envelope, ok};
 use crate::error::AppError;
 use crate::middleware::validate::{Fields, JsonObject};
-use crate::models::message::{Anchor, MessageContent, Nonce};
+use crate::models::message::{Anchor, MessageContent, MessageView, Nonce};
 use crate::models::page::{decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
@@ -103,7 +103,7 @@ pub async fn send_message(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<Envelope<MessageData>>), AppError> {
     let id = channel_id(id)?;
     let mut f = Fields::new(body);
     let send = parse_send(&mut f);
@@ -122,7 +122,13 @@ pub async fn send_message(
     } else {
         StatusCode::OK
     };
-    Ok((status, ok(json!({ "message": message }))))
+    Ok((status, envelope(MessageData { message })))
+}
+
+/// `data` of a send.
+#[derive(Debug, serde::Serialize)]
+pub struct MessageData {
+    message: MessageView,
 }
 
 /// `PATCH /api/messages/{id}` with `{content}` (the sender only).

@@ -81,6 +81,22 @@ pub fn router(state: AppState, extra_api: Option<Router<AppState>>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// The success envelope around a typed `data`, serialised straight to the body (no
+/// intermediate JSON tree; used on the hottest routes).
+#[derive(Debug, serde::Serialize)]
+pub struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+/// `{"success": true, "data": data}` for a typed `data`.
+pub fn envelope<T: serde::Serialize>(data: T) -> axum::Json<Envelope<T>> {
+    axum::Json(Envelope {
+        success: true,
+        data,
+    })
+}
+
 /// The success envelope: `{"success": true, "data": data}`.
 pub fn ok(data: serde_json::Value) -> axum::Json<serde_json::Value> {
     let mut body = serde_json::Map::with_capacity(2);

@@ -33,6 +33,18 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, state: &AppState) {
 }
 
 async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
+    // Messages (the bulk of the traffic) are serialised straight from their view, once.
+    if let Event::NewMessage(m) | Event::MessageEdited(m) = event {
+        let name = if matches!(event, Event::NewMessage(_)) {
+            "new-message"
+        } else {
+            "message-edited"
+        };
+        if let Err(e) = io.to(channel_room(m.channel_id)).emit(name, m).await {
+            report(&e, name);
+        }
+        return;
+    }
     let (name, payload) = event.wire();
     let result = match event {
         Event::NewMessage(m) | Event::MessageEdited(m) => {

@@ -506,3 +506,65 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
     let offline = on_a.event("user:offline", WAIT).await.unwrap();
     assert_eq!(offline["userId"], bob.id.as_str());
 }
+
+#[tokio::test]
+async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
+    let app = TestApp::spawn().await;
+    let u = app.signup("bigpacket").await;
+    let channel = app.create_channel(&u, "big", false).await;
+    let mut s = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    let huge = "x".repeat(60 * 1024);
+    let r = s
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": huge}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "VALIDATION_ERROR");
+    let mut other = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    let r = other
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": "still serving"}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+}
+
+#[tokio::test]
+async fn a_socket_follows_at_most_500_channels() {
+    let app = TestApp::spawn().await;
+    let u = app.signup("manyrooms").await;
+    let mut ids = Vec::new();
+    for i in 0..501 {
+        ids.push(app.create_channel(&u, &format!("room-{i}"), false).await);
+    }
+    let mut s = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    for id in &ids[..500] {
+        assert_eq!(
+            s.call("join-channel", &json!({"channelId": id})).await["success"],
+            true
+        );
+    }
+    let r = s
+        .call("join-channel", &json!({"channelId": ids[500]}))
+        .await;
+    assert_eq!(r["error"]["code"], "VALIDATION_ERROR");
+    // Joining one it already follows is still fine, and leaving one makes room.
+    assert_eq!(
+        s.call("join-channel", &json!({"channelId": ids[0]})).await["success"],
+        true
+    );
+    s.call("leave-channel", &json!({"channelId": ids[0]})).await;
+    assert_eq!(
+        s.call("join-channel", &json!({"channelId": ids[500]}))
+            .await["success"],
+        true
+    );
+}
