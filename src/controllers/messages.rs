@@ -81,15 +81,17 @@ pub async fn list_messages(
 ///
 /// # Errors
 /// `VALIDATION_ERROR` listing each failing field.
-pub fn parse_send(f: &mut Fields) -> Option<Send> {
+pub fn parse_send(mut f: Fields) -> Result<Send, AppError> {
     let content = f.required("content", |s| MessageContent::parse(&s));
     let parent_id = f.optional("parentId", |s| {
         parse_id(&s).ok_or_else(|| "must be a message id".to_owned())
     });
     let nonce = f.optional("nonce", |s| Nonce::parse(&s));
     let attachments = f.attachment_keys("attachments");
-    Some(Send {
-        content: content?,
+    f.finish(())?;
+    let content = content.ok_or_else(|| AppError::field("content", "is required"))?;
+    Ok(Send {
+        content,
         attachments: attachments.unwrap_or_default(),
         parent_id,
         nonce,
@@ -105,17 +107,7 @@ pub async fn send_message(
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Envelope<MessageData>>), AppError> {
     let id = channel_id(id)?;
-    let mut f = Fields::new(body);
-    let send = parse_send(&mut f);
-    let send = match (send, f.has_errors()) {
-        (Some(send), false) => send,
-        _ => {
-            return Err(f
-                .finish(())
-                .err()
-                .unwrap_or_else(|| AppError::field("content", "is required")));
-        }
-    };
+    let send = parse_send(Fields::new(body))?;
     let (message, created) = messages::send(&state, &auth, id, send).await?;
     let status = if created {
         StatusCode::CREATED

@@ -5,7 +5,10 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::models::message::{Anchor, MessageContent, MessageView, NewMessage, Nonce, SenderView};
+use crate::models::channel::ChannelRow;
+use crate::models::message::{
+    Anchor, MessageContent, MessageRow, MessageView, NewMessage, Nonce, SenderView,
+};
 use crate::models::page::{Pagination, encode_cursor};
 use crate::services::auth::AuthUser;
 use crate::services::channels;
@@ -192,6 +195,25 @@ pub async fn history(
     })
 }
 
+/// A message and its channel as the caller sees it; `PRIVATE_CHANNEL` comes first for a
+/// private channel the caller is not in.
+async fn load_message(
+    state: &AppState,
+    auth: &AuthUser,
+    message_id: Uuid,
+) -> Result<(MessageRow, ChannelRow), AppError> {
+    let message = state
+        .store
+        .fetch_message(message_id)
+        .await?
+        .ok_or(AppError::MessageNotFound)?;
+    let channel = channels::load(state, message.channel_id, auth.user.id)
+        .await
+        .map_err(|_| AppError::MessageNotFound)?;
+    channel.check_visible()?;
+    Ok((message, channel))
+}
+
 /// Edits a message (its sender only).
 ///
 /// # Errors
@@ -202,15 +224,7 @@ pub async fn edit(
     message_id: Uuid,
     content: MessageContent,
 ) -> Result<MessageView, AppError> {
-    let message = state
-        .store
-        .fetch_message(message_id)
-        .await?
-        .ok_or(AppError::MessageNotFound)?;
-    let channel = channels::load(state, message.channel_id, auth.user.id)
-        .await
-        .map_err(|_| AppError::MessageNotFound)?;
-    channel.check_visible()?;
+    let (message, _) = load_message(state, auth, message_id).await?;
     if message.sender_id != auth.user.id {
         return Err(AppError::NotMessageOwner);
     }
@@ -230,15 +244,7 @@ pub async fn edit(
 /// # Errors
 /// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
 pub async fn delete(state: &AppState, auth: &AuthUser, message_id: Uuid) -> Result<Uuid, AppError> {
-    let message = state
-        .store
-        .fetch_message(message_id)
-        .await?
-        .ok_or(AppError::MessageNotFound)?;
-    let channel = channels::load(state, message.channel_id, auth.user.id)
-        .await
-        .map_err(|_| AppError::MessageNotFound)?;
-    channel.check_visible()?;
+    let (message, channel) = load_message(state, auth, message_id).await?;
     let allowed = message.sender_id == auth.user.id || channel.role().is_some_and(|r| r.manages());
     if !allowed {
         return Err(AppError::NotMessageOwner);

@@ -147,16 +147,7 @@ async fn send_message<A: Adapter>(
     let user = user(socket)?;
     let mut f = Fields::new(JsonObject(object(payload)?));
     let id = channel_id(&mut f)?;
-    let send = parse_send(&mut f);
-    let send = match (send, f.has_errors()) {
-        (Some(send), false) => send,
-        _ => {
-            return Err(f
-                .finish(())
-                .err()
-                .unwrap_or_else(|| AppError::field("content", "is required")));
-        }
-    };
+    let send = parse_send(f)?;
     let (message, _) = messages::send(state, &user, id, send).await?;
     Ok(json!({ "message": message }))
 }

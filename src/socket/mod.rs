@@ -74,6 +74,9 @@ async fn authenticate<A: Adapter>(
     match auth::authenticate(&state, &token).await {
         Ok(user) => {
             socket.extensions.insert(Arc::new(user));
+            // Before the client hears it is connected, so an event it emits at once is
+            // never dropped for want of a handler.
+            handlers::register(&socket);
             Ok(())
         }
         Err(AppError::TokenExpired) => Err(ConnectRefused("TOKEN_EXPIRED")),
@@ -102,12 +105,16 @@ async fn on_connect<A: Adapter>(
     };
     let user_id = user.user.id;
     socket.join([user_room(user_id), token_room(user.token.jti)]);
-    handlers::register(&socket);
     let sid = socket.id.to_string();
     match state.backends.presence.add_socket(user_id, &sid).await {
         Ok(true) => delivery::presence_changed(&io, &state, user_id, true, None).await,
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence: could not record a socket"),
+    }
+    if !socket.connected() {
+        // Gone while presence was being recorded, before a disconnect handler existed.
+        let _ = state.backends.presence.remove_socket(user_id, &sid).await;
+        return;
     }
     socket.on_disconnect(
         async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
