@@ -99,6 +99,10 @@ async fn main() {
                     .send()
                     .await
                     .unwrap();
+                // Only logins that finish inside the measured window count.
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 if r.status() == 200 {
                     logins.fetch_add(1, Ordering::Relaxed);
                 } else {
