@@ -102,37 +102,44 @@ pub fn token_room(jti: Uuid) -> String {
 }
 
 impl Event {
-    /// The Socket.IO event name and payload this change is delivered as.
+    /// The Socket.IO event this change is delivered as.
     #[must_use]
-    pub fn wire(&self) -> (&'static str, Value) {
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::NewMessage(m) => ("new-message", json!(m)),
-            Self::MessageEdited(m) => ("message-edited", json!(m)),
+            Self::NewMessage(_) => "new-message",
+            Self::MessageEdited(_) => "message-edited",
+            Self::MessageDeleted { .. } => "message-deleted",
+            Self::MemberJoined { .. } => "channel:member-joined",
+            Self::MemberAdded { .. } => "channel:added",
+            Self::TokenRevoked { .. } => "error",
+            Self::MembersLeft { .. } => "channel:left",
+        }
+    }
+
+    /// The payload this change is delivered with (a message is its view).
+    #[must_use]
+    pub fn payload(&self) -> Value {
+        match self {
+            Self::NewMessage(m) | Self::MessageEdited(m) => json!(m),
             Self::MessageDeleted {
                 message_id,
                 channel_id,
-            } => (
-                "message-deleted",
-                json!({ "messageId": message_id, "channelId": channel_id }),
-            ),
+            } => {
+                json!({ "messageId": message_id, "channelId": channel_id })
+            }
             Self::MemberJoined {
                 channel_id,
                 user_id,
-            } => (
-                "channel:member-joined",
-                json!({ "channelId": channel_id, "userId": user_id }),
-            ),
-            Self::MemberAdded { channel, .. } => ("channel:added", json!({ "channel": channel })),
-            Self::TokenRevoked { .. } => (
-                "error",
-                json!({ "code": "INVALID_TOKEN", "message": "Invalid or revoked token" }),
-            ),
+            } => json!({ "channelId": channel_id, "userId": user_id }),
+            Self::MemberAdded { channel, .. } => json!({ "channel": channel }),
+            Self::TokenRevoked { .. } => {
+                json!({ "code": "INVALID_TOKEN", "message": "Invalid or revoked token" })
+            }
             Self::MembersLeft {
                 channel_id, reason, ..
-            } => (
-                "channel:left",
-                json!({ "channelId": channel_id, "reason": reason.as_str() }),
-            ),
+            } => {
+                json!({ "channelId": channel_id, "reason": reason.as_str() })
+            }
         }
     }
 }

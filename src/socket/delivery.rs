@@ -33,28 +33,24 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, state: &AppState) {
 }
 
 async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
-    // Messages (the bulk of the traffic) are serialised straight from their view, once.
-    if let Event::NewMessage(m) | Event::MessageEdited(m) = event {
-        let name = if matches!(event, Event::NewMessage(_)) {
-            "new-message"
-        } else {
-            "message-edited"
-        };
-        if let Err(e) = io.to(channel_room(m.channel_id)).emit(name, m).await {
-            report(&e, name);
-        }
-        return;
-    }
-    let (name, payload) = event.wire();
+    let name = event.name();
     let result = match event {
+        // Messages (the bulk of the traffic) are serialised straight from their view, once,
+        // without an intermediate JSON tree.
         Event::NewMessage(m) | Event::MessageEdited(m) => {
-            io.to(channel_room(m.channel_id)).emit(name, &payload).await
+            io.to(channel_room(m.channel_id)).emit(name, m).await
         }
         Event::MessageDeleted { channel_id, .. } => {
-            io.to(channel_room(*channel_id)).emit(name, &payload).await
+            io.to(channel_room(*channel_id))
+                .emit(name, &event.payload())
+                .await
         }
         Event::MemberJoined { .. } => Ok(()),
-        Event::MemberAdded { user_id, .. } => io.to(user_room(*user_id)).emit(name, &payload).await,
+        Event::MemberAdded { user_id, .. } => {
+            io.to(user_room(*user_id))
+                .emit(name, &event.payload())
+                .await
+        }
         Event::MembersLeft {
             channel_id,
             user_ids,
@@ -68,11 +64,11 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
             }
             // Out of the room first, so nothing more from it reaches them.
             let _ = io.to(rooms.clone()).leave(room).await;
-            io.to(rooms).emit(name, &payload).await
+            io.to(rooms).emit(name, &event.payload()).await
         }
         Event::TokenRevoked { jti } => {
             // Every socket opened with the token is in its room, on whichever node.
-            let result = io.to(token_room(*jti)).emit(name, &payload).await;
+            let result = io.to(token_room(*jti)).emit(name, &event.payload()).await;
             if let Err(e) = io.to(token_room(*jti)).disconnect().await {
                 tracing::warn!(error = %e, "could not disconnect the sockets of a revoked token");
             }

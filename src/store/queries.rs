@@ -442,18 +442,10 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> Result<Joined, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let exists: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
-                    .bind(channel)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
+                if lock_channel(&mut tx, channel).await?.is_none() {
                     return Err(StoreError::Missing);
                 }
-                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
-                    .bind(channel)
-                    .bind(user)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let current = member_in(&mut tx, channel, user).await?;
                 if let Some(member) = current {
                     return Ok(Joined::Already(Role::from_db(&member.role)));
                 }
@@ -486,18 +478,10 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let exists: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
-                    .bind(channel)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
+                if lock_channel(&mut tx, channel).await?.is_none() {
                     return Err(StoreError::Missing);
                 }
-                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
-                    .bind(channel)
-                    .bind(user)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let current = member_in(&mut tx, channel, user).await?;
                 let added = current.is_none();
                 let sql = if added {
                     queries::INSERT_MEMBER
@@ -545,15 +529,8 @@ macro_rules! impl_store {
 
             async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let _: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
-                    .bind(channel)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let current: Option<MemberRow> = sqlx::query_as(queries::FETCH_MEMBER)
-                    .bind(channel)
-                    .bind(user)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                lock_channel(&mut tx, channel).await?;
+                let current = member_in(&mut tx, channel, user).await?;
                 let Some(current) = current else {
                     return Ok(Left::NotMember);
                 };
@@ -731,10 +708,7 @@ macro_rules! impl_store {
                     if let Some((channel, Some(last), true)) = current {
                         sqlx::query(queries::SET_LAST_MESSAGE).bind(channel).bind(last).execute(&mut *tx).await?;
                     }
-                    let last: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
-                        .bind(message.channel_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let last = lock_channel(&mut tx, message.channel_id).await?;
                     let Some(last) = last else {
                         return Err(StoreError::Missing);
                     };
@@ -835,6 +809,24 @@ macro_rules! impl_store {
             }
         }
 
+/// A channel's newest message id, locking its row where the database has row locks;
+        /// `None` when the channel does not exist.
+        async fn lock_channel(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            channel: Uuid,
+        ) -> Result<Option<Option<Uuid>>, StoreError> {
+            Ok(sqlx::query_scalar($lock_channel).bind(channel).fetch_optional(&mut **tx).await?)
+        }
+
+        /// The membership of `user` in `channel`, read inside the transaction.
+        async fn member_in(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            channel: Uuid,
+            user: Uuid,
+        ) -> Result<Option<MemberRow>, StoreError> {
+            Ok(sqlx::query_as(queries::FETCH_MEMBER).bind(channel).bind(user).fetch_optional(&mut **tx).await?)
+        }
+
         /// The earlier message with the same channel, sender and nonce.
         async fn fetch_by_nonce(
             tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
@@ -865,10 +857,7 @@ macro_rules! impl_store {
                     });
                 }
             }
-            let last: Option<Option<Uuid>> = sqlx::query_scalar($lock_channel)
-                .bind(message.channel_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+            let last = lock_channel(tx, message.channel_id).await?;
             let Some(last) = last else {
                 return Err(StoreError::Missing);
             };
