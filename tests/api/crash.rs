@@ -10,7 +10,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::helpers::{TEST_JWT_SECRET, TempDir, TestApp, json, test_database_url, unique_name};
+use reqwest::Method;
+
+use crate::helpers::{
+    TEST_JWT_SECRET, TempDir, TestApp, call_json, json, test_database_url, unique_name,
+};
 use crate::process::{start, wait_with_deadline};
 
 async fn all_messages(
@@ -23,15 +27,7 @@ async fn all_messages(
     let mut after = "00000000-0000-0000-0000-000000000000".to_owned();
     loop {
         let url = format!("{addr}/api/channels/{channel}/messages?limit=100&after={after}");
-        let body: Value = client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = call_json(client, Method::GET, url, Some(token), None).await;
         let page = body["data"]["messages"].as_array().unwrap().clone();
         if page.is_empty() {
             return out;
@@ -59,26 +55,26 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
     ];
     let (mut child, addr) = start(&dir.0, &vars);
     let client = reqwest::Client::new();
-    let signup: Value = client
-        .post(format!("{addr}/api/auth/signup"))
-        .json(&json!({"username": "durable", "email": "durable@example.com", "password": "password1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        json!({"username": "durable", "email": "durable@example.com", "password": "password1"});
+    let signup = call_json(
+        &client,
+        Method::POST,
+        format!("{addr}/api/auth/signup"),
+        None,
+        Some(&body),
+    )
+    .await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();
-    let created: Value = client
-        .post(format!("{addr}/api/channels"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "durable"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"name": "durable"});
+    let created = call_json(
+        &client,
+        Method::POST,
+        format!("{addr}/api/channels"),
+        Some(&token),
+        Some(&body),
+    )
+    .await;
     let channel = created["data"]["channel"]["id"]
         .as_str()
         .unwrap()

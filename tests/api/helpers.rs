@@ -359,3 +359,21 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// A JSON request to a server reached by address (a child process); the body it answered.
+pub async fn call_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Value {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{TempDir, test_database_url, test_redis_url, unique_name};
+use reqwest::Method;
+
+use crate::helpers::{TempDir, call_json, test_database_url, test_redis_url, unique_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
 
@@ -245,26 +247,24 @@ async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs() {
     let client = reqwest::Client::new();
     let password = "pass-word-never-logged";
     let body = serde_json::json!({"username": "quiet", "email": "quiet@example.com", "password": password});
-    let signup: Value = client
-        .post(format!("{addr}/api/auth/signup"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signup = call_json(
+        &client,
+        Method::POST,
+        format!("{addr}/api/auth/signup"),
+        None,
+        Some(&body),
+    )
+    .await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();
     let login = serde_json::json!({"username": "quiet", "password": password});
-    let logged_in: Value = client
-        .post(format!("{addr}/api/auth/login"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logged_in = call_json(
+        &client,
+        Method::POST,
+        format!("{addr}/api/auth/login"),
+        None,
+        Some(&login),
+    )
+    .await;
     let second = logged_in["data"]["token"].as_str().unwrap().to_owned();
     let wrong = serde_json::json!({"username": "quiet", "password": "wrong-pass-never-logged"});
     client
