@@ -1,0 +1,330 @@
+//! The two clients the scenarios drive: the REST API (reqwest) and a Socket.IO v4 client
+//! written for speed on top of a WebSocket (Engine.IO 4 framing, one packet per frame).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    pub base: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub token: String,
+}
+
+/// The `data` of a success envelope, or an error naming the route, status and error code.
+async fn data(what: &str, response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{what}: {status} without a JSON body"))?;
+    if !status.is_success() {
+        let code = body["error"]["code"].as_str().unwrap_or("?");
+        let hint = if status == 429 {
+            " (start the server with RATE_LIMIT_ENABLED=false)"
+        } else {
+            ""
+        };
+        bail!("{what}: {status} {code}{hint}");
+    }
+    Ok(body["data"].clone())
+}
+
+impl Api {
+    pub fn new(base: &str, connections: usize) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api{path}", self.base)
+    }
+
+    pub async fn signup(&self, username: &str) -> anyhow::Result<Account> {
+        let body = json!({
+            "username": username,
+            "email": format!("{username}@bench.example.com"),
+            "password": "bench-password",
+        });
+        let r = self
+            .http
+            .post(self.url("/auth/signup"))
+            .json(&body)
+            .send()
+            .await?;
+        let d = data("POST /auth/signup", r).await?;
+        Ok(Account {
+            token: d["token"]
+                .as_str()
+                .context("signup without a token")?
+                .to_owned(),
+        })
+    }
+
+    /// `n` accounts named `<prefix>u<i>`, `concurrency` signups at a time, in order.
+    pub async fn signup_many(
+        &self,
+        prefix: &str,
+        n: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Vec<Account>> {
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let (api, gate, name) = (self.clone(), gate.clone(), format!("{prefix}u{i}"));
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await?;
+                api.signup(&name).await
+            }));
+        }
+        let mut out = Vec::with_capacity(n);
+        for t in tasks {
+            out.push(t.await??);
+        }
+        Ok(out)
+    }
+
+    pub async fn create_channel(&self, token: &str, name: &str) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(self.url("/channels"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await?;
+        let d = data("POST /channels", r).await?;
+        Ok(d["channel"]["id"]
+            .as_str()
+            .context("channel without id")?
+            .to_owned())
+    }
+
+    pub async fn join(&self, token: &str, channel: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(self.url(&format!("/channels/{channel}/join")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        data("POST /channels/:id/join", r).await.map(drop)
+    }
+
+    /// Joins every `(account, channel)` pair, `concurrency` at a time.
+    pub async fn join_many(
+        &self,
+        pairs: Vec<(String, String)>,
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(pairs.len());
+        for (token, channel) in pairs {
+            let (api, gate) = (self.clone(), gate.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await?;
+                api.join(&token, &channel).await
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+
+    pub async fn post_message(
+        &self,
+        token: &str,
+        channel: &str,
+        content: &str,
+    ) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .bearer_auth(token)
+            .json(&json!({ "content": content }))
+            .send()
+            .await?;
+        let d = data("POST /channels/:id/messages", r).await?;
+        Ok(d["message"]["id"]
+            .as_str()
+            .context("message without id")?
+            .to_owned())
+    }
+
+    /// One page of history (`query` without the leading `?`): the messages, oldest first.
+    pub async fn messages(
+        &self,
+        token: &str,
+        channel: &str,
+        query: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let r = self
+            .http
+            .get(self.url(&format!("/channels/{channel}/messages?{query}")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let mut d = data("GET /channels/:id/messages", r).await?;
+        match d["messages"].take() {
+            Value::Array(list) => Ok(list),
+            _ => bail!("GET /channels/:id/messages: no messages array"),
+        }
+    }
+}
+
+/// A Socket.IO packet as the scenarios need it.
+pub enum Packet {
+    /// `42[...]`: an event (the whole frame).
+    Event(Utf8Bytes),
+    /// `43<id>[...]`: an answer to one of our acks.
+    Ack(u64, Utf8Bytes),
+    /// Anything else (connect, disconnect, binary…).
+    Other,
+}
+
+pub struct Sio {
+    ws: WebSocketStream<TcpStream>,
+}
+
+impl Sio {
+    /// Opens a WebSocket to `/socket.io/` and authenticates with `auth: {token}`; resolves once
+    /// the server answered the CONNECT, with an error carrying its `connect_error` message.
+    pub async fn connect(base: &str, token: &str) -> anyhow::Result<Self> {
+        let host = base
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--url must start with http://"))?
+            .trim_end_matches('/');
+        let tcp = TcpStream::connect(host).await.context("TCP connect")?;
+        tcp.set_nodelay(true)?;
+        let url = format!("ws://{host}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .context("WebSocket handshake")?;
+        let mut sio = Self { ws };
+        match sio.text().await? {
+            Some(open) if open.starts_with('0') => {}
+            other => bail!("expected the Engine.IO OPEN packet, got {other:?}"),
+        }
+        sio.send(format!("40{}", json!({ "token": token }))).await?;
+        loop {
+            match sio.text().await? {
+                Some(t) if t.starts_with("40") => return Ok(sio),
+                Some(t) if t.starts_with("44") => {
+                    let v: Value = serde_json::from_str(&t[2..]).unwrap_or(Value::Null);
+                    bail!("connect_error {}", v["message"].as_str().unwrap_or(&t));
+                }
+                Some(_) => {}
+                None => bail!("closed before CONNECT was answered"),
+            }
+        }
+    }
+
+    pub async fn send(&mut self, text: String) -> anyhow::Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// `42<ack>["event",payload]`.
+    pub async fn emit(&mut self, ack: u64, event: &str, payload: &Value) -> anyhow::Result<()> {
+        self.send(format!("42{ack}{}", json!([event, payload])))
+            .await
+    }
+
+    /// The next text frame; answers Engine.IO pings on the way. `None` once closed.
+    async fn text(&mut self) -> anyhow::Result<Option<Utf8Bytes>> {
+        while let Some(msg) = self.ws.next().await {
+            match msg? {
+                Message::Text(t) if t.as_str() == "2" => self.send("3".to_owned()).await?,
+                Message::Text(t) => return Ok(Some(t)),
+                Message::Close(_) => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn next(&mut self) -> anyhow::Result<Option<Packet>> {
+        let Some(t) = self.text().await? else {
+            return Ok(None);
+        };
+        let s = t.as_str();
+        Ok(Some(if s.starts_with("42") {
+            Packet::Event(t)
+        } else if let Some(rest) = s.strip_prefix("43") {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            match rest[..digits].parse() {
+                Ok(id) => Packet::Ack(id, t),
+                Err(_) => Packet::Other,
+            }
+        } else {
+            Packet::Other
+        }))
+    }
+
+    /// Emits with an ack and waits for it (other packets on the way are dropped).
+    pub async fn call(&mut self, ack: u64, event: &str, payload: &Value) -> anyhow::Result<()> {
+        self.emit(ack, event, payload).await?;
+        loop {
+            match self.next().await? {
+                Some(Packet::Ack(id, t)) if id == ack => {
+                    return if ok_ack(&t) {
+                        Ok(())
+                    } else {
+                        Err(anyhow!("{event}: {}", error_code(&t)))
+                    };
+                }
+                Some(_) => {}
+                None => bail!("{event}: closed before the ack"),
+            }
+        }
+    }
+
+    /// Drops the connection without a goodbye, as a lost network would.
+    pub fn abort(self) {
+        drop(self.ws);
+    }
+}
+
+/// Whether an ack frame carries a success envelope: `success` is the envelope's first or last
+/// key (a server may order keys either way), never searched for inside `data`.
+pub fn ok_ack(frame: &str) -> bool {
+    frame.ends_with("\"success\":true}]")
+        || frame
+            .find('[')
+            .is_some_and(|i| frame[i..].starts_with("[{\"success\":true"))
+}
+
+/// The `code` of an error envelope in a frame, `?` when there is none.
+pub fn error_code(frame: &str) -> String {
+    frame
+        .split_once("\"code\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or_else(|| "?".to_owned(), |(code, _)| code.to_owned())
+}
+
+/// Time since a fixed instant, in microseconds (the clock content stamps use).
+pub fn micros_since(base: Instant) -> u64 {
+    u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

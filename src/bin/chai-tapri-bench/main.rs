@@ -1,0 +1,98 @@
+//! `chai-tapri-bench`: the load tool that ships with the server. It drives any server that
+//! speaks the Chai Tapri API over real connections and prints one JSON line of results.
+//!
+//! ```text
+//! chai-tapri-bench <fanout|connect|http|history> [--url http://127.0.0.1:3000]
+//!                  [--server-pid PID] [--threads N] [scenario options]
+//! ```
+//!
+//! See `docs/performance.md` for every option and the numbers it measured.
+
+mod args;
+mod client;
+mod connect;
+mod fanout;
+mod history;
+mod http;
+mod stats;
+
+use std::process::ExitCode;
+
+use args::Args;
+
+const USAGE: &str = "usage: chai-tapri-bench <scenario> [options]
+
+scenarios:
+  fanout   --users 1000 --channels 10 --senders 10 [--window 16 | --rate MSGS_PER_S]
+           --seconds 10 [--messages N] --content-bytes 64 --connect-concurrency 200
+           --drain 15 [--storm-at SECONDS]
+  connect  --sockets 1000 [--users N] --concurrency 100 --hold 5
+  http     --op get|post --connections 64 --seconds 10 --seed 1000 --limit 50
+  history  --messages 100000 --concurrency 64 --pages 200 --limit 50 --depths 0,1000,10000,50000
+
+common:
+  --url http://127.0.0.1:3000   the server (rate limits must be off: RATE_LIMIT_ENABLED=false)
+  --server-pid PID              sample that process's CPU time and memory around the run
+  --threads N                   worker threads of the tool (default: all cores)
+
+Progress goes to stderr; the result is one JSON line on stdout.";
+
+/// Options every scenario takes.
+pub struct Common {
+    pub url: String,
+    pub server_pid: Option<u32>,
+}
+
+/// A short random tag, so that names of one run never collide with an earlier run's.
+pub fn run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("b{}", &id[..8])
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.is_empty()
+        || raw
+            .iter()
+            .any(|a| a == "--help" || a == "-h" || a == "help")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(raw) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
+    let mut args = Args::parse(raw).map_err(anyhow::Error::msg)?;
+    let common = Common {
+        url: args
+            .get("url", "http://127.0.0.1:3000".to_owned())
+            .map_err(anyhow::Error::msg)?,
+        server_pid: args.opt("server-pid").map_err(anyhow::Error::msg)?,
+    };
+    let threads: usize = args.get("threads", 0).map_err(anyhow::Error::msg)?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        rt.worker_threads(threads);
+    }
+    let rt = rt.enable_all().build()?;
+    let scenario = args.scenario.clone();
+    rt.block_on(async move {
+        match scenario.as_str() {
+            "fanout" => fanout::run(common, args).await,
+            "connect" => connect::run(common, args).await,
+            "http" => http::run(common, args).await,
+            "history" => history::run(common, args).await,
+            other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
+        }
+    })
+}
