@@ -52,6 +52,10 @@ server=$!
 cleanup() {
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
+    if [ -s "$work/server.log" ]; then
+        echo "--- server log (last 20 lines)" >&2
+        tail -n 20 "$work/server.log" >&2
+    fi
     if [ -n "$schema" ] && command -v psql >/dev/null; then
         psql -q "$BENCH_DATABASE_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
     fi

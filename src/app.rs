@@ -2,6 +2,7 @@
 
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -160,7 +161,7 @@ impl App {
         .with_graceful_shutdown(async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
         });
-        tokio::spawn(async move {
+        let closing = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
             let _ = stop_tx.send(true);
@@ -191,6 +192,8 @@ impl App {
             tracing::warn!(error = %e, "could not withdraw this node's presence from Redis");
         }
         if outcome == Stopped::Clean {
+            // The sockets' lastSeen is stored while they close: before the pool closes.
+            let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
             // Every acknowledged send has committed already; this writes what is queued.
             state.writer.shutdown().await;
             state.store.close().await;

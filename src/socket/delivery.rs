@@ -33,6 +33,10 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, state: &AppState) {
 }
 
 async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
+    // `io.to`/`io.emit` panic once the server closed its namespace (at shutdown); `of` asks.
+    let Some(io) = io.of("/") else {
+        return;
+    };
     let name = event.name();
     let result = match event {
         // Messages (the bulk of the traffic) are serialised straight from their view, once,
@@ -63,12 +67,16 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
                 rooms.push(room.clone());
             }
             // Out of the room first, so nothing more from it reaches them.
-            let _ = io.to(rooms.clone()).leave(room).await;
+            let _ = io.clone().to(rooms.clone()).leave(room).await;
             io.to(rooms).emit(name, &event.payload()).await
         }
         Event::TokenRevoked { jti } => {
             // Every socket opened with the token is in its room, on whichever node.
-            let result = io.to(token_room(*jti)).emit(name, &event.payload()).await;
+            let result = io
+                .clone()
+                .to(token_room(*jti))
+                .emit(name, &event.payload())
+                .await;
             if let Err(e) = io.to(token_room(*jti)).disconnect().await {
                 tracing::warn!(error = %e, "could not disconnect the sockets of a revoked token");
             }
@@ -96,6 +104,9 @@ pub(super) async fn presence_changed<A: Adapter>(
             "user:offline",
             json!({ "userId": user, "lastSeen": last_seen.map(timestamp) }),
         )
+    };
+    let Some(io) = io.of("/") else {
+        return;
     };
     let result = match state.config.presence_broadcast {
         PresenceBroadcast::None => Ok(()),

@@ -39,6 +39,14 @@ pub use typing::Typing;
 
 /// Largest Engine.IO packet accepted; a larger one closes the connection.
 pub const MAX_PAYLOAD: u64 = 64 * 1024;
+
+/// Packets that may wait for one socket's transport before a broadcast skips it. The queue
+/// grows only as packets wait (it holds shared handles to the payload serialised once per
+/// broadcast), so a large bound costs nothing for a socket that keeps up; 128, the default,
+/// was overrun by a healthy socket in a burst of a few hundred messages a second (measured
+/// with `chai-tapri-bench fanout --rate 1000`). A client that stops reading is closed by the
+/// Engine.IO heartbeat: its ping cannot be queued or its pong comes late.
+pub const SOCKET_BUFFER: usize = 16 * 1024;
 /// Channel rooms one socket may be subscribed to at once.
 pub const MAX_CHANNEL_ROOMS: usize = 500;
 /// A typing state with no new `typing-start` ends by itself after this.
@@ -118,21 +126,37 @@ async fn on_connect<A: Adapter>(
     }
     socket.on_disconnect(
         async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
-            state.typing.stop_all(&io, &socket).await;
-            match state.backends.presence.remove_socket(user_id, &sid).await {
-                Ok(true) => {
-                    let now = chrono::Utc::now();
-                    if let Err(e) = state.store.update_last_seen(user_id, now).await {
-                        tracing::warn!(error = %e, "could not store lastSeen");
-                    }
-                    state.users.forget(user_id);
-                    delivery::presence_changed(&io, &state, user_id, false, Some(now)).await;
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
-            }
+            socket_gone(&io, &state, &socket, user_id).await;
         },
     );
+}
+
+/// A socket of `user_id` is gone: its typing states end, and when it was the user's last
+/// socket the user goes offline with `lastSeen` stored. Safe to call twice for one socket.
+async fn socket_gone<A: Adapter>(
+    io: &SocketIo<A>,
+    state: &AppState,
+    socket: &SocketRef<A>,
+    user_id: uuid::Uuid,
+) {
+    state.typing.stop_all(io, socket).await;
+    match state
+        .backends
+        .presence
+        .remove_socket(user_id, &socket.id.to_string())
+        .await
+    {
+        Ok(true) => {
+            let now = chrono::Utc::now();
+            if let Err(e) = state.store.update_last_seen(user_id, now).await {
+                tracing::warn!(error = %e, "could not store lastSeen");
+            }
+            state.users.forget(user_id);
+            delivery::presence_changed(io, state, user_id, false, Some(now)).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
+    }
 }
 
 /// Closes every socket of this node (at shutdown).
@@ -141,11 +165,28 @@ pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 fn builder(state: &AppState) -> socketioxide::SocketIoBuilder {
     SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
+        .max_buffer_size(SOCKET_BUFFER)
         .with_state(state.clone())
 }
 
-fn closer<A: Adapter>(io: SocketIo<A>) -> Closer {
-    Box::new(move || Box::pin(async move { io.close().await }))
+/// Closes this node's sockets at shutdown. `io.close()` drops them without running their
+/// disconnect handlers, so each one is marked gone first (`lastSeen` stored, `user:offline`
+/// sent). The transports are closed rather than sent a Socket.IO disconnect, so clients
+/// reconnect by themselves (to another node, or to this one once it is back).
+fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
+    let state = state.clone();
+    Box::new(move || {
+        Box::pin(async move {
+            if let Some(root) = io.of("/") {
+                for socket in root.local().sockets() {
+                    if let Some(user) = auth_user(&socket) {
+                        socket_gone(&io, &state, &socket, user.user.id).await;
+                    }
+                }
+            }
+            io.close().await;
+        })
+    })
 }
 
 /// The Socket.IO layer of a single node, with delivery of committed events started.
@@ -154,7 +195,7 @@ pub fn build_local(state: &AppState) -> (SocketIoLayer, Closer) {
     let (layer, io) = builder(state).build_layer();
     io.ns("/", on_connect.with(authenticate));
     delivery::spawn(io.clone(), state);
-    (layer, closer(io))
+    (layer, closer(io, state))
 }
 
 /// The Socket.IO layer of one node of many: broadcasts go through Redis (RESP3, channels
@@ -184,5 +225,5 @@ pub async fn build_redis(
         .await
         .context("cannot start the Socket.IO namespace on Redis")?;
     delivery::spawn(io.clone(), state);
-    Ok((layer, closer(io)))
+    Ok((layer, closer(io, state)))
 }

@@ -37,7 +37,11 @@ fn payload(channel: Uuid, user: &SenderView) -> serde_json::Value {
 }
 
 async fn announce<A: Adapter>(io: &SocketIo<A>, event: &str, channel: Uuid, user: &SenderView) {
-    let result = io
+    // `io.to` panics once the namespace is closed (at shutdown); `of` asks.
+    let Some(root) = io.of("/") else {
+        return;
+    };
+    let result = root
         .to(channel_room(channel))
         .except(user_room(user.id))
         .emit(event, &payload(channel, user))

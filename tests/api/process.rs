@@ -11,6 +11,7 @@ use serde_json::Value;
 use reqwest::Method;
 
 use crate::helpers::{TempDir, call_json, test_database_url, test_redis_url, unique_name};
+use crate::sio::{Auth, SioClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
 
@@ -21,7 +22,8 @@ pub(crate) fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// Starts the binary on a free port with JSON console logs; returns it and its address.
+/// Starts the binary on a free port with JSON console logs (stderr to `stderr.log` in `dir`);
+/// returns it and its address.
 pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
     let mut all = vec![
         ("PORT", "0"),
@@ -31,7 +33,7 @@ pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
     all.extend_from_slice(vars);
     let mut child = command(dir, &all)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -171,6 +173,82 @@ async fn the_first_run_creates_the_database_answers_health_logs_json_and_exits_0
     assert!(request_line["latency_ms"].is_number());
     assert!(request_line["timestamp"].is_string() && request_line["level"] == "INFO");
     assert!(lines.iter().any(|l| l["message"] == "server stopped"));
+}
+
+#[tokio::test]
+async fn sigterm_with_sockets_open_stores_their_last_seen_and_panics_nowhere() {
+    let dir = TempDir::new();
+    let vars = [
+        ("BCRYPT_COST", "4"),
+        ("JWT_SECRET", "sigterm-test-secret-sigterm-test-secret"),
+    ];
+    let (mut child, addr) = start(&dir.0, &vars);
+    let client = reqwest::Client::new();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let mut sockets = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["ravi_online", "meera_online"] {
+        let body = serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "correct-horse"});
+        let r = call_json(
+            &client,
+            Method::POST,
+            format!("{addr}/api/auth/signup"),
+            None,
+            Some(&body),
+        )
+        .await;
+        let token = r["data"]["token"].as_str().unwrap().to_owned();
+        ids.push((
+            r["data"]["user"]["id"].as_str().unwrap().to_owned(),
+            token.clone(),
+        ));
+        sockets.push(
+            SioClient::connect(port, Auth::Payload(&token))
+                .await
+                .unwrap(),
+        );
+    }
+    let (id, token) = &ids[0];
+    let before = call_json(
+        &client,
+        Method::GET,
+        format!("{addr}/api/users/{id}"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(before["data"]["user"]["isOnline"], true, "{before}");
+
+    terminate(&child);
+    assert_eq!(
+        wait_with_deadline(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    let stderr = std::fs::read_to_string(dir.0.join("stderr.log")).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let warnings: Vec<Value> = json_lines(&dir.0.join("logs/combined.log"))
+        .into_iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    // The next start shows both users offline, with the moment the server closed their sockets.
+    let (mut child, addr) = start(&dir.0, &vars);
+    for (id, token) in &ids {
+        let after = call_json(
+            &client,
+            Method::GET,
+            format!("{addr}/api/users/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+        assert_eq!(after["data"]["user"]["isOnline"], false, "{after}");
+        assert!(after["data"]["user"]["lastSeen"].is_string(), "{after}");
+    }
+    terminate(&child);
+    wait_with_deadline(&mut child, Duration::from_secs(10));
+    drop(sockets);
 }
 
 #[test]

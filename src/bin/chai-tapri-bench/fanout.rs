@@ -80,6 +80,7 @@ struct Ctx {
 
 /// What one socket saw, per sender of its channel (local index = sender / channels).
 struct Outcome {
+    index: usize,
     channel: usize,
     live: Vec<Vec<u64>>,
     recovered: Vec<Vec<u64>>,
@@ -336,7 +337,12 @@ async fn connection(
     while state.phase == Phase::Setup {
         tokio::select! {
             changed = rx.changed() => { changed?; state = *rx.borrow_and_update(); }
-            packet = conn.sio.next() => if packet?.is_none() { bail!("closed by the server") },
+            // A fast sender's first messages may arrive before this task saw the start.
+            packet = conn.sio.next() => match packet? {
+                Some(Packet::Event(t)) => conn.record(&ctx, &t),
+                Some(_) => {}
+                None => bail!("closed by the server"),
+            },
         }
     }
     let is_sender = conn.sender.is_some();
@@ -378,6 +384,7 @@ async fn connection(
         }
     }
     Ok(Outcome {
+        index: i,
         channel,
         live: conn.live,
         recovered: conn.recovered,
@@ -572,6 +579,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         }
     }
     let (mut expected_total, mut got, mut lost_live) = (0u64, 0u64, 0u64);
+    let mut samples = Vec::new();
     for out in &outcomes {
         for s in (out.channel..o.senders).step_by(o.channels) {
             let local = s / o.channels;
@@ -583,9 +591,17 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
                 let r = rec.get(w).copied().unwrap_or(0);
                 expected_total += u64::from(acked.count_ones());
                 got += u64::from((acked & (l | r)).count_ones());
+                let missing = acked & !(l | r);
+                if missing != 0 && samples.len() < 10 {
+                    let seq = w as u64 * 64 + u64::from(missing.trailing_zeros());
+                    samples.push(format!("socket {} missed b{s}.{seq}", out.index));
+                }
                 lost_live += u64::from((acked & !l).count_ones());
             }
         }
+    }
+    for line in &samples {
+        progress(started, line);
     }
     let unique = c.unique.load(Relaxed);
     let window_us = end - run_started;
