@@ -42,10 +42,10 @@ pub const MAX_PAYLOAD: u64 = 64 * 1024;
 
 /// Packets that may wait for one socket's transport before a broadcast skips it. The queue
 /// grows only as packets wait (it holds shared handles to the payload serialised once per
-/// broadcast), so a large bound costs nothing for a socket that keeps up; 128, the default,
-/// was overrun by a healthy socket in a burst of a few hundred messages a second (measured
-/// with `chai-tapri-bench fanout --rate 1000`). A client that stops reading is closed by the
-/// Engine.IO heartbeat: its ping cannot be queued or its pong comes late.
+/// broadcast), so a large bound costs nothing for a socket that keeps up. The default, 128,
+/// is half a second of one channel at 250 messages/s: a socket whose writer is starved that
+/// long on a busy core would miss events without knowing. A client that stops reading is
+/// closed by the Engine.IO heartbeat instead: its ping cannot be queued or its pong comes late.
 pub const SOCKET_BUFFER: usize = 16 * 1024;
 /// Channel rooms one socket may be subscribed to at once.
 pub const MAX_CHANNEL_ROOMS: usize = 500;
