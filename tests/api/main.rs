@@ -8,6 +8,7 @@ mod channels;
 mod crash;
 mod helpers;
 mod http;
+mod load_tool;
 mod messages;
 mod process;
 mod rate_limits;

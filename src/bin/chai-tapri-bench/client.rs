@@ -301,9 +301,10 @@ impl Sio {
         }
     }
 
-    /// Drops the connection without a goodbye, as a lost network would.
-    pub fn abort(self) {
-        drop(self.ws);
+    /// Hangs up without a Socket.IO or WebSocket goodbye, as a lost network would: the
+    /// server sees the TCP stream end; whatever was still unread is lost with it.
+    pub async fn hang_up(&mut self) {
+        let _ = tokio::io::AsyncWriteExt::shutdown(self.ws.get_mut()).await;
     }
 }
 

@@ -59,6 +59,7 @@ struct Counters {
     ready: AtomicUsize,
     failed: AtomicUsize,
     rejoined: AtomicUsize,
+    last_rejoin: AtomicU64,
     recovered: AtomicU64,
 }
 
@@ -229,6 +230,7 @@ impl Conn {
     async fn storm(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         let token = &ctx.tokens[self.i];
         let channel = &ctx.channels[self.channel];
+        self.sio.hang_up().await;
         let fresh = {
             let _permit = ctx.gate.acquire().await?;
             let mut attempt = 0;
@@ -249,8 +251,9 @@ impl Conn {
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
         };
-        std::mem::replace(&mut self.sio, fresh).abort();
+        self.sio = fresh;
         ctx.c.rejoined.fetch_add(1, Relaxed);
+        ctx.c.last_rejoin.fetch_max(micros_since(ctx.base), Relaxed);
         let Some(mut after) = self.last_id.clone() else {
             return Ok(());
         };
@@ -511,19 +514,20 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
             && elapsed >= at
         {
             progress(started, &format!("storm: dropping {receivers} sockets"));
-            storm_started = Some(Instant::now());
+            storm_started = Some(micros_since(ctx.base));
             tx.send_modify(|s| s.storm = true);
         }
         if let Some(st) = storm_started
             && storm_done.is_none()
             && c.rejoined.load(Relaxed) >= receivers
         {
-            storm_done = Some(st.elapsed());
+            let took = Duration::from_micros(c.last_rejoin.load(Relaxed).saturating_sub(st));
+            storm_done = Some(took);
             progress(
                 started,
                 &format!(
-                    "storm: all {receivers} back and rejoined in {:.2} s",
-                    st.elapsed().as_secs_f64()
+                    "storm: all {receivers} back and rejoined in {:.3} s",
+                    took.as_secs_f64()
                 ),
             );
         }
@@ -633,7 +637,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         "ack_latency": summary(&ctx.ack_latency.merged()),
         "storm": storm_started.map(|_| json!({
             "sockets": receivers,
-            "all_rejoined_s": storm_done.map(|d| round2(d.as_secs_f64())),
+            "all_rejoined_s": storm_done.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
             "missed_live": lost_live,
             "recovered_by_after": c.recovered.load(Relaxed),
         })),

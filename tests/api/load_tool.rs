@@ -1,0 +1,209 @@
+//! The load tool that ships with the server (`chai-tapri-bench`), run briefly against a test
+//! server in every scenario: it must finish, and what it checked must hold.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+const TOOL: &str = env!("CARGO_BIN_EXE_chai-tapri-bench");
+
+/// Runs the tool (off the runtime that serves the test server) and reads its result line.
+async fn bench(app: &TestApp, args: &[&str]) -> Value {
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.extend([
+        "--url".into(),
+        app.address.clone(),
+        "--server-pid".into(),
+        std::process::id().to_string(),
+        "--threads".into(),
+        "1".into(),
+    ]);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(TOOL)
+            .args(&all)
+            .output()
+            .unwrap()
+    });
+    let output = tokio::time::timeout(Duration::from_secs(90), output)
+        .await
+        .expect("the tool stops by itself")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one result line: {stdout}");
+    assert!(stderr.contains("s] "), "progress lines on stderr: {stderr}");
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+#[tokio::test]
+async fn fanout_checks_every_delivery_of_every_acknowledged_message() {
+    let app = TestApp::spawn().await;
+    let r = bench(
+        &app,
+        &[
+            "fanout",
+            "--users",
+            "24",
+            "--channels",
+            "4",
+            "--senders",
+            "4",
+            "--window",
+            "4",
+            "--seconds",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(r["sockets"], 24, "{r}");
+    assert!(r["acked"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["ack_errors"], 0, "{r}");
+    // Each acknowledged message reaches the 6 sockets of its channel, the sender's included.
+    assert_eq!(
+        r["expected_deliveries"],
+        r["acked"].as_u64().unwrap() * 6,
+        "{r}"
+    );
+    assert_eq!(r["deliveries"], r["expected_deliveries"], "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert_eq!(r["duplicated"], 0, "{r}");
+    assert_eq!(r["foreign"], 0, "{r}");
+    assert!(
+        r["delivery_latency"]["p99_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+    assert!(
+        r["server"]["cpu_s"].is_number() && r["tool"]["cpu_us_per_unit"].is_number(),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_reconnect_storm_what_was_missed_live_is_recovered_with_after() {
+    let app = TestApp::spawn().await;
+    let r = bench(
+        &app,
+        &[
+            "fanout",
+            "--users",
+            "30",
+            "--channels",
+            "3",
+            "--senders",
+            "3",
+            "--rate",
+            "300",
+            "--seconds",
+            "2",
+            "--storm-at",
+            "0.6",
+        ],
+    )
+    .await;
+    let storm = &r["storm"];
+    assert_eq!(storm["sockets"], 27, "{r}");
+    assert!(storm["all_rejoined_s"].is_number(), "{r}");
+    assert_eq!(
+        r["lost"], 0,
+        "live or recovered, every acknowledged message: {r}"
+    );
+    assert_eq!(r["duplicated"], 0, "{r}");
+}
+
+#[tokio::test]
+async fn connect_holds_every_socket_and_reports_memory_per_socket() {
+    let app = TestApp::spawn().await;
+    let r = bench(
+        &app,
+        &[
+            "connect",
+            "--sockets",
+            "40",
+            "--users",
+            "10",
+            "--concurrency",
+            "8",
+            "--hold",
+            "0.5",
+        ],
+    )
+    .await;
+    assert_eq!(r["connected"], 40, "{r}");
+    assert_eq!(r["failures"], 0, "{r}");
+    assert_eq!(r["still_open_after_hold"], 40, "{r}");
+    assert!(r["server_rss_kib_per_socket"].is_number(), "{r}");
+}
+
+#[tokio::test]
+async fn http_and_history_count_statuses_and_time_pages_at_each_depth() {
+    let app = TestApp::spawn().await;
+    let r = bench(
+        &app,
+        &[
+            "http",
+            "--op",
+            "get",
+            "--connections",
+            "4",
+            "--seconds",
+            "0.5",
+            "--seed",
+            "60",
+        ],
+    )
+    .await;
+    let ok = r["statuses"]["200"].as_u64().unwrap();
+    assert!(ok > 0 && ok == r["requests"].as_u64().unwrap(), "{r}");
+    let r = bench(
+        &app,
+        &[
+            "http",
+            "--op",
+            "post",
+            "--connections",
+            "4",
+            "--seconds",
+            "0.5",
+        ],
+    )
+    .await;
+    assert!(r["statuses"]["201"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["statuses"].as_object().unwrap().len(), 1, "{r}");
+
+    let r = bench(
+        &app,
+        &[
+            "history",
+            "--messages",
+            "300",
+            "--concurrency",
+            "8",
+            "--pages",
+            "5",
+            "--depths",
+            "0,200,5000",
+        ],
+    )
+    .await;
+    assert_eq!(r["messages"], 300, "{r}");
+    assert_eq!(r["pages"]["depth_0"]["count"], 5, "{r}");
+    assert_eq!(r["pages"]["depth_200"]["count"], 5, "{r}");
+    assert!(
+        r["pages"].get("depth_5000").is_none(),
+        "deeper than the channel: skipped: {r}"
+    );
+}
+
+#[tokio::test]
+async fn a_mistyped_option_is_an_error_not_a_silent_default() {
+    let output = std::process::Command::new(TOOL)
+        .args(["fanout", "--user", "10"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option --user"));
+}
