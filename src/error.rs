@@ -239,6 +239,16 @@ impl IntoResponse for AppError {
     }
 }
 
+/// SQLite gave up waiting for its write lock (`SQLITE_BUSY`, `SQLITE_LOCKED` and their
+/// extended codes): the database is overloaded, not broken, and the request may be retried.
+fn sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -246,6 +256,9 @@ impl From<sqlx::Error> for AppError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => Self::ServiceUnavailable(format!("database: {e}")),
+            sqlx::Error::Database(db) if sqlite_busy(db.as_ref()) => {
+                Self::ServiceUnavailable(format!("database: {db}"))
+            }
             other => Self::Internal(format!("database: {other}")),
         }
     }
@@ -263,6 +276,43 @@ pub type AppResult<T> = Result<T, AppError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_writer_that_gives_up_waiting_is_503_not_500() {
+        use sqlx::ConnectOptions;
+        let dir = std::env::temp_dir().join(format!("chai-busy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("busy.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::ZERO);
+        let mut holder = options.connect().await.unwrap();
+        let mut waiter = options.connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut waiter)
+            .await
+            .unwrap_err();
+        let e = AppError::from(e);
+        assert!(matches!(e, AppError::ServiceUnavailable(_)), "{e:?}");
+        // Other database errors stay internal.
+        let e = AppError::from(
+            sqlx::query("SELECT nope FROM t")
+                .execute(&mut waiter)
+                .await
+                .unwrap_err(),
+        );
+        assert!(matches!(e, AppError::Internal(_)), "{e:?}");
+        drop((holder, waiter));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn validation_errors_list_every_field() {

@@ -1,6 +1,6 @@
 //! SQLite: the embedded default. WAL journal, `synchronous=FULL` (an acknowledged write
-//! survives power loss), foreign keys on, and a busy timeout so concurrent writers wait
-//! instead of failing.
+//! survives power loss), foreign keys on, and a busy timeout (10 s) so concurrent writers
+//! wait instead of failing; past it the request answers 503 `SERVICE_UNAVAILABLE`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -53,7 +53,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(Duration::from_secs(10))
             // 64 MiB of page cache per connection and memory-mapped reads: hot index pages
             // stay in memory instead of costing a read syscall each.
             .pragma("cache_size", "-65536")
