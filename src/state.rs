@@ -39,6 +39,8 @@ pub struct Inner {
     pub users: UserCache,
     /// Live typing indicators of this node's sockets.
     pub typing: crate::socket::Typing,
+    /// This node's sockets not yet marked gone.
+    pub live_sockets: crate::socket::LiveSockets,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             events: Events::new(),
             users: UserCache::default(),
             typing: crate::socket::Typing::default(),
+            live_sockets: crate::socket::LiveSockets::default(),
         }))
     }
 }

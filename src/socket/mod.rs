@@ -37,8 +37,39 @@ use crate::state::AppState;
 
 pub use typing::Typing;
 
+/// This node's sockets that are not yet marked gone, so that shutdown can wait for the
+/// disconnect handlers still storing `lastSeen` before the database pool closes.
+#[derive(Debug, Default, Clone)]
+pub struct LiveSockets(Arc<std::sync::atomic::AtomicUsize>);
+
+impl LiveSockets {
+    fn add(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn done(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until every socket was marked gone, or `limit` passed.
+    async fn drained(&self, limit: Duration) {
+        let until = tokio::time::Instant::now() + limit;
+        while self.0.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Set on a socket once it is marked gone, so that it is marked only once.
+#[derive(Clone, Copy)]
+struct Gone;
+
 /// Largest Engine.IO packet accepted; a larger one closes the connection.
 pub const MAX_PAYLOAD: u64 = 64 * 1024;
+/// The same cap for one WebSocket message (and frame); the default is 64 MiB.
+const WS_MAX: usize = 64 * 1024;
 
 /// Packets that may wait for one socket's transport before a broadcast skips it. The queue
 /// grows only as packets wait (it holds shared handles to the payload serialised once per
@@ -121,9 +152,11 @@ async fn on_connect<A: Adapter>(
     }
     if !socket.connected() {
         // Gone while presence was being recorded, before a disconnect handler existed.
+        socket.extensions.insert(Gone);
         let _ = state.backends.presence.remove_socket(user_id, &sid).await;
         return;
     }
+    state.live_sockets.add();
     socket.on_disconnect(
         async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
             socket_gone(&io, &state, &socket, user_id).await;
@@ -132,13 +165,17 @@ async fn on_connect<A: Adapter>(
 }
 
 /// A socket of `user_id` is gone: its typing states end, and when it was the user's last
-/// socket the user goes offline with `lastSeen` stored. Safe to call twice for one socket.
+/// socket the user goes offline with `lastSeen` stored. The second call for a socket (its
+/// disconnect handler and shutdown may race) does nothing.
 async fn socket_gone<A: Adapter>(
     io: &SocketIo<A>,
     state: &AppState,
     socket: &SocketRef<A>,
     user_id: uuid::Uuid,
 ) {
+    if socket.extensions.insert(Gone).is_some() {
+        return;
+    }
     state.typing.stop_all(io, socket).await;
     match state
         .backends
@@ -157,6 +194,7 @@ async fn socket_gone<A: Adapter>(
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
     }
+    state.live_sockets.done();
 }
 
 /// Closes every socket of this node (at shutdown).
@@ -165,6 +203,8 @@ pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 fn builder(state: &AppState) -> socketioxide::SocketIoBuilder {
     SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
+        .ws_max_message_size(WS_MAX)
+        .ws_max_frame_size(WS_MAX)
         .max_buffer_size(SOCKET_BUFFER)
         .with_state(state.clone())
 }
@@ -184,6 +224,8 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
                     }
                 }
             }
+            // Handlers of sockets that closed just before are still storing lastSeen.
+            state.live_sockets.drained(Duration::from_secs(5)).await;
             io.close().await;
         })
     })

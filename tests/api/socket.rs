@@ -536,6 +536,46 @@ async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
+    let app = TestApp::spawn().await;
+    let u = app.signup("wsbigpacket").await;
+    let channel = app.create_channel(&u, "wsbig", false).await;
+    let s = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    let packet = json!(["send-message", {"channelId": channel, "content": "x".repeat(70 * 1024)}]);
+    s.raw(&format!("42{packet}"));
+    let mut closed = s.closed.clone();
+    tokio::time::timeout(WAIT, closed.wait_for(|c| *c))
+        .await
+        .expect("the server closes a connection that sends more than 64 KiB at once")
+        .unwrap();
+    let mut other = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    let r = other
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": "still serving"}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    let history = crate::helpers::call_json(
+        &app.client,
+        Method::GET,
+        format!("{}/api/channels/{channel}/messages", app.address),
+        Some(&u.token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        history["data"]["messages"].as_array().unwrap().len(),
+        1,
+        "{history}"
+    );
+}
+
+#[tokio::test]
 async fn a_socket_follows_at_most_500_channels() {
     let app = TestApp::spawn().await;
     let u = app.signup("manyrooms").await;
