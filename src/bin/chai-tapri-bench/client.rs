@@ -42,6 +42,25 @@ async fn data(what: &str, response: reqwest::Response) -> anyhow::Result<Value> 
     Ok(body["data"].clone())
 }
 
+/// Setup requests (signups, channels, joins) retried while the server answers 503 or 429:
+/// an overloaded server during setup should slow the run down, not end it.
+async fn setup_request(
+    what: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> anyhow::Result<Value> {
+    let mut wait = Duration::from_millis(100);
+    for _ in 0..8 {
+        let r = build().send().await?;
+        if r.status() == 503 || r.status() == 429 {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(2));
+            continue;
+        }
+        return data(what, r).await;
+    }
+    data(what, build().send().await?).await
+}
+
 impl Api {
     pub fn new(base: &str, connections: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -69,13 +88,10 @@ impl Api {
             "email": format!("{username}@bench.example.com"),
             "password": "bench-password",
         });
-        let r = self
-            .http
-            .post(self.url("/auth/signup"))
-            .json(&body)
-            .send()
-            .await?;
-        let d = data("POST /auth/signup", r).await?;
+        let d = setup_request("POST /auth/signup", || {
+            self.http.post(self.url("/auth/signup")).json(&body)
+        })
+        .await?;
         Ok(Account {
             token: d["token"]
                 .as_str()
@@ -108,14 +124,13 @@ impl Api {
     }
 
     pub async fn create_channel(&self, token: &str, name: &str) -> anyhow::Result<String> {
-        let r = self
-            .http
-            .post(self.url("/channels"))
-            .bearer_auth(token)
-            .json(&json!({ "name": name }))
-            .send()
-            .await?;
-        let d = data("POST /channels", r).await?;
+        let d = setup_request("POST /channels", || {
+            self.http
+                .post(self.url("/channels"))
+                .bearer_auth(token)
+                .json(&json!({ "name": name }))
+        })
+        .await?;
         Ok(d["channel"]["id"]
             .as_str()
             .context("channel without id")?
@@ -123,13 +138,12 @@ impl Api {
     }
 
     pub async fn join(&self, token: &str, channel: &str) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .post(self.url(&format!("/channels/{channel}/join")))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        data("POST /channels/:id/join", r).await.map(drop)
+        let url = self.url(&format!("/channels/{channel}/join"));
+        setup_request("POST /channels/:id/join", || {
+            self.http.post(&url).bearer_auth(token)
+        })
+        .await
+        .map(drop)
     }
 
     /// Joins every `(account, channel)` pair, `concurrency` at a time.
