@@ -34,8 +34,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
             .collect(),
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = ProcSample::read(common.server_pid);
-    let tool_before = ProcSample::read(None);
+    let before = ProcSample::server(common.server_pid);
+    let tool_before = ProcSample::tool();
 
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let latency = Arc::new(Shards::new(16));
@@ -101,8 +101,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let connected = ok.load(Relaxed);
     // Let the server settle (buffers, presence writes) before reading its memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = ProcSample::read(common.server_pid);
-    let tool_after = ProcSample::read(None);
+    let after = ProcSample::server(common.server_pid);
+    let tool_after = ProcSample::tool();
     let held = Instant::now();
     while held.elapsed().as_secs_f64() < hold {
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -484,8 +484,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let server_start = ProcSample::read(common.server_pid);
-    let tool_start = ProcSample::read(None);
+    let server_start = ProcSample::server(common.server_pid);
+    let tool_start = ProcSample::tool();
     let run_started = micros_since(ctx.base);
     let t0 = Instant::now();
     tx.send_replace(State {
@@ -505,7 +505,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let mut draining_since = None;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Some(s) = ProcSample::read(common.server_pid) {
+        if let Some(s) = ProcSample::server(common.server_pid) {
             peak = peak.max(s.rss_kib);
         }
         let elapsed = t0.elapsed().as_secs_f64();
@@ -563,8 +563,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         }
     }
     let end = micros_since(ctx.base).min(c.last_delivery.load(Relaxed).max(run_started + 1));
-    let server_end = ProcSample::read(common.server_pid);
-    let tool_end = ProcSample::read(None);
+    let server_end = ProcSample::server(common.server_pid);
+    let tool_end = ProcSample::tool();
     tx.send_modify(|s| s.phase = Phase::Done);
 
     let mut outcomes = Vec::new();

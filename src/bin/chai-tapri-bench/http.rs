@@ -70,8 +70,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     } else {
         api.url(&format!("/channels/{channel}/messages?limit={limit}"))
     };
-    let server_start = ProcSample::read(common.server_pid);
-    let tool_start = ProcSample::read(None);
+    let server_start = ProcSample::server(common.server_pid);
+    let tool_start = ProcSample::tool();
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|w| {
@@ -114,7 +114,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let mut last = (0, Instant::now());
     while t0.elapsed().as_secs_f64() < seconds {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Some(s) = ProcSample::read(common.server_pid) {
+        if let Some(s) = ProcSample::server(common.server_pid) {
             peak = peak.max(s.rss_kib);
         }
         if last.1.elapsed() >= Duration::from_secs(1) {
@@ -137,8 +137,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         }
     }
     let elapsed = t0.elapsed();
-    let server_end = ProcSample::read(common.server_pid);
-    let tool_end = ProcSample::read(None);
+    let server_end = ProcSample::server(common.server_pid);
+    let tool_end = ProcSample::tool();
     let total = count.load(Relaxed);
     Ok(json!({
         "scenario": "http",

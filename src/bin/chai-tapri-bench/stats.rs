@@ -79,9 +79,17 @@ pub struct ProcSample {
 }
 
 impl ProcSample {
-    /// `pid` = `None` reads this process.
-    pub fn read(pid: Option<u32>) -> Option<Self> {
-        let dir = pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"));
+    /// The server's sample, when `--server-pid` was given.
+    pub fn server(pid: Option<u32>) -> Option<Self> {
+        Self::read(&format!("/proc/{}", pid?))
+    }
+
+    /// This tool's own sample.
+    pub fn tool() -> Option<Self> {
+        Self::read("/proc/self")
+    }
+
+    fn read(dir: &str) -> Option<Self> {
         let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
         // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
         let rest = &stat[stat.rfind(')')? + 2..];
