@@ -66,14 +66,14 @@ pub async fn list_messages(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Envelope<messages::History>>, AppError> {
     let id = channel_id(id)?;
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref())?;
     let anchor = parse_anchor(q.cursor.as_deref(), q.before.as_deref(), q.after.as_deref())?;
-    let page = messages::history(&state, &auth, id, anchor, limit).await?;
-    Ok(ok(
-        json!({ "messages": page.messages, "pagination": page.pagination }),
+    // Serialised straight from the views, without an intermediate JSON tree.
+    Ok(envelope(
+        messages::history(&state, &auth, id, anchor, limit).await?,
     ))
 }
 

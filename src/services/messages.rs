@@ -28,8 +28,8 @@ pub struct Send {
     pub nonce: Option<Nonce>,
 }
 
-/// A history page, oldest first.
-#[derive(Debug)]
+/// A history page, oldest first (the `data` of `GET …/messages`).
+#[derive(Debug, serde::Serialize)]
 pub struct History {
     /// Messages, oldest → newest.
     pub messages: Vec<MessageView>,
