@@ -257,6 +257,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// Who hears about presence changes.
     pub presence_broadcast: PresenceBroadcast,
+    /// How long a user whose last socket closed may take to come back before `user:offline`
+    /// goes out (0: at once). A return within it announces nothing at all.
+    pub presence_grace: Duration,
     /// HS256 key for tokens.
     pub jwt_secret: Secret,
     /// Whether the secret was generated for this run (development only).
@@ -578,6 +581,11 @@ impl Config {
             redis_url,
             redis_prefix,
             presence_broadcast,
+            presence_grace: match v.get("PRESENCE_GRACE") {
+                None => Duration::ZERO,
+                Some(raw) => parse_duration(raw)
+                    .ok_or_else(|| ConfigError::expected("PRESENCE_GRACE", DURATION_FORM, raw))?,
+            },
             jwt_secret,
             jwt_secret_generated,
             jwt_expires_in,

@@ -41,6 +41,8 @@ pub struct Inner {
     pub typing: crate::socket::Typing,
     /// This node's sockets not yet marked gone.
     pub live_sockets: crate::socket::LiveSockets,
+    /// Users whose `user:offline` waits out `PRESENCE_GRACE`.
+    pub pending_offline: crate::socket::PendingOffline,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             users: UserCache::default(),
             typing: crate::socket::Typing::default(),
             live_sockets: crate::socket::LiveSockets::default(),
+            pending_offline: crate::socket::PendingOffline::default(),
         }))
     }
 }

@@ -14,6 +14,7 @@ mod delivery;
 mod handlers;
 mod typing;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,6 +59,61 @@ impl LiveSockets {
             && tokio::time::Instant::now() < until
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+type OfflineTimers = HashMap<uuid::Uuid, (u64, tokio::task::JoinHandle<()>)>;
+
+/// Users whose `user:offline` waits out `PRESENCE_GRACE` on this node, each with the timer
+/// that will announce it and a number telling that timer from a later one.
+#[derive(Debug, Default)]
+pub struct PendingOffline {
+    timers: std::sync::Mutex<OfflineTimers>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl PendingOffline {
+    fn timers(&self) -> std::sync::MutexGuard<'_, OfflineTimers> {
+        self.timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Calls off a pending `user:offline`; whether there was one.
+    fn cancel(&self, user: uuid::Uuid) -> bool {
+        let timer = self.timers().remove(&user);
+        timer.map(|(_, handle)| handle.abort()).is_some()
+    }
+
+    /// Announces `user:offline` after `grace`, unless the user has a socket again by then (on
+    /// any node: presence is asked, not assumed).
+    fn announce_later<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        state: &AppState,
+        user: uuid::Uuid,
+        last_seen: chrono::DateTime<chrono::Utc>,
+        grace: Duration,
+    ) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (io, state) = (io.clone(), state.clone());
+        let handle = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            {
+                let mut timers = state.pending_offline.timers();
+                if timers.get(&user).is_some_and(|(t, _)| *t == id) {
+                    timers.remove(&user);
+                } else {
+                    return;
+                }
+            }
+            if !matches!(state.backends.presence.is_online(user).await, Ok(true)) {
+                delivery::presence_changed(&io, &state, user, false, Some(last_seen)).await;
+            }
+        });
+        if let Some((_, older)) = self.timers().insert(user, (id, handle)) {
+            older.abort();
         }
     }
 }
@@ -151,6 +207,9 @@ async fn on_connect<A: Adapter>(
     socket.join([user_room(user_id), token_room(user.token.jti)]);
     let sid = socket.id.to_string();
     match state.backends.presence.add_socket(user_id, &sid).await {
+        // Back within PRESENCE_GRACE on this node: nobody heard the user leave, so nobody
+        // needs to hear them return.
+        Ok(true) if state.pending_offline.cancel(user_id) => {}
         Ok(true) => delivery::presence_changed(&io, &state, user_id, true, None).await,
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence: could not record a socket"),
@@ -164,19 +223,21 @@ async fn on_connect<A: Adapter>(
     state.live_sockets.add();
     socket.on_disconnect(
         async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
-            socket_gone(&io, &state, &socket, user_id).await;
+            socket_gone(&io, &state, &socket, user_id, state.config.presence_grace).await;
         },
     );
 }
 
 /// A socket of `user_id` is gone: its typing states end, and when it was the user's last
-/// socket the user goes offline with `lastSeen` stored. The second call for a socket (its
-/// disconnect handler and shutdown may race) does nothing.
+/// socket the user goes offline with `lastSeen` stored; `user:offline` goes out after
+/// `grace` unless the user is back by then. The second call for a socket (its disconnect
+/// handler and shutdown may race) does nothing.
 async fn socket_gone<A: Adapter>(
     io: &SocketIo<A>,
     state: &AppState,
     socket: &SocketRef<A>,
     user_id: uuid::Uuid,
+    grace: Duration,
 ) {
     if socket.extensions.insert(Gone).is_some() {
         return;
@@ -194,7 +255,13 @@ async fn socket_gone<A: Adapter>(
                 tracing::warn!(error = %e, "could not store lastSeen");
             }
             state.users.forget(user_id);
-            delivery::presence_changed(io, state, user_id, false, Some(now)).await;
+            if grace.is_zero() {
+                delivery::presence_changed(io, state, user_id, false, Some(now)).await;
+            } else {
+                state
+                    .pending_offline
+                    .announce_later(io, state, user_id, now, grace);
+            }
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
@@ -226,7 +293,8 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
             if let Some(root) = io.of("/") {
                 for socket in root.local().sockets() {
                     if let Some(user) = auth_user(&socket) {
-                        socket_gone(&io, &state, &socket, user.user.id).await;
+                        // No grace: this node will not be here to announce it later.
+                        socket_gone(&io, &state, &socket, user.user.id, Duration::ZERO).await;
                     }
                 }
             }

@@ -337,6 +337,66 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
 }
 
 #[tokio::test]
+async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_announced_after_it() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("PRESENCE_GRACE".into(), "1s".into());
+    })
+    .await;
+    let watcher = app.signup("gracewatch").await;
+    let u = app.signup("graceflap").await;
+    let mut w = SioClient::connect(app.port, Auth::Payload(&watcher.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.event("user:online", WAIT).await.unwrap(),
+        json!({"userId": watcher.id})
+    );
+    let first = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.event("user:online", WAIT).await.unwrap(),
+        json!({"userId": u.id})
+    );
+
+    // A dropped connection that comes back within the grace: nobody hears anything.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let back = SioClient::connect(app.port, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    assert!(
+        w.events("user:offline", Duration::from_millis(1500))
+            .await
+            .is_empty()
+    );
+    assert!(w.events("user:online", SHORT).await.is_empty());
+
+    // Gone for good: user:offline once the grace has passed, with the lastSeen stored at once.
+    drop(back);
+    let left = std::time::Instant::now();
+    let (_, user) = json(
+        app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
+            .await,
+    )
+    .await;
+    assert_eq!(user["data"]["user"]["isOnline"], false);
+    let offline = w.event("user:offline", WAIT).await.unwrap();
+    assert!(
+        left.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(offline["userId"], u.id.as_str());
+    let (_, user) = json(
+        app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
+            .await,
+    )
+    .await;
+    assert_eq!(user["data"]["user"]["lastSeen"], offline["lastSeen"]);
+}
+
+#[tokio::test]
 async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
     let app = TestApp::spawn().await;
     let owner = app.signup("roomowner").await;
