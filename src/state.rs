@@ -43,6 +43,8 @@ pub struct Inner {
     pub live_sockets: crate::socket::LiveSockets,
     /// Users whose `user:offline` waits out `PRESENCE_GRACE`.
     pub pending_offline: crate::socket::PendingOffline,
+    /// Gathers `lastSeen` writes.
+    pub last_seen: crate::services::last_seen::LastSeenWriter,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
     ) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.jwt_expires_in);
         let writer = MessageWriter::start(store.clone(), config.message_group_commit);
+        let last_seen = crate::services::last_seen::LastSeenWriter::start(store.clone());
         Self(Arc::new(Inner {
             config,
             store,
@@ -69,6 +72,7 @@ impl AppState {
             typing: crate::socket::Typing::default(),
             live_sockets: crate::socket::LiveSockets::default(),
             pending_offline: crate::socket::PendingOffline::default(),
+            last_seen,
         }))
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod channels;
 pub mod events;
+pub mod last_seen;
 pub mod messages;
 pub mod passwords;
 pub mod tokens;

@@ -251,7 +251,7 @@ async fn socket_gone<A: Adapter>(
     {
         Ok(true) => {
             let now = chrono::Utc::now();
-            if let Err(e) = state.store.update_last_seen(user_id, now).await {
+            if let Err(e) = state.last_seen.record(user_id, now).await {
                 tracing::warn!(error = %e, "could not store lastSeen");
             }
             state.users.forget(user_id);

@@ -165,8 +165,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<UserRow>, StoreError>;
 
-    /// Records when the user was last seen online.
-    async fn update_last_seen(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records when each user was last seen online, all in one transaction.
+    async fn update_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError>;
 
     /// Revokes a token id until `expires_at` (unix seconds); revoking twice is harmless.
     async fn insert_revocation(&self, jti: Uuid, expires_at: i64) -> Result<(), StoreError>;

@@ -277,14 +277,17 @@ macro_rules! impl_store {
 
             async fn update_last_seen(
                 &self,
-                id: Uuid,
-                at: DateTime<Utc>,
+                seen: &[(Uuid, DateTime<Utc>)],
             ) -> Result<(), StoreError> {
-                sqlx::query(queries::UPDATE_LAST_SEEN)
-                    .bind(id)
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await?;
+                let mut tx = self.pool.begin_with($begin).await?;
+                for (id, at) in seen {
+                    sqlx::query(queries::UPDATE_LAST_SEEN)
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
