@@ -146,6 +146,30 @@ impl Api {
         .map(drop)
     }
 
+    /// `n` new users named after `prefix`, all members of one new channel: their tokens (the
+    /// first one owns it) and the channel id.
+    pub async fn channel_of(
+        &self,
+        prefix: &str,
+        n: usize,
+    ) -> anyhow::Result<(Vec<String>, String)> {
+        let tokens: Vec<String> = self
+            .signup_many(prefix, n.max(1), 32)
+            .await?
+            .into_iter()
+            .map(|a| a.token)
+            .collect();
+        let channel = self
+            .create_channel(&tokens[0], &format!("{prefix}c"))
+            .await?;
+        let pairs = tokens[1..]
+            .iter()
+            .map(|t| (t.clone(), channel.clone()))
+            .collect();
+        self.join_many(pairs, 32).await?;
+        Ok((tokens, channel))
+    }
+
     /// Joins every `(account, channel)` pair, `concurrency` at a time.
     pub async fn join_many(
         &self,

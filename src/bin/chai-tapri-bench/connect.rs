@@ -113,7 +113,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         let _ = t.await;
     }
     #[allow(clippy::cast_precision_loss)]
-    let per_socket = match (before, after) {
+    let per_socket = |before: Option<ProcSample>, after: Option<ProcSample>| match (before, after) {
         (Some(b), Some(a)) if connected > 0 => {
             json!(round2(
                 (a.rss_kib as f64 - b.rss_kib as f64) / connected as f64
@@ -121,15 +121,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         }
         _ => Value::Null,
     };
-    #[allow(clippy::cast_precision_loss)]
-    let tool_per_socket = match (tool_before, tool_after) {
-        (Some(b), Some(a)) if connected > 0 => {
-            json!(round2(
-                (a.rss_kib as f64 - b.rss_kib as f64) / connected as f64
-            ))
-        }
-        _ => Value::Null,
-    };
+    let tool_per_socket = per_socket(tool_before, tool_after);
+    let per_socket = per_socket(before, after);
     let first_error = first_error.lock().ok().and_then(|e| e.clone());
     Ok(json!({
         "scenario": "connect",

@@ -32,21 +32,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     }
     let started = Instant::now();
     let api = Api::new(&common.url, concurrency)?;
-    let prefix = run_id();
-    let tokens: Vec<String> = api
-        .signup_many(&prefix, concurrency, 32)
-        .await?
-        .into_iter()
-        .map(|a| a.token)
-        .collect();
-    let channel = api
-        .create_channel(&tokens[0], &format!("{prefix}c"))
-        .await?;
-    let pairs = tokens[1..]
-        .iter()
-        .map(|t| (t.clone(), channel.clone()))
-        .collect();
-    api.join_many(pairs, 32).await?;
+    let (tokens, channel) = api.channel_of(&run_id(), concurrency).await?;
 
     progress(
         started,

@@ -33,22 +33,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     }
     let started = Instant::now();
     let api = Api::new(&common.url, connections)?;
-    let prefix = run_id();
     progress(started, &format!("signing up {connections} users"));
-    let tokens: Vec<String> = api
-        .signup_many(&prefix, connections, 32)
-        .await?
-        .into_iter()
-        .map(|a| a.token)
-        .collect();
-    let channel = api
-        .create_channel(&tokens[0], &format!("{prefix}c"))
-        .await?;
-    let pairs = tokens[1..]
-        .iter()
-        .map(|t| (t.clone(), channel.clone()))
-        .collect();
-    api.join_many(pairs, 32).await?;
+    let (tokens, channel) = api.channel_of(&run_id(), connections).await?;
     if !post {
         progress(started, &format!("seeding {seed} messages"));
         for i in 0..seed {
