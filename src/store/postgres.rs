@@ -34,6 +34,22 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// One statement for the whole batch (a round trip per user was most of a reconnect
+    /// storm's write time); a user listed twice keeps the later time.
+    async fn write_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let (ids, ats): (Vec<Uuid>, Vec<DateTime<Utc>>) =
+            queries::latest_per_user(seen).into_iter().unzip();
+        sqlx::query(
+            "UPDATE users SET last_seen = v.at \
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE users.id = v.id",
+        )
+        .bind(ids)
+        .bind(ats)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Connects a pool to `url` and migrates the database.
     ///
     /// A `schema=<name>` query parameter (used by the test suite, one schema per test)

@@ -29,6 +29,19 @@ pub(super) const UPDATE_USER_PROFILE: &str = "UPDATE users SET \
     updated_at = $8 \
     WHERE id = $1 RETURNING *";
 
+/// A `lastSeen` batch with each user once, at their latest time.
+pub(super) fn latest_per_user(
+    seen: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+) -> Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> {
+    let mut latest: std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> =
+        std::collections::HashMap::with_capacity(seen.len());
+    for (id, at) in seen {
+        let entry = latest.entry(*id).or_insert(*at);
+        *entry = (*entry).max(*at);
+    }
+    latest.into_iter().collect()
+}
+
 pub(super) const UPDATE_LAST_SEEN: &str = "UPDATE users SET last_seen = $2 WHERE id = $1";
 
 pub(super) const INSERT_REVOCATION: &str =
@@ -279,16 +292,8 @@ macro_rules! impl_store {
                 &self,
                 seen: &[(Uuid, DateTime<Utc>)],
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                for (id, at) in seen {
-                    sqlx::query(queries::UPDATE_LAST_SEEN)
-                        .bind(id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                // Each database has its fastest form of a batch update.
+                self.write_last_seen(seen).await
             }
 
             async fn insert_revocation(

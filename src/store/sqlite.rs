@@ -37,6 +37,20 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// One transaction of one `UPDATE` per user: statements are in-process calls here.
+    async fn write_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (id, at) in queries::latest_per_user(seen) {
+            sqlx::query(queries::UPDATE_LAST_SEEN)
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Opens (creating it and its folder if needed) the database file and migrates it.
     ///
     /// # Errors

@@ -234,3 +234,34 @@ async fn online_status_follows_the_presence_backend() {
     .await;
     assert_eq!(body["data"]["user"]["isOnline"], false);
 }
+
+#[tokio::test]
+async fn last_seen_is_written_for_a_whole_batch_and_a_user_listed_twice_keeps_the_later_time() {
+    let app = TestApp::spawn().await;
+    let a = app.signup("seenbatcha").await;
+    let b = app.signup("seenbatchb").await;
+    let (ida, idb) = (
+        uuid::Uuid::parse_str(&a.id).unwrap(),
+        uuid::Uuid::parse_str(&b.id).unwrap(),
+    );
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    app.state
+        .store
+        .update_last_seen(&[
+            (ida, t("2026-01-01T12:00:00Z")),
+            (idb, t("2026-01-01T11:00:00Z")),
+            (ida, t("2026-01-01T10:00:00Z")),
+        ])
+        .await
+        .unwrap();
+    let seen = |id| {
+        let store = app.state.store.clone();
+        async move { store.fetch_user(id).await.unwrap().unwrap().last_seen }
+    };
+    assert_eq!(seen(ida).await, Some(t("2026-01-01T12:00:00Z")));
+    assert_eq!(seen(idb).await, Some(t("2026-01-01T11:00:00Z")));
+}
