@@ -57,7 +57,9 @@ impl AppState {
         passwords: Arc<PasswordHasher>,
     ) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.jwt_expires_in);
-        let writer = MessageWriter::start(store.clone(), config.message_group_commit);
+        let events = Events::new();
+        let writer =
+            MessageWriter::start(store.clone(), config.message_group_commit, events.clone());
         let last_seen = crate::services::last_seen::LastSeenWriter::start(store.clone());
         Self(Arc::new(Inner {
             config,
@@ -67,7 +69,7 @@ impl AppState {
             tokens,
             passwords,
             writer,
-            events: Events::new(),
+            events,
             users: UserCache::default(),
             typing: crate::socket::Typing::default(),
             live_sockets: crate::socket::LiveSockets::default(),

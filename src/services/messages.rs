@@ -148,11 +148,8 @@ pub async fn send(
         }
         Err(e) => return Err(e),
     };
-    let view = MessageView::from(&inserted.message);
-    if inserted.created {
-        state.events.emit(Event::NewMessage(view.clone()));
-    }
-    Ok((view, inserted.created))
+    // The writer announced it (in commit order) if it is new.
+    Ok((MessageView::from(&inserted.message), inserted.created))
 }
 
 /// A page of history around `anchor`, oldest first.

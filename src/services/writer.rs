@@ -2,6 +2,10 @@
 //! gathers the sends waiting at that moment into one transaction (one fsync for all of
 //! them). Each caller awaits its own result; one failing message fails alone.
 //!
+//! The task also hands each new message to the events bus, right after its commit and in
+//! commit order: were the callers to do it, two sends of one sender could be announced in
+//! the other order, and a client that resumes with `after=<last id seen>` would skip one.
+//!
 //! The channel between callers and the task is bounded, so a flood of sends waits for
 //! the disk instead of growing memory. Shutdown drops the sender side and waits until the
 //! queue is written.
@@ -12,7 +16,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
-use crate::models::message::{Inserted, NewMessage};
+use crate::models::message::{Inserted, MessageView, NewMessage};
+use crate::services::events::{Event, Events};
 use crate::store::{Store, StoreError};
 
 /// Sends gathered into one transaction at most.
@@ -43,9 +48,10 @@ impl MessageWriter {
     /// Starts the writer; with `group_commit` off every send gets its own transaction
     /// (for comparison in benchmarks).
     #[must_use]
-    pub fn start(store: Arc<dyn Store>, group_commit: bool) -> Self {
+    pub fn start(store: Arc<dyn Store>, group_commit: bool, events: Events) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, rx, if group_commit { MAX_BATCH } else { 1 }));
+        let max_batch = if group_commit { MAX_BATCH } else { 1 };
+        let task = tokio::spawn(run(store, rx, max_batch, events));
         Self {
             tx: std::sync::Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
@@ -88,14 +94,24 @@ impl MessageWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Announces a newly written message (not one found again by its nonce), then answers.
+fn finish(job: Job, result: Result<Inserted, AppError>, events: &Events) {
+    if let Ok(inserted) = &result
+        && inserted.created
+    {
+        events.emit(Event::NewMessage(MessageView::from(&inserted.message)));
+    }
+    let _ = job.reply.send(result);
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize, events: Events) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
         match store.insert_messages(&batch).await {
             Ok(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
-                    let _ = job.reply.send(result.map_err(to_app_error));
+                    finish(job, result.map_err(to_app_error), &events);
                 }
             }
             Err(e) if jobs.len() > 1 => {
@@ -113,7 +129,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
                             .map_err(to_app_error),
                         Err(e) => Err(to_app_error(e)),
                     };
-                    let _ = job.reply.send(result);
+                    finish(job, result, &events);
                 }
             }
             Err(e) => {
