@@ -641,6 +641,61 @@ async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
     );
 }
 
+// Several workers, so that the tasks waiting for the writer can resume in any order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelined_sends_of_one_sender_are_delivered_in_commit_order() {
+    let app = TestApp::spawn().await;
+    let sender = app.signup("pipesender").await;
+    let reader = app.signup("pipereader").await;
+    let channel = app.create_channel(&sender, "pipeline", false).await;
+    let mut r = SioClient::connect(app.port, Auth::Payload(&reader.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.call("join-channel", &json!({"channelId": channel})).await["success"],
+        true
+    );
+    let s = SioClient::connect(app.port, Auth::Payload(&sender.token))
+        .await
+        .unwrap();
+    // Many sends in flight at once, as a client that does not wait for each ack.
+    for i in 0..300 {
+        s.emit(
+            "send-message",
+            &json!({"channelId": channel, "content": format!("pipelined {i}")}),
+        );
+    }
+    let mut ids = Vec::new();
+    while ids.len() < 300 {
+        let m = r.event("new-message", WAIT).await.expect("all 300 arrive");
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "events follow the ids' (commit) order");
+    // And so resuming after any of them misses none of the later ones.
+    let after = &ids[100];
+    let page = crate::helpers::call_json(
+        &app.client,
+        Method::GET,
+        format!(
+            "{}/api/channels/{channel}/messages?after={after}&limit=100",
+            app.address
+        ),
+        Some(&reader.token),
+        None,
+    )
+    .await;
+    let resumed: Vec<&str> = page["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = ids[101..201].iter().map(String::as_str).collect();
+    assert_eq!(resumed, expected);
+}
+
 #[tokio::test]
 async fn a_socket_follows_at_most_500_channels() {
     let app = TestApp::spawn().await;
