@@ -40,8 +40,8 @@ pub use typing::Typing;
 
 /// This node's sockets that are not yet marked gone, so that shutdown can wait for the
 /// disconnect handlers still storing `lastSeen` before the database pool closes.
-#[derive(Debug, Default, Clone)]
-pub struct LiveSockets(Arc<std::sync::atomic::AtomicUsize>);
+#[derive(Debug, Default)]
+pub struct LiveSockets(std::sync::atomic::AtomicUsize);
 
 impl LiveSockets {
     fn add(&self) {
@@ -291,12 +291,20 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
     Box::new(move || {
         Box::pin(async move {
             if let Some(root) = io.of("/") {
-                for socket in root.local().sockets() {
-                    if let Some(user) = auth_user(&socket) {
-                        // No grace: this node will not be here to announce it later.
-                        socket_gone(&io, &state, &socket, user.user.id, Duration::ZERO).await;
-                    }
-                }
+                // All at once, so that their lastSeen writes share the writer's batches.
+                let sockets = root.local().sockets();
+                futures_util::future::join_all(sockets.iter().filter_map(|socket| {
+                    let user = auth_user(socket)?;
+                    // No grace: this node will not be here to announce it later.
+                    Some(socket_gone(
+                        &io,
+                        &state,
+                        socket,
+                        user.user.id,
+                        Duration::ZERO,
+                    ))
+                }))
+                .await;
             }
             // Handlers of sockets that closed just before are still storing lastSeen.
             state.live_sockets.drained(Duration::from_secs(5)).await;
