@@ -15,7 +15,7 @@ use reqwest::Method;
 use crate::helpers::{
     TEST_JWT_SECRET, TempDir, TestApp, call_json, json, test_database_url, unique_name,
 };
-use crate::process::{start, wait_with_deadline};
+use crate::process::{signup_at, start, wait_with_deadline};
 
 async fn all_messages(
     client: &reqwest::Client,
@@ -55,16 +55,7 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
     ];
     let (mut child, addr) = start(&dir.0, &vars);
     let client = reqwest::Client::new();
-    let body =
-        json!({"username": "durable", "email": "durable@example.com", "password": "password1"});
-    let signup = call_json(
-        &client,
-        Method::POST,
-        format!("{addr}/api/auth/signup"),
-        None,
-        Some(&body),
-    )
-    .await;
+    let signup = signup_at(&client, &addr, "durable", "password1").await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();
     let body = json!({"name": "durable"});
     let created = call_json(

@@ -52,6 +52,24 @@ pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
     (child, addr)
 }
 
+/// Signs `name` (`<name>@example.com`) up on the binary at `addr`; the whole answer.
+pub(crate) async fn signup_at(
+    client: &reqwest::Client,
+    addr: &str,
+    name: &str,
+    password: &str,
+) -> Value {
+    let body = serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": password});
+    call_json(
+        client,
+        Method::POST,
+        format!("{addr}/api/auth/signup"),
+        None,
+        Some(&body),
+    )
+    .await
+}
+
 pub(crate) fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -188,15 +206,7 @@ async fn sigterm_with_sockets_open_stores_their_last_seen_and_panics_nowhere() {
     let mut sockets = Vec::new();
     let mut ids = Vec::new();
     for name in ["ravi_online", "meera_online"] {
-        let body = serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "correct-horse"});
-        let r = call_json(
-            &client,
-            Method::POST,
-            format!("{addr}/api/auth/signup"),
-            None,
-            Some(&body),
-        )
-        .await;
+        let r = signup_at(&client, &addr, name, "correct-horse").await;
         let token = r["data"]["token"].as_str().unwrap().to_owned();
         ids.push((
             r["data"]["user"]["id"].as_str().unwrap().to_owned(),
@@ -324,15 +334,7 @@ async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs() {
     );
     let client = reqwest::Client::new();
     let password = "pass-word-never-logged";
-    let body = serde_json::json!({"username": "quiet", "email": "quiet@example.com", "password": password});
-    let signup = call_json(
-        &client,
-        Method::POST,
-        format!("{addr}/api/auth/signup"),
-        None,
-        Some(&body),
-    )
-    .await;
+    let signup = signup_at(&client, &addr, "quiet", password).await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();
     let login = serde_json::json!({"username": "quiet", "password": password});
     let logged_in = call_json(
