@@ -96,8 +96,7 @@ impl ProcSample {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let utime: u64 = fields.get(11)?.parse().ok()?;
         let stime: u64 = fields.get(12)?.parse().ok()?;
-        let ticks = clock_ticks();
-        let cpu = Duration::from_micros((utime + stime) * 1_000_000 / ticks);
+        let cpu = Duration::from_micros((utime + stime) * 1_000_000 / USER_HZ);
         let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
         let rss_kib = status
             .lines()
@@ -111,10 +110,8 @@ impl ProcSample {
     }
 }
 
-/// Kernel clock ticks per second (USER_HZ): 100 on every mainstream Linux build.
-fn clock_ticks() -> u64 {
-    100
-}
+/// Kernel clock ticks per second in `/proc/<pid>/stat`: 100 on every mainstream Linux build.
+const USER_HZ: u64 = 100;
 
 /// CPU and memory of a process over a window; `units` (deliveries, requests) gives the CPU per unit.
 #[allow(clippy::cast_precision_loss)]
