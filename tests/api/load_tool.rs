@@ -207,3 +207,28 @@ async fn a_mistyped_option_is_an_error_not_a_silent_default() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option --user"));
 }
+
+#[test]
+fn loopback_reads_back_every_frame_it_timed() {
+    let output = std::process::Command::new(TOOL)
+        .args(["loopback", "--sockets", "20", "--rounds", "3"])
+        .args(["--bytes", "100", "--pause-ms", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["sends"], 60);
+    assert_eq!(result["bytes_received"], 6000);
+    assert!(
+        result["wall_us_per_send"].as_f64().unwrap() > 0.0,
+        "{result}"
+    );
+
+    let refused = std::process::Command::new(TOOL)
+        .args(["loopback", "--sockets", "0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 1"));
+}

@@ -2,7 +2,7 @@
 //! speaks the Chai Tapri API over real connections and prints one JSON line of results.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
@@ -14,6 +14,7 @@ mod connect;
 mod fanout;
 mod history;
 mod http;
+mod loopback;
 mod stats;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ scenarios:
   connect  --sockets 1000 [--users N] --concurrency 100 --hold 5
   http     --op get|post --connections 64 --seconds 10 --seed 1000 --limit 50
   history  --messages 100000 --concurrency 64 --pages 200 --limit 50 --depths 0,1000,10000,50000
+  loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
+           (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
 common:
   --url http://127.0.0.1:3000   the server (rate limits must be off: RATE_LIMIT_ENABLED=false)
@@ -80,6 +83,10 @@ fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
         server_pid: args.opt("server-pid").map_err(anyhow::Error::msg)?,
     };
     let threads: usize = args.get("threads", 0).map_err(anyhow::Error::msg)?;
+    if args.scenario == "loopback" {
+        // Plain threads and blocking sockets: no runtime between the writer and the kernel.
+        return loopback::run(args);
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if threads > 0 {
         rt.worker_threads(threads);

@@ -89,6 +89,11 @@ impl ProcSample {
         Self::read("/proc/self")
     }
 
+    /// The calling thread's sample (its CPU time; the RSS is the whole process's).
+    pub fn thread() -> Option<Self> {
+        Self::read("/proc/thread-self")
+    }
+
     fn read(dir: &str) -> Option<Self> {
         let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
         // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
