@@ -198,14 +198,19 @@ async fn http_and_history_count_statuses_and_time_pages_at_each_depth() {
     );
 }
 
-#[tokio::test]
-async fn a_mistyped_option_is_an_error_not_a_silent_default() {
+/// Runs the tool with arguments it must refuse; returns what it said on stderr.
+fn refusal(args: &[&str]) -> String {
     let output = std::process::Command::new(TOOL)
-        .args(["fanout", "--user", "10"])
+        .args(args)
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option --user"));
+    assert!(!output.status.success(), "{args:?} must fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_mistyped_option_is_an_error_not_a_silent_default() {
+    assert!(refusal(&["fanout", "--user", "10"]).contains("unknown option --user"));
 }
 
 #[test]
@@ -225,10 +230,5 @@ fn loopback_reads_back_every_frame_it_timed() {
         "{result}"
     );
 
-    let refused = std::process::Command::new(TOOL)
-        .args(["loopback", "--sockets", "0"])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 1"));
+    assert!(refusal(&["loopback", "--sockets", "0"]).contains("at least 1"));
 }

@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_JWT_SECRET, TestApp, json};
+use crate::helpers::{TEST_JWT_SECRET, TestApp, TestUser, json};
 use crate::sio::{Auth, SioClient};
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -283,11 +283,13 @@ async fn typing_is_relayed_to_others_and_ends_by_itself_or_on_disconnect() {
     assert!(sb.event("user-stopped-typing", WAIT).await.is_some());
 }
 
-#[tokio::test]
-async fn presence_is_per_user_and_follows_the_last_socket() {
-    let app = TestApp::spawn().await;
-    let watcher = app.signup("presencew").await;
-    let u = app.signup("presenceu").await;
+/// `watcher`'s socket and `user`'s first one, with both `user:online` events heard by the
+/// watcher (its own first: everyone hears, itself too).
+async fn watch_user_come_online(
+    app: &TestApp,
+    watcher: &TestUser,
+    user: &TestUser,
+) -> (SioClient, SioClient) {
     let mut w = SioClient::connect(app.port, Auth::Payload(&watcher.token))
         .await
         .unwrap();
@@ -296,13 +298,28 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
         json!({"userId": watcher.id}),
         "everyone hears, itself too"
     );
-    let first = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let first = SioClient::connect(app.port, Auth::Payload(&user.token))
         .await
         .unwrap();
     assert_eq!(
         w.event("user:online", WAIT).await.unwrap(),
-        json!({"userId": u.id})
+        json!({"userId": user.id})
     );
+    (w, first)
+}
+
+/// `GET /api/users/:id` as `viewer` sees it: the `user` object.
+async fn profile(app: &TestApp, viewer: &TestUser, id: &str) -> Value {
+    let (_, body) = json(app.get_as(&viewer.token, &format!("/api/users/{id}")).await).await;
+    body["data"]["user"].clone()
+}
+
+#[tokio::test]
+async fn presence_is_per_user_and_follows_the_last_socket() {
+    let app = TestApp::spawn().await;
+    let watcher = app.signup("presencew").await;
+    let u = app.signup("presenceu").await;
+    let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
     let second = SioClient::connect(app.port, Auth::Payload(&u.token))
         .await
         .unwrap();
@@ -327,13 +344,9 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
     let offline = w.event("user:offline", WAIT).await.unwrap();
     assert_eq!(offline["userId"], u.id.as_str());
     let last_seen = offline["lastSeen"].as_str().unwrap().to_owned();
-    let (_, user) = json(
-        app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
-            .await,
-    )
-    .await;
-    assert_eq!(user["data"]["user"]["isOnline"], false);
-    assert_eq!(user["data"]["user"]["lastSeen"], Value::String(last_seen));
+    let user = profile(&app, &watcher, &u.id).await;
+    assert_eq!(user["isOnline"], false);
+    assert_eq!(user["lastSeen"], Value::String(last_seen));
 }
 
 #[tokio::test]
@@ -344,20 +357,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     .await;
     let watcher = app.signup("gracewatch").await;
     let u = app.signup("graceflap").await;
-    let mut w = SioClient::connect(app.port, Auth::Payload(&watcher.token))
-        .await
-        .unwrap();
-    assert_eq!(
-        w.event("user:online", WAIT).await.unwrap(),
-        json!({"userId": watcher.id})
-    );
-    let first = SioClient::connect(app.port, Auth::Payload(&u.token))
-        .await
-        .unwrap();
-    assert_eq!(
-        w.event("user:online", WAIT).await.unwrap(),
-        json!({"userId": u.id})
-    );
+    let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
 
     // A dropped connection that comes back within the grace: nobody hears anything.
     drop(first);
@@ -378,12 +378,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     // The REST view follows the sockets at once (as soon as the server has seen the close).
     let mut online = true;
     while online && left.elapsed() < WAIT {
-        let (_, user) = json(
-            app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
-                .await,
-        )
-        .await;
-        online = user["data"]["user"]["isOnline"] == true;
+        online = profile(&app, &watcher, &u.id).await["isOnline"] == true;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!online);
@@ -394,12 +389,10 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
         left.elapsed()
     );
     assert_eq!(offline["userId"], u.id.as_str());
-    let (_, user) = json(
-        app.get_as(&watcher.token, &format!("/api/users/{}", u.id))
-            .await,
-    )
-    .await;
-    assert_eq!(user["data"]["user"]["lastSeen"], offline["lastSeen"]);
+    assert_eq!(
+        profile(&app, &watcher, &u.id).await["lastSeen"],
+        offline["lastSeen"]
+    );
 }
 
 #[tokio::test]
