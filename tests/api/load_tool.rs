@@ -231,4 +231,5 @@ fn loopback_reads_back_every_frame_it_timed() {
     );
 
     assert!(refusal(&["loopback", "--sockets", "0"]).contains("at least 1"));
+    assert!(refusal(&["loopback", "--url", "http://x"]).contains("unknown option --url"));
 }

@@ -33,7 +33,7 @@ scenarios:
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
-common:
+common (every scenario but loopback):
   --url http://127.0.0.1:3000   the server (rate limits must be off: RATE_LIMIT_ENABLED=false)
   --server-pid PID              sample that process's CPU time and memory around the run
   --threads N                   worker threads of the tool (default: all cores)
@@ -76,6 +76,11 @@ fn main() -> ExitCode {
 
 fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
     let mut args = Args::parse(raw).map_err(anyhow::Error::msg)?;
+    if args.scenario == "loopback" {
+        // No server, so none of the common options: `--url` and the rest are refused as
+        // unknown. Plain threads and blocking sockets: no runtime between writer and kernel.
+        return loopback::run(args);
+    }
     let common = Common {
         url: args
             .get("url", "http://127.0.0.1:3000".to_owned())
@@ -83,10 +88,6 @@ fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
         server_pid: args.opt("server-pid").map_err(anyhow::Error::msg)?,
     };
     let threads: usize = args.get("threads", 0).map_err(anyhow::Error::msg)?;
-    if args.scenario == "loopback" {
-        // Plain threads and blocking sockets: no runtime between the writer and the kernel.
-        return loopback::run(args);
-    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if threads > 0 {
         rt.worker_threads(threads);
