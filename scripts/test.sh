@@ -27,11 +27,15 @@ host_port() { # url -> "host port"
     echo "$host $port"
 }
 
-run_tests() {
+# Tests that need PostgreSQL or Redis are #[ignore]d: pass 1 counts them as skipped, pass 2
+# ("all") runs them.
+run_tests() { # default|all
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --locked --no-fail-fast
+        cargo nextest run --locked --no-fail-fast --run-ignored "$1"
     else
-        cargo test --locked --no-fail-fast
+        local extra=()
+        [ "$1" = all ] && extra=(-- --include-ignored)
+        cargo test --locked --no-fail-fast "${extra[@]}"
     fi
 }
 
@@ -42,7 +46,7 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
 echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"
-TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests
+TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests default
 E2E_DATABASE_URL="" E2E_REDIS_URL="" scripts/e2e.sh
 
 read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
@@ -80,5 +84,5 @@ if command -v redis-cli >/dev/null 2>&1; then
 fi
 
 echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis_port)"
-TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests
+TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests all
 E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" scripts/e2e.sh

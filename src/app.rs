@@ -82,17 +82,19 @@ impl App {
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
         let routes = controllers::router(state.clone(), extra_api);
-        let (router, io) = match &state.config.redis_url {
+        let (router, io) = match &state.config().redis_url {
             None => {
-                let (layer, close) = socket::build_local(&state);
+                let (layer, close) = socket::build_local(&state, state.config().typing_timeout);
                 (
                     middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
                     close,
                 )
             }
             Some(url) => {
+                let config = state.config();
                 let (layer, close) =
-                    socket::build_redis(&state, url, &state.config.redis_prefix).await?;
+                    socket::build_redis(&state, config.typing_timeout, url, &config.redis_prefix)
+                        .await?;
                 (
                     middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
                     close,
@@ -119,7 +121,7 @@ impl App {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::new(self.state.config.host, self.state.config.port))
+            .unwrap_or_else(|_| SocketAddr::new(self.state.config().host, self.state.config().port))
     }
 
     /// The node's state (tests reach the store and backends through it).
@@ -144,7 +146,7 @@ impl App {
             in_flight,
             io,
         } = self;
-        let timeout = state.config.shutdown_timeout;
+        let timeout = state.config().shutdown_timeout;
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let mut cut_rx = stop_rx.clone();
         // Without TCP_NODELAY a small frame written right after another (an ack after a

@@ -260,6 +260,8 @@ pub struct Config {
     /// How long a user whose last socket closed may take to come back before `user:offline`
     /// goes out (0: at once). A return within it announces nothing at all.
     pub presence_grace: Duration,
+    /// How long a typing state lasts with no new `typing-start` before the server ends it.
+    pub typing_timeout: Duration,
     /// HS256 key for tokens.
     pub jwt_secret: Secret,
     /// Whether the secret was generated for this run (development only).
@@ -585,6 +587,12 @@ impl Config {
                 None => Duration::ZERO,
                 Some(raw) => parse_duration(raw)
                     .ok_or_else(|| ConfigError::expected("PRESENCE_GRACE", DURATION_FORM, raw))?,
+            },
+            typing_timeout: match v.get("TYPING_TIMEOUT") {
+                None => Duration::from_secs(5),
+                Some(raw) => parse_duration(raw)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| ConfigError::expected("TYPING_TIMEOUT", DURATION_FORM, raw))?,
             },
             jwt_secret,
             jwt_secret_generated,

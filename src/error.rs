@@ -98,6 +98,8 @@ pub enum AppError {
     RateLimited {
         /// Seconds until a request would be allowed again.
         retry_after: u64,
+        /// The budget that was exceeded (events per window).
+        limit: u64,
     },
     /// The request body is over the limit (bytes).
     #[error("payload too large")]
@@ -191,7 +193,7 @@ impl AppError {
             Self::MethodNotAllowed => "Method not allowed on this route".into(),
             Self::UserExists => "Username or email is already taken".into(),
             Self::ChannelExists => "A channel with this name already exists".into(),
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after, .. } => {
                 format!("Too many requests, try again in {retry_after} s")
             }
             Self::PayloadTooLarge { limit } => {
@@ -225,10 +227,13 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
         let mut response = (status, axum::Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        if let Self::RateLimited { retry_after, limit } = self {
+            // The budget that refused it, so a client can tell which one it hit.
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            headers.insert("ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0_u64));
+            headers.insert("ratelimit-reset", HeaderValue::from(retry_after));
         }
         if status.is_server_error() {
             response

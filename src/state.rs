@@ -1,4 +1,6 @@
-//! The one cheap-to-clone state every handler receives.
+//! What every HTTP handler receives: the configuration and the [`Services`] (an `Arc`
+//! inside: cloning is a reference count). Nothing socket-specific lives here; the socket
+//! layer keeps its own state ([`crate::socket`]).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -6,14 +8,11 @@ use std::time::Instant;
 
 use crate::backends::Backends;
 use crate::config::Config;
-use crate::services::auth::UserCache;
-use crate::services::events::Events;
+use crate::services::Services;
 use crate::services::passwords::PasswordHasher;
-use crate::services::tokens::TokenKeys;
-use crate::services::writer::MessageWriter;
 use crate::store::Store;
 
-/// Shared state of one node (an `Arc` inside: cloning is a reference count).
+/// Shared state of one node's HTTP side.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -21,34 +20,14 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// Configuration, read once at start-up.
     pub config: Config,
-    /// The database.
-    pub store: Arc<dyn Store>,
-    /// Presence, counters and revocations (memory or Redis).
-    pub backends: Backends,
+    /// The rules and what they stand on.
+    pub services: Services,
     /// When this node started (for `/health` uptime).
     pub started: Instant,
-    /// JWT signing and verification.
-    pub tokens: TokenKeys,
-    /// The bounded bcrypt pool.
-    pub passwords: Arc<PasswordHasher>,
-    /// The group-commit message writer.
-    pub writer: MessageWriter,
-    /// The one emit path for committed changes.
-    pub events: Events,
-    /// Recently authenticated users.
-    pub users: UserCache,
-    /// Live typing indicators of this node's sockets.
-    pub typing: crate::socket::Typing,
-    /// This node's sockets not yet marked gone.
-    pub live_sockets: crate::socket::LiveSockets,
-    /// Users whose `user:offline` waits out `PRESENCE_GRACE`.
-    pub pending_offline: crate::socket::PendingOffline,
-    /// Gathers `lastSeen` writes.
-    pub last_seen: crate::services::last_seen::LastSeenWriter,
 }
 
 impl AppState {
-    /// Wraps the parts.
+    /// Builds the services (starting their writers) and wraps them with the configuration.
     #[must_use]
     pub fn new(
         config: Config,
@@ -56,33 +35,33 @@ impl AppState {
         backends: Backends,
         passwords: Arc<PasswordHasher>,
     ) -> Self {
-        let tokens = TokenKeys::new(&config.jwt_secret, config.jwt_expires_in);
-        let events = Events::new();
-        let writer =
-            MessageWriter::start(store.clone(), config.message_group_commit, events.clone());
-        let last_seen = crate::services::last_seen::LastSeenWriter::start(store.clone());
+        let services = Services::new(&config, store, backends, passwords);
         Self(Arc::new(Inner {
             config,
-            store,
-            backends,
+            services,
             started: Instant::now(),
-            tokens,
-            passwords,
-            writer,
-            events,
-            users: UserCache::default(),
-            typing: crate::socket::Typing::default(),
-            live_sockets: crate::socket::LiveSockets::default(),
-            pending_offline: crate::socket::PendingOffline::default(),
-            last_seen,
         }))
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// When this node started.
+    #[must_use]
+    pub fn started(&self) -> Instant {
+        self.0.started
     }
 }
 
+/// Handlers reach the services straight through the state (`state.store`, and
+/// `&state` where a service function wants `&Services`).
 impl Deref for AppState {
-    type Target = Inner;
+    type Target = Services;
 
-    fn deref(&self) -> &Inner {
-        &self.0
+    fn deref(&self) -> &Services {
+        &self.0.services
     }
 }

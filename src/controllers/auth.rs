@@ -8,14 +8,15 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::middleware::auth::TOKEN_COOKIE;
-use crate::middleware::validate::{Fields, JsonObject};
+use crate::middleware::validate::JsonObject;
+use crate::models::input::Fields;
 use crate::models::user::{DisplayName, Email, Password, UserView, Username};
 use crate::services::auth::{self, AuthUser, LoginId, Session, Signup};
 use crate::services::users;
 use crate::state::AppState;
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.is_production() {
+    let secure = if state.config().is_production() {
         "; Secure"
     } else {
         ""
@@ -42,7 +43,7 @@ fn session_response(state: &AppState, status: StatusCode, session: &Session) -> 
 
 /// `POST /api/auth/signup`.
 pub async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<Response, AppError> {
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let username = f.required("username", |s| Username::parse(&s));
     let email = f.required("email", |s| Email::parse(&s));
     let password = f.required("password", Password::parse);
@@ -65,7 +66,7 @@ pub async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<R
 
 /// `POST /api/auth/login` with `{email, password}` or `{username, password}`.
 pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Response, AppError> {
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let email = f.opt_string("email");
     let username = f.opt_string("username");
     let password = f.required("password", |p| {

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::ok;
 use crate::error::AppError;
-use crate::middleware::validate::{Fields, JsonObject};
+use crate::middleware::validate::JsonObject;
 use crate::models::channel::{ChannelName, Description, Role};
+use crate::models::input::Fields;
 use crate::models::page::{decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
@@ -82,7 +83,7 @@ pub async fn create_channel(
     auth: AuthUser,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let name = f.required("name", |s| ChannelName::parse(&s));
     let description = f
         .nullable("description", |s| Description::parse(&s))
@@ -140,7 +141,7 @@ pub async fn update_channel(
     body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let id = channel_id(id)?;
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let name = f.optional("name", |s| ChannelName::parse(&s));
     let description = f
         .nullable("description", |s| Description::parse(&s))
@@ -235,7 +236,7 @@ pub async fn add_member(
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let id = channel_id(id)?;
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let user = f.string("userId");
     let role = f.optional("role", |r| match r.as_str() {
         "member" => Ok(Role::Member),

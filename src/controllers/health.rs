@@ -38,7 +38,7 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Valu
         }
     };
     let healthy = database != "error" && redis != "error";
-    let uptime = (state.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let uptime = (state.started().elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     let body = json!({
         "status": if healthy { "ok" } else { "error" },
         "uptime": uptime,

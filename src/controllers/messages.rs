@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,12 +12,13 @@ use uuid::Uuid;
 use super::channels::{channel_id, query};
 use super::{Envelope, envelope, ok};
 use crate::error::AppError;
-use crate::middleware::validate::{Fields, JsonObject};
-use crate::models::message::{Anchor, MessageContent, MessageView, Nonce};
+use crate::middleware::validate::JsonObject;
+use crate::models::input::Fields;
+use crate::models::message::{Anchor, EditInput, MessageView, SendInput};
 use crate::models::page::{decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
-use crate::services::messages::{self, Send};
+use crate::services::messages;
 use crate::state::AppState;
 
 /// Query of the history route.
@@ -77,27 +79,6 @@ pub async fn list_messages(
     ))
 }
 
-/// Reads a send body (REST and socket share it).
-///
-/// # Errors
-/// `VALIDATION_ERROR` listing each failing field.
-pub fn parse_send(mut f: Fields) -> Result<Send, AppError> {
-    let content = f.required("content", |s| MessageContent::parse(&s));
-    let parent_id = f.optional("parentId", |s| {
-        parse_id(&s).ok_or_else(|| "must be a message id".to_owned())
-    });
-    let nonce = f.optional("nonce", |s| Nonce::parse(&s));
-    let attachments = f.attachment_keys("attachments");
-    f.finish(())?;
-    let content = content.ok_or_else(|| AppError::field("content", "is required"))?;
-    Ok(Send {
-        content,
-        attachments: attachments.unwrap_or_default(),
-        parent_id,
-        nonce,
-    })
-}
-
 /// `POST /api/channels/{id}/messages`: 201 with the new message, or 200 with the first one
 /// when the nonce was seen before.
 pub async fn send_message(
@@ -105,16 +86,27 @@ pub async fn send_message(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Envelope<MessageData>>), AppError> {
+) -> Result<Response, AppError> {
     let id = channel_id(id)?;
-    let send = parse_send(Fields::new(body))?;
-    let (message, created) = messages::send(&state, &auth, id, send).await?;
-    let status = if created {
+    let send = SendInput::from_fields(Fields::new(body.0))?;
+    let sent = messages::send(&state, &auth, id, send).await?;
+    let status = if sent.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, envelope(MessageData { message })))
+    let mut response = (
+        status,
+        envelope(MessageData {
+            message: sent.message,
+        }),
+    )
+        .into_response();
+    // The rate-limit middleware weighs the message budget against the others.
+    if let Some(rate) = sent.rate {
+        response.extensions_mut().insert(rate);
+    }
+    Ok(response)
 }
 
 /// `data` of a send.
@@ -131,12 +123,8 @@ pub async fn edit_message(
     body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let id = message_id(id)?;
-    let mut f = Fields::new(body);
-    let content = f.required("content", |s| MessageContent::parse(&s));
-    let content = f
-        .finish(content)?
-        .ok_or_else(|| AppError::field("content", "is required"))?;
-    let message = messages::edit(&state, &auth, id, content).await?;
+    let edit = EditInput::from_fields(Fields::new(body.0))?;
+    let message = messages::edit(&state, &auth, id, edit.content).await?;
     Ok(ok(json!({ "message": message })))
 }
 

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::ok;
 use crate::error::AppError;
-use crate::middleware::validate::{Fields, JsonObject};
+use crate::middleware::validate::JsonObject;
+use crate::models::input::Fields;
 use crate::models::page::{decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::models::user::{AvatarUrl, DisplayName, ProfilePatch, StatusText};
@@ -57,7 +58,7 @@ pub async fn online_users(
 /// `GET /api/users/{id}`: 404 `USER_NOT_FOUND` for unknown and malformed ids.
 pub async fn get_user(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>, AppError> {
     // A path segment that is not even UTF-8 is as unknown as any other malformed id.
@@ -65,7 +66,7 @@ pub async fn get_user(
         .ok()
         .and_then(|Path(id)| parse_id(&id))
         .ok_or(AppError::UserNotFound)?;
-    let user = users::get_user(&state, id).await?;
+    let user = users::get_user(&state, &auth, id).await?;
     Ok(ok(json!({ "user": user })))
 }
 
@@ -75,7 +76,7 @@ pub async fn update_me(
     auth: AuthUser,
     body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
-    let mut f = Fields::new(body);
+    let mut f = Fields::new(body.0);
     let display_name = f.optional("displayName", |s| DisplayName::parse(&s));
     let avatar_url = f.nullable("avatarUrl", |s| {
         AvatarUrl::parse(&s).map(AvatarUrl::into_inner)

@@ -136,7 +136,10 @@ async fn detach_socket_request(mut req: Request) -> Request {
 pub fn api_layers(router: Router, state: &AppState) -> Router {
     router
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
-        .layer(from_fn_with_state(state.config.request_timeout, time_limit))
+        .layer(from_fn_with_state(
+            state.config().request_timeout,
+            time_limit,
+        ))
 }
 
 async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {

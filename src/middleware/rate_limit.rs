@@ -1,10 +1,10 @@
-//! Rate limits (API.md §9) on `/api`: every route per user (signed in) or client IP, and
-//! signup + login together per client IP. Counters live in the [`crate::backends::Counters`]
-//! backend, so with Redis they are shared by every node.
+//! Rate limits on `/api` as HTTP: who the client is (user or address, behind trusted
+//! proxies) and the `RateLimit-*` headers. The budgets and their counting live in
+//! [`crate::services::limits`], shared with the socket's `send-message`.
 //!
 //! Every answer of a limited route carries `RateLimit-Limit`, `RateLimit-Remaining` and
-//! `RateLimit-Reset` (seconds) for the limit with the least remaining; over a limit the
-//! answer is 429 `RATE_LIMITED` with `Retry-After` too.
+//! `RateLimit-Reset` (seconds) for the budget with the least remaining; over a budget the
+//! answer is 429 `RATE_LIMITED` with `Retry-After` and that budget's headers.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,10 +13,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::backends::Hit;
-use crate::config::{IpNet, RateQuota};
-use crate::error::AppError;
+use crate::config::IpNet;
 use crate::middleware::auth::token_from_headers;
+use crate::services::limits::{self, Limit, Subject, Verdict};
 use crate::state::AppState;
 
 /// Routes that share the signup/login budget.
@@ -46,97 +45,62 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
-/// One limit's state after this request.
-#[derive(Debug, Clone, Copy)]
-struct Verdict {
-    quota: RateQuota,
-    hit: Hit,
-}
-
-impl Verdict {
-    fn remaining(&self) -> u64 {
-        u64::from(self.quota.count).saturating_sub(self.hit.count)
-    }
-
-    fn exceeded(&self) -> bool {
-        self.hit.count > u64::from(self.quota.count)
-    }
-
-    fn reset_secs(&self) -> u64 {
-        self.hit
-            .reset_in
-            .as_millis()
-            .div_ceil(1000)
-            .try_into()
-            .unwrap_or(u64::MAX)
-            .max(1)
-    }
-}
-
-async fn count(state: &AppState, key: String, quota: RateQuota) -> Result<Verdict, AppError> {
-    let hit = state.backends.counters.hit(&key, quota.window).await?;
-    Ok(Verdict { quota, hit })
-}
-
 fn set_headers(headers: &mut HeaderMap, verdict: &Verdict) {
     let pairs = [
-        ("ratelimit-limit", u64::from(verdict.quota.count)),
+        ("ratelimit-limit", verdict.limit),
         ("ratelimit-remaining", verdict.remaining()),
-        ("ratelimit-reset", verdict.reset_secs()),
+        ("ratelimit-reset", verdict.reset_secs),
     ];
     for (name, value) in pairs {
         headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
 }
 
-/// The `/api` rate-limit middleware.
+/// The `/api` rate-limit middleware: charges the `/api` budget (and the signup/login one on
+/// those routes), refuses over either, and answers with the headers of the tightest budget —
+/// including one a handler charged itself (a message send puts its [`Verdict`] in the
+/// response's extensions).
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let config = &state.config.rate_limit;
-    if !config.enabled {
+    if !state.limits.enabled() {
         return next.run(req).await;
     }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let ip = client_ip(peer, req.headers(), &config.trusted_proxies);
+    let ip = client_ip(peer, req.headers(), state.limits.trusted_proxies());
     let is_auth_route = req
         .extensions()
         .get::<MatchedPath>()
         .is_some_and(|p| AUTH_ROUTES.contains(&p.as_str()));
     // Signed in (a genuine, unexpired token): the budget is the user's; else the address's.
-    let api_key = token_from_headers(req.headers())
+    let api_subject = token_from_headers(req.headers())
         .and_then(|t| state.tokens.verify(&t).ok())
-        .map_or_else(
-            || format!("api:ip:{ip}"),
-            |t| format!("api:user:{}", t.user_id),
-        );
-    let mut verdicts = Vec::with_capacity(2);
-    match count(&state, api_key, config.api).await {
-        Ok(v) => verdicts.push(v),
-        Err(e) => return e.into_response(),
-    }
+        .map_or(Subject::Ip(ip), |t| Subject::User(t.user_id));
+    let mut verdicts = Vec::with_capacity(3);
+    let mut charges = vec![(Limit::Api, api_subject)];
     if is_auth_route {
-        match count(&state, format!("auth:ip:{ip}"), config.auth).await {
-            Ok(v) => verdicts.push(v),
+        charges.push((Limit::Auth, Subject::Ip(ip)));
+    }
+    for (limit, subject) in charges {
+        match limits::charge(&state, limit, subject).await {
+            Ok(v) => verdicts.extend(v),
             Err(e) => return e.into_response(),
         }
     }
-    let tightest = verdicts
-        .iter()
-        .copied()
-        .min_by_key(|v| (!v.exceeded(), v.remaining()))
-        .unwrap_or(verdicts[0]);
-    let mut response = if tightest.exceeded() {
+    if let Some(Err(refusal)) = verdicts.iter().map(|v| v.check()).find(Result::is_err) {
         tracing::warn!(client_ip = %ip, "rate limit hit");
-        AppError::RateLimited {
-            retry_after: tightest.reset_secs(),
-        }
-        .into_response()
-    } else {
-        next.run(req).await
-    };
-    set_headers(response.headers_mut(), &tightest);
+        return refusal.into_response();
+    }
+    let mut response = next.run(req).await;
+    // A handler that refused on a budget of its own already said which one.
+    if response.headers().contains_key("ratelimit-limit") {
+        return response;
+    }
+    verdicts.extend(response.extensions().get::<Verdict>().copied());
+    if let Some(tightest) = Verdict::tightest(verdicts) {
+        set_headers(response.headers_mut(), &tightest);
+    }
     response
 }
 

@@ -5,7 +5,11 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::input::Fields;
+use super::parse_id;
 use super::timestamp;
+use super::user::UserRow;
+use crate::error::AppError;
 
 /// Trimmed content of 1–4000 characters, stored and returned exactly (no HTML rewriting).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +107,76 @@ pub struct SenderView {
     pub display_name: String,
     /// Avatar.
     pub avatar_url: Option<String>,
+}
+
+impl From<&UserRow> for SenderView {
+    fn from(user: &UserRow) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            avatar_url: user.avatar_url.clone(),
+        }
+    }
+}
+
+/// A send: the body of `POST /api/channels/{id}/messages`, and the `send-message` payload
+/// less its `channelId`.
+#[derive(Debug)]
+pub struct SendInput {
+    /// Content.
+    pub content: MessageContent,
+    /// Attachment file keys.
+    pub attachments: Vec<String>,
+    /// The message replied to.
+    pub parent_id: Option<Uuid>,
+    /// Idempotency key.
+    pub nonce: Option<Nonce>,
+}
+
+impl SendInput {
+    /// Reads a send.
+    ///
+    /// # Errors
+    /// `VALIDATION_ERROR` listing each failing field (and any recorded before).
+    pub fn from_fields(mut f: Fields) -> Result<Self, AppError> {
+        let content = f.required("content", |s| MessageContent::parse(&s));
+        let parent_id = f.optional("parentId", |s| {
+            parse_id(&s).ok_or_else(|| "must be a message id".to_owned())
+        });
+        let nonce = f.optional("nonce", |s| Nonce::parse(&s));
+        let attachments = f.attachment_keys("attachments");
+        f.finish(())?;
+        let content = content.ok_or_else(|| AppError::field("content", "is required"))?;
+        Ok(Self {
+            content,
+            attachments: attachments.unwrap_or_default(),
+            parent_id,
+            nonce,
+        })
+    }
+}
+
+/// An edit: the body of `PATCH /api/messages/{id}`, and the `edit-message` payload less
+/// its `messageId`.
+#[derive(Debug)]
+pub struct EditInput {
+    /// The new content.
+    pub content: MessageContent,
+}
+
+impl EditInput {
+    /// Reads an edit.
+    ///
+    /// # Errors
+    /// `VALIDATION_ERROR` listing each failing field (and any recorded before).
+    pub fn from_fields(mut f: Fields) -> Result<Self, AppError> {
+        let content = f.required("content", |s| MessageContent::parse(&s));
+        let content = f
+            .finish(content)?
+            .ok_or_else(|| AppError::field("content", "is required"))?;
+        Ok(Self { content })
+    }
 }
 
 /// The `message` object of the contract.

@@ -2,6 +2,7 @@
 //! types is valid by construction.
 
 pub mod channel;
+pub mod input;
 pub mod message;
 pub mod page;
 pub mod user;

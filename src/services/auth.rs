@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::user::{DisplayName, Email, NewUser, Password, UserRow, Username};
+use crate::services::Services;
 use crate::services::tokens::VerifiedToken;
-use crate::state::AppState;
 use crate::store::StoreError;
 
 /// The signed-in caller: a verified, unrevoked token and the user it names.
@@ -57,8 +57,8 @@ pub struct Session {
 /// `USER_EXISTS` when the username or email is taken (decided by the unique indexes, so
 /// two concurrent signups of one name cannot both win).
 #[tracing::instrument(skip_all, fields(username = signup.username.as_str()))]
-pub async fn signup(state: &AppState, signup: Signup) -> Result<Session, AppError> {
-    let password_hash = state.passwords.hash(signup.password).await?;
+pub async fn signup(services: &Services, signup: Signup) -> Result<Session, AppError> {
+    let password_hash = services.passwords.hash(signup.password).await?;
     let display_name = match signup.display_name {
         Some(name) => name,
         None => DisplayName::parse(signup.username.as_str()).map_err(AppError::internal)?,
@@ -71,12 +71,16 @@ pub async fn signup(state: &AppState, signup: Signup) -> Result<Session, AppErro
         display_name,
         created_at: Utc::now(),
     };
-    let user = state.store.insert_user(&new).await.map_err(|e| match e {
-        StoreError::Conflict => AppError::UserExists,
-        other => other.into(),
-    })?;
+    let user = services
+        .store
+        .insert_user(&new)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => AppError::UserExists,
+            other => other.into(),
+        })?;
     tracing::info!(user_id = %user.id, "account created");
-    session(state, user)
+    session(services, user)
 }
 
 /// Checks a password and opens a session. Unknown users and wrong passwords get the same
@@ -84,21 +88,25 @@ pub async fn signup(state: &AppState, signup: Signup) -> Result<Session, AppErro
 ///
 /// # Errors
 /// `INVALID_CREDENTIALS` for both.
-pub async fn login(state: &AppState, id: LoginId, password: String) -> Result<Session, AppError> {
+pub async fn login(
+    services: &Services,
+    id: LoginId,
+    password: String,
+) -> Result<Session, AppError> {
     let user = match &id {
-        LoginId::Email(email) => state.store.fetch_user_by_email(email).await?,
-        LoginId::Username(name) => state.store.fetch_user_by_username(name).await?,
+        LoginId::Email(email) => services.store.fetch_user_by_email(email).await?,
+        LoginId::Username(name) => services.store.fetch_user_by_username(name).await?,
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !state.passwords.verify(password, hash).await? {
+    if !services.passwords.verify(password, hash).await? {
         return Err(AppError::InvalidCredentials);
     }
     let user = user.ok_or(AppError::InvalidCredentials)?;
-    session(state, user)
+    session(services, user)
 }
 
-fn session(state: &AppState, user: UserRow) -> Result<Session, AppError> {
-    let (token, claims) = state.tokens.issue(user.id)?;
+fn session(services: &Services, user: UserRow) -> Result<Session, AppError> {
+    let (token, claims) = services.tokens.issue(user.id)?;
     Ok(Session {
         user,
         token,
@@ -111,17 +119,17 @@ fn session(state: &AppState, user: UserRow) -> Result<Session, AppError> {
 ///
 /// # Errors
 /// The database or Redis cannot be reached.
-pub async fn logout(state: &AppState, auth: &AuthUser) -> Result<(), AppError> {
-    state
+pub async fn logout(services: &Services, auth: &AuthUser) -> Result<(), AppError> {
+    services
         .store
         .insert_revocation(auth.token.jti, auth.token.exp)
         .await?;
-    state
+    services
         .backends
         .revocations
         .revoke(auth.token.jti, auth.token.exp)
         .await?;
-    state
+    services
         .events
         .emit(crate::services::events::Event::TokenRevoked {
             jti: auth.token.jti,
@@ -179,20 +187,20 @@ impl UserCache {
 ///
 /// # Errors
 /// `TOKEN_EXPIRED`, or `INVALID_TOKEN` for a forged, revoked or orphaned token.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
-    let token = state.tokens.verify(token)?;
-    if state.backends.revocations.is_revoked(token.jti).await? {
+pub async fn authenticate(services: &Services, token: &str) -> Result<AuthUser, AppError> {
+    let token = services.tokens.verify(token)?;
+    if services.backends.revocations.is_revoked(token.jti).await? {
         return Err(AppError::InvalidToken);
     }
-    let user = match state.users.get(token.user_id) {
+    let user = match services.users.get(token.user_id) {
         Some(user) => user,
         None => {
-            let user = state
+            let user = services
                 .store
                 .fetch_user(token.user_id)
                 .await?
                 .ok_or(AppError::InvalidToken)?;
-            state.users.put(user.clone());
+            services.users.put(user.clone());
             user
         }
     };
@@ -204,12 +212,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
 ///
 /// # Errors
 /// The database or Redis cannot be reached.
-pub async fn restore_revocations(state: &AppState) -> Result<usize, AppError> {
+pub async fn restore_revocations(services: &Services) -> Result<usize, AppError> {
     let now = Utc::now().timestamp();
-    let purged = state.store.delete_expired_revocations(now).await?;
-    let live = state.store.list_revocations(now).await?;
+    let purged = services.store.delete_expired_revocations(now).await?;
+    let live = services.store.list_revocations(now).await?;
     for (jti, exp) in &live {
-        state.backends.revocations.revoke(*jti, *exp).await?;
+        services.backends.revocations.revoke(*jti, *exp).await?;
     }
     tracing::info!(restored = live.len(), purged, "token revocations loaded");
     Ok(live.len())

@@ -8,10 +8,10 @@ use crate::models::channel::{ChannelName, ChannelRow, ChannelView, NewChannel, R
 use crate::models::page::{Pagination, encode_cursor};
 use crate::models::timestamp;
 use crate::models::user::UserView;
+use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::{Event, LeftReason};
-use crate::state::AppState;
-use crate::store::{ChannelQuery, Joined, Left, StoreError};
+use crate::store::{ChannelQuery, Left, StoreError};
 
 /// Most `memberIds` accepted when creating a channel.
 pub const MAX_INITIAL_MEMBERS: usize = 1000;
@@ -71,8 +71,8 @@ fn name_conflict(e: StoreError) -> AppError {
 ///
 /// # Errors
 /// `CHANNEL_NOT_FOUND`.
-pub async fn load(state: &AppState, id: Uuid, viewer: Uuid) -> Result<ChannelRow, AppError> {
-    state
+pub async fn load(services: &Services, id: Uuid, viewer: Uuid) -> Result<ChannelRow, AppError> {
+    services
         .store
         .fetch_channel(id, viewer)
         .await?
@@ -84,7 +84,7 @@ pub async fn load(state: &AppState, id: Uuid, viewer: Uuid) -> Result<ChannelRow
 /// # Errors
 /// `VALIDATION_ERROR` for unknown `memberIds`, `CHANNEL_EXISTS` for a taken name.
 pub async fn create(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     input: CreateChannel,
 ) -> Result<ChannelView, AppError> {
@@ -93,7 +93,7 @@ pub async fn create(
     members.dedup();
     members.retain(|m| *m != auth.user.id);
     if !members.is_empty() {
-        let found = state.store.list_users_by_ids(&members).await?;
+        let found = services.store.list_users_by_ids(&members).await?;
         if found.len() != members.len() {
             let known: std::collections::HashSet<Uuid> = found.iter().map(|u| u.id).collect();
             let unknown: Vec<String> = members
@@ -115,20 +115,20 @@ pub async fn create(
         created_by: auth.user.id,
         created_at: Utc::now(),
     };
-    state
+    services
         .store
         .insert_channel(&channel, &members)
         .await
         .map_err(name_conflict)?;
     for member in &members {
-        let view = ChannelView::from(&load(state, channel.id, *member).await?);
-        state.events.emit(Event::MemberAdded {
+        let view = ChannelView::from(&load(services, channel.id, *member).await?);
+        services.events.emit(Event::MemberAdded {
             user_id: *member,
             channel: Box::new(view),
         });
     }
     Ok(ChannelView::from(
-        &load(state, channel.id, auth.user.id).await?,
+        &load(services, channel.id, auth.user.id).await?,
     ))
 }
 
@@ -137,7 +137,7 @@ pub async fn create(
 /// # Errors
 /// The database cannot be reached.
 pub async fn list(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     search: Option<&str>,
     joined_only: bool,
@@ -148,7 +148,7 @@ pub async fn list(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase);
-    let mut rows = state
+    let mut rows = services
         .store
         .list_channels(&ChannelQuery {
             viewer: auth.user.id,
@@ -176,8 +176,8 @@ pub async fn list(
 ///
 /// # Errors
 /// The database cannot be reached.
-pub async fn starred(state: &AppState, auth: &AuthUser) -> Result<Vec<ChannelView>, AppError> {
-    let rows = state.store.list_starred_channels(auth.user.id).await?;
+pub async fn starred(services: &Services, auth: &AuthUser) -> Result<Vec<ChannelView>, AppError> {
+    let rows = services.store.list_starred_channels(auth.user.id).await?;
     Ok(rows.iter().map(ChannelView::from).collect())
 }
 
@@ -185,8 +185,8 @@ pub async fn starred(state: &AppState, auth: &AuthUser) -> Result<Vec<ChannelVie
 ///
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
-pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
-    let channel = load(state, id, auth.user.id).await?;
+pub async fn get(services: &Services, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
+    let channel = load(services, id, auth.user.id).await?;
     channel.check_visible()?;
     Ok(ChannelView::from(&channel))
 }
@@ -196,14 +196,14 @@ pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelV
 /// # Errors
 /// Permissions, `CHANNEL_EXISTS`.
 pub async fn update(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     id: Uuid,
     name: Option<ChannelName>,
     description: Option<Option<String>>,
 ) -> Result<ChannelView, AppError> {
-    load(state, id, auth.user.id).await?.check_manager()?;
-    state
+    load(services, id, auth.user.id).await?.check_manager()?;
+    services
         .store
         .update_channel(
             id,
@@ -213,17 +213,17 @@ pub async fn update(
         )
         .await
         .map_err(name_conflict)?;
-    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
 }
 
 /// Deletes a channel and its messages (owner only).
 ///
 /// # Errors
 /// Permissions.
-pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<(), AppError> {
-    load(state, id, auth.user.id).await?.check_owner()?;
-    let members = state.store.delete_channel(id).await?;
-    state.events.emit(Event::MembersLeft {
+pub async fn delete(services: &Services, auth: &AuthUser, id: Uuid) -> Result<(), AppError> {
+    load(services, id, auth.user.id).await?.check_owner()?;
+    let members = services.store.delete_channel(id).await?;
+    services.events.emit(Event::MembersLeft {
         channel_id: id,
         user_ids: members,
         reason: LeftReason::Deleted,
@@ -231,43 +231,54 @@ pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<(), A
     Ok(())
 }
 
+/// Whether the caller may follow `id` in real time (`join-channel`): anyone who can read it.
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn check_readable(
+    services: &Services,
+    auth: &AuthUser,
+    id: Uuid,
+) -> Result<(), AppError> {
+    load(services, id, auth.user.id).await?.check_visible()
+}
+
 /// Joins a public channel (idempotent); the first to join an ownerless channel owns it.
 ///
 /// # Errors
 /// `PRIVATE_CHANNEL` for a private channel the caller is not in.
-pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
-    let channel = load(state, id, auth.user.id).await?;
+pub async fn join(services: &Services, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
+    let channel = load(services, id, auth.user.id).await?;
     channel.check_visible()?;
     if channel.role().is_none() {
-        let joined = state
+        // Nobody is told: a join is not a delivered event (API.md §10).
+        services
             .store
             .insert_member(id, auth.user.id, true, Utc::now())
             .await
             .map_err(name_conflict)?;
-        if matches!(joined, Joined::Added(_)) {
-            state.events.emit(Event::MemberJoined {
-                channel_id: id,
-                user_id: auth.user.id,
-            });
-        }
     }
-    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
 }
 
 /// Leaves a channel; a leaving owner hands ownership over.
 ///
 /// # Errors
 /// `PRIVATE_CHANNEL`, `NOT_CHANNEL_MEMBER`.
-pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
-    load(state, id, auth.user.id).await?.check_member()?;
-    if let Left::Left { .. } = state.store.delete_member(id, auth.user.id).await? {
-        state.events.emit(Event::MembersLeft {
+pub async fn leave(
+    services: &Services,
+    auth: &AuthUser,
+    id: Uuid,
+) -> Result<ChannelView, AppError> {
+    load(services, id, auth.user.id).await?.check_member()?;
+    if let Left::Left { .. } = services.store.delete_member(id, auth.user.id).await? {
+        services.events.emit(Event::MembersLeft {
             channel_id: id,
             user_ids: vec![auth.user.id],
             reason: LeftReason::Left,
         });
     }
-    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
 }
 
 /// Lists members by `joinedAt` (anyone who can see the channel).
@@ -275,25 +286,25 @@ pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<Channe
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn members(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     id: Uuid,
     after: Option<(chrono::DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<MemberPage, AppError> {
-    load(state, id, auth.user.id).await?.check_visible()?;
-    let mut rows = state.store.list_members(id, after, limit + 1).await?;
+    load(services, id, auth.user.id).await?.check_visible()?;
+    let mut rows = services.store.list_members(id, after, limit + 1).await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
-    let users: std::collections::HashMap<Uuid, _> = state
+    let users: std::collections::HashMap<Uuid, _> = services
         .store
         .list_users_by_ids(&ids)
         .await?
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    let online: std::collections::HashSet<Uuid> = state
+    let online: std::collections::HashSet<Uuid> = services
         .backends
         .presence
         .online_users()
@@ -345,13 +356,13 @@ pub fn parse_member_cursor(decoded: &str) -> Result<(chrono::DateTime<Utc>, Uuid
 /// # Errors
 /// Permissions, `USER_NOT_FOUND`, `VALIDATION_ERROR` for `role: owner`.
 pub async fn add_member(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     id: Uuid,
     user_id: Uuid,
     role: Role,
 ) -> Result<(MemberView, bool), AppError> {
-    let channel = load(state, id, auth.user.id).await?;
+    let channel = load(services, id, auth.user.id).await?;
     let my_role = channel.check_manager()?;
     if role == Role::Owner {
         return Err(AppError::field(
@@ -359,12 +370,12 @@ pub async fn add_member(
             "must be member or admin (ownership is not granted)",
         ));
     }
-    let user = state
+    let user = services
         .store
         .fetch_user(user_id)
         .await?
         .ok_or(AppError::UserNotFound)?;
-    let current = state
+    let current = services
         .store
         .fetch_member(id, user_id)
         .await?
@@ -379,24 +390,24 @@ pub async fn add_member(
     if my_role != Role::Owner && (role == Role::Admin || changes_role) {
         return Err(AppError::InsufficientRole);
     }
-    let added = state
+    let added = services
         .store
         .upsert_member(id, user_id, role, Utc::now())
         .await
         .map_err(name_conflict)?;
     if added {
-        let view = ChannelView::from(&load(state, id, user_id).await?);
-        state.events.emit(Event::MemberAdded {
+        let view = ChannelView::from(&load(services, id, user_id).await?);
+        services.events.emit(Event::MemberAdded {
             user_id,
             channel: Box::new(view),
         });
     }
-    let member = state
+    let member = services
         .store
         .fetch_member(id, user_id)
         .await?
         .ok_or(AppError::UserNotFound)?;
-    let online = state.backends.presence.is_online(user_id).await?;
+    let online = services.backends.presence.is_online(user_id).await?;
     Ok((
         MemberView {
             user: UserView::public(&user, online),
@@ -412,14 +423,14 @@ pub async fn add_member(
 /// # Errors
 /// Permissions, `USER_NOT_FOUND` for a non-member.
 pub async fn remove_member(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     id: Uuid,
     user_id: Uuid,
 ) -> Result<(), AppError> {
-    let channel = load(state, id, auth.user.id).await?;
+    let channel = load(services, id, auth.user.id).await?;
     let my_role = channel.check_manager()?;
-    let target = state
+    let target = services
         .store
         .fetch_member(id, user_id)
         .await?
@@ -428,8 +439,8 @@ pub async fn remove_member(
     if target == Role::Owner || (my_role != Role::Owner && target != Role::Member) {
         return Err(AppError::InsufficientRole);
     }
-    if let Left::Left { .. } = state.store.delete_member(id, user_id).await? {
-        state.events.emit(Event::MembersLeft {
+    if let Left::Left { .. } = services.store.delete_member(id, user_id).await? {
+        services.events.emit(Event::MembersLeft {
             channel_id: id,
             user_ids: vec![user_id],
             reason: LeftReason::Removed,
@@ -443,19 +454,19 @@ pub async fn remove_member(
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn set_star(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     id: Uuid,
     starred: bool,
 ) -> Result<ChannelView, AppError> {
-    load(state, id, auth.user.id).await?.check_visible()?;
+    load(services, id, auth.user.id).await?.check_visible()?;
     if starred {
-        state
+        services
             .store
             .insert_star(auth.user.id, id, Utc::now())
             .await?;
     } else {
-        state.store.delete_star(auth.user.id, id).await?;
+        services.store.delete_star(auth.user.id, id).await?;
     }
-    Ok(ChannelView::from(&load(state, id, auth.user.id).await?))
+    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
 }

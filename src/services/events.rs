@@ -4,15 +4,18 @@
 //!
 //! Events go out on an in-process broadcast channel; the real-time layer subscribes and
 //! delivers each to the sockets in its room (on every node, through the Socket.IO adapter).
+//! Presence and typing go the same way, so everything a client hears has one order per node.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
-use crate::models::message::MessageView;
+use crate::models::message::{MessageView, SenderView};
+use crate::models::timestamp;
 
 /// Why a user's sockets leave a channel's room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +54,6 @@ pub enum Event {
         /// Its channel.
         channel_id: Uuid,
     },
-    /// A user joined a channel by themself.
-    MemberJoined {
-        /// Channel.
-        channel_id: Uuid,
-        /// The new member.
-        user_id: Uuid,
-    },
     /// An owner or admin added a user; they hear `channel:added` with the channel as they
     /// now see it.
     MemberAdded {
@@ -81,6 +77,41 @@ pub enum Event {
         /// Why.
         reason: LeftReason,
     },
+    /// A user's first socket opened: `user:online`.
+    UserOnline {
+        /// Who.
+        user_id: Uuid,
+        /// Who hears it.
+        audience: Audience,
+    },
+    /// A user's last socket closed (and the grace passed): `user:offline`.
+    UserOffline {
+        /// Who.
+        user_id: Uuid,
+        /// When their last socket closed.
+        last_seen: DateTime<Utc>,
+        /// Who hears it.
+        audience: Audience,
+    },
+    /// A user started or stopped typing in a channel; the channel hears it, except the
+    /// user's own sockets.
+    Typing {
+        /// Channel.
+        channel_id: Uuid,
+        /// Who.
+        user: SenderView,
+        /// Started (`user-typing`) or stopped (`user-stopped-typing`).
+        typing: bool,
+    },
+}
+
+/// Who hears a presence change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every connected socket.
+    Everyone,
+    /// The sockets of these users.
+    Users(Vec<Uuid>),
 }
 
 /// Room of a channel's subscribers.
@@ -109,10 +140,13 @@ impl Event {
             Self::NewMessage(_) => "new-message",
             Self::MessageEdited(_) => "message-edited",
             Self::MessageDeleted { .. } => "message-deleted",
-            Self::MemberJoined { .. } => "channel:member-joined",
             Self::MemberAdded { .. } => "channel:added",
             Self::TokenRevoked { .. } => "error",
             Self::MembersLeft { .. } => "channel:left",
+            Self::UserOnline { .. } => "user:online",
+            Self::UserOffline { .. } => "user:offline",
+            Self::Typing { typing: true, .. } => "user-typing",
+            Self::Typing { typing: false, .. } => "user-stopped-typing",
         }
     }
 
@@ -127,10 +161,6 @@ impl Event {
             } => {
                 json!({ "messageId": message_id, "channelId": channel_id })
             }
-            Self::MemberJoined {
-                channel_id,
-                user_id,
-            } => json!({ "channelId": channel_id, "userId": user_id }),
             Self::MemberAdded { channel, .. } => json!({ "channel": channel }),
             Self::TokenRevoked { .. } => {
                 json!({ "code": "INVALID_TOKEN", "message": "Invalid or revoked token" })
@@ -140,6 +170,13 @@ impl Event {
             } => {
                 json!({ "channelId": channel_id, "reason": reason.as_str() })
             }
+            Self::UserOnline { user_id, .. } => json!({ "userId": user_id }),
+            Self::UserOffline {
+                user_id, last_seen, ..
+            } => json!({ "userId": user_id, "lastSeen": timestamp(*last_seen) }),
+            Self::Typing {
+                channel_id, user, ..
+            } => json!({ "channelId": channel_id, "user": user }),
         }
     }
 }

@@ -7,25 +7,25 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::models::channel::ChannelRow;
 use crate::models::message::{
-    Anchor, MessageContent, MessageRow, MessageView, NewMessage, Nonce, SenderView,
+    Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView,
 };
 use crate::models::page::{Pagination, encode_cursor};
+use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::channels;
 use crate::services::events::Event;
-use crate::state::AppState;
+use crate::services::limits::{self, Limit, Subject, Verdict};
 
-/// A parsed send.
+/// What a send did.
 #[derive(Debug)]
-pub struct Send {
-    /// Content.
-    pub content: MessageContent,
-    /// Attachment file keys.
-    pub attachments: Vec<String>,
-    /// The message replied to.
-    pub parent_id: Option<Uuid>,
-    /// Idempotency key.
-    pub nonce: Option<Nonce>,
+pub struct Sent {
+    /// The message: new, or the first one sent with the same nonce.
+    pub message: MessageView,
+    /// Whether it was written now (`false`: its nonce had committed before).
+    pub created: bool,
+    /// The sender's message budget after this send (`None`: not charged — limits off, or
+    /// a nonce already committed).
+    pub rate: Option<Verdict>,
 }
 
 /// A history page, oldest first (the `data` of `GET …/messages`).
@@ -62,52 +62,48 @@ pub fn parse_history_cursor(decoded: &str) -> Result<Anchor, AppError> {
     }
 }
 
-async fn check_send_rate(state: &AppState, user: Uuid) -> Result<(), AppError> {
-    let limits = &state.config.rate_limit;
-    if !limits.enabled {
-        return Ok(());
-    }
-    let hit = state
-        .backends
-        .counters
-        .hit(&format!("msg:user:{user}"), limits.messages.window)
-        .await?;
-    if hit.count > u64::from(limits.messages.count) {
-        let retry_after = hit
-            .reset_in
-            .as_millis()
-            .div_ceil(1000)
-            .try_into()
-            .unwrap_or(u64::MAX)
-            .max(1);
-        return Err(AppError::RateLimited { retry_after });
-    }
-    Ok(())
-}
-
 /// Sends a message; answers after it has committed. A repeated nonce returns the first
-/// message with `created: false` and writes nothing.
+/// message with `created: false`, writes nothing and — when that message had committed
+/// before this send began — is not charged against the message budget.
 ///
 /// # Errors
 /// Permissions, `VALIDATION_ERROR` for a foreign `parentId` or unknown attachments,
 /// `RATE_LIMITED`.
 pub async fn send(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     channel_id: Uuid,
-    input: Send,
-) -> Result<(MessageView, bool), AppError> {
+    input: SendInput,
+) -> Result<Sent, AppError> {
     // Membership is checked by the write itself (same transaction, no extra round trip);
     // a refusal, or a send whose extras need checking first, loads the channel to say
     // which refusal it is.
     if input.parent_id.is_some() || !input.attachments.is_empty() {
-        channels::load(state, channel_id, auth.user.id)
+        channels::load(services, channel_id, auth.user.id)
             .await?
             .check_member()?;
     }
-    check_send_rate(state, auth.user.id).await?;
+    // A retry of a send that already committed costs nothing: answered before charging.
+    // (Looked up only when limits apply; otherwise the write itself finds the replay.)
+    if services.limits.enabled()
+        && let Some(nonce) = &input.nonce
+        && let Some(first) = services
+            .store
+            .fetch_message_by_nonce(channel_id, auth.user.id, nonce.as_str())
+            .await?
+    {
+        return Ok(Sent {
+            message: MessageView::from(&first),
+            created: false,
+            rate: None,
+        });
+    }
+    let rate = limits::charge(services, Limit::Messages, Subject::User(auth.user.id))
+        .await?
+        .map(Verdict::check)
+        .transpose()?;
     if let Some(parent) = input.parent_id {
-        let parent = state.store.fetch_message(parent).await?;
+        let parent = services.store.fetch_message(parent).await?;
         if parent.is_none_or(|p| p.channel_id != channel_id) {
             return Err(AppError::field(
                 "parentId",
@@ -122,16 +118,11 @@ pub async fn send(
             format!("unknown file keys: {}", input.attachments.join(", ")),
         ));
     }
-    let inserted = match state
+    let inserted = match services
         .writer
         .insert(NewMessage {
             channel_id,
-            sender: SenderView {
-                id: auth.user.id,
-                username: auth.user.username.clone(),
-                display_name: auth.user.display_name.clone(),
-                avatar_url: auth.user.avatar_url.clone(),
-            },
+            sender: SenderView::from(&auth.user),
             content: input.content,
             attachments: "[]".to_owned(),
             parent_id: input.parent_id,
@@ -141,7 +132,7 @@ pub async fn send(
     {
         Ok(inserted) => inserted,
         Err(AppError::NotChannelMember | AppError::ChannelNotFound) => {
-            channels::load(state, channel_id, auth.user.id)
+            channels::load(services, channel_id, auth.user.id)
                 .await?
                 .check_member()?;
             return Err(AppError::NotChannelMember);
@@ -149,7 +140,11 @@ pub async fn send(
         Err(e) => return Err(e),
     };
     // The writer announced it (in commit order) if it is new.
-    Ok((MessageView::from(&inserted.message), inserted.created))
+    Ok(Sent {
+        message: MessageView::from(&inserted.message),
+        created: inserted.created,
+        rate,
+    })
 }
 
 /// A page of history around `anchor`, oldest first.
@@ -157,16 +152,16 @@ pub async fn send(
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn history(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     channel_id: Uuid,
     anchor: Anchor,
     limit: u32,
 ) -> Result<History, AppError> {
-    channels::load(state, channel_id, auth.user.id)
+    channels::load(services, channel_id, auth.user.id)
         .await?
         .check_visible()?;
-    let mut rows = state
+    let mut rows = services
         .store
         .list_messages(channel_id, anchor, limit + 1)
         .await?;
@@ -195,16 +190,16 @@ pub async fn history(
 /// A message and its channel as the caller sees it; `PRIVATE_CHANNEL` comes first for a
 /// private channel the caller is not in.
 async fn load_message(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     message_id: Uuid,
 ) -> Result<(MessageRow, ChannelRow), AppError> {
-    let message = state
+    let message = services
         .store
         .fetch_message(message_id)
         .await?
         .ok_or(AppError::MessageNotFound)?;
-    let channel = channels::load(state, message.channel_id, auth.user.id)
+    let channel = channels::load(services, message.channel_id, auth.user.id)
         .await
         .map_err(|_| AppError::MessageNotFound)?;
     channel.check_visible()?;
@@ -216,22 +211,22 @@ async fn load_message(
 /// # Errors
 /// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
 pub async fn edit(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     message_id: Uuid,
     content: MessageContent,
 ) -> Result<MessageView, AppError> {
-    let (message, _) = load_message(state, auth, message_id).await?;
+    let (message, _) = load_message(services, auth, message_id).await?;
     if message.sender_id != auth.user.id {
         return Err(AppError::NotMessageOwner);
     }
-    let updated = state
+    let updated = services
         .store
         .update_message(message_id, content.as_str(), Utc::now())
         .await?
         .ok_or(AppError::MessageNotFound)?;
     let view = MessageView::from(&updated);
-    state.events.emit(Event::MessageEdited(view.clone()));
+    services.events.emit(Event::MessageEdited(view.clone()));
     Ok(view)
 }
 
@@ -240,16 +235,20 @@ pub async fn edit(
 ///
 /// # Errors
 /// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
-pub async fn delete(state: &AppState, auth: &AuthUser, message_id: Uuid) -> Result<Uuid, AppError> {
-    let (message, channel) = load_message(state, auth, message_id).await?;
+pub async fn delete(
+    services: &Services,
+    auth: &AuthUser,
+    message_id: Uuid,
+) -> Result<Uuid, AppError> {
+    let (message, channel) = load_message(services, auth, message_id).await?;
     let allowed = message.sender_id == auth.user.id || channel.role().is_some_and(|r| r.manages());
     if !allowed {
         return Err(AppError::NotMessageOwner);
     }
-    if !state.store.delete_message(message_id).await? {
+    if !services.store.delete_message(message_id).await? {
         return Err(AppError::MessageNotFound);
     }
-    state.events.emit(Event::MessageDeleted {
+    services.events.emit(Event::MessageDeleted {
         message_id,
         channel_id: message.channel_id,
     });

@@ -1,12 +1,172 @@
-//! Business rules, transport-agnostic: they take an [`auth::AuthUser`] and parsed values,
-//! never requests, so REST handlers and socket handlers share them.
+//! Business rules, transport-agnostic: every function takes [`Services`], an
+//! [`auth::AuthUser`] and parsed values — never a request or a socket — so the REST
+//! controllers and the socket handlers share them. Changes leave through [`events`] only.
 
 pub mod auth;
 pub mod channels;
 pub mod events;
 pub mod last_seen;
+pub mod limits;
 pub mod messages;
 pub mod passwords;
+pub mod presence;
 pub mod tokens;
+pub mod typing;
 pub mod users;
 pub mod writer;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::backends::Backends;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Everything the rules stand on (an `Arc` inside: cloning is a reference count).
+///
+/// Built from a store, backends and a password hasher, it starts its own writers; nothing in
+/// it knows about HTTP or sockets, so a test builds one with [`Backends::in_memory`] and a
+/// temporary SQLite store.
+#[derive(Clone)]
+pub struct Services(Arc<Parts>);
+
+/// What [`Services`] holds.
+pub struct Parts {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Presence, counters and revocations (memory or Redis).
+    pub backends: Backends,
+    /// The one emit path for committed changes.
+    pub events: events::Events,
+    /// The group-commit message writer.
+    pub writer: writer::MessageWriter,
+    /// JWT signing and verification.
+    pub tokens: tokens::TokenKeys,
+    /// The bounded bcrypt pool.
+    pub passwords: Arc<passwords::PasswordHasher>,
+    /// Recently authenticated users.
+    pub users: auth::UserCache,
+    /// The three rate limits.
+    pub limits: limits::Limits,
+    /// Gathers `lastSeen` writes.
+    pub last_seen: last_seen::LastSeenWriter,
+    /// Who is online, and the `user:offline` announcements waiting out the grace.
+    pub presence: presence::Presence,
+}
+
+impl Services {
+    /// Wraps the parts and starts the message and `lastSeen` writers (a Tokio runtime must
+    /// be running).
+    #[must_use]
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        backends: Backends,
+        passwords: Arc<passwords::PasswordHasher>,
+    ) -> Self {
+        let events = events::Events::new();
+        let writer = writer::MessageWriter::start(
+            store.clone(),
+            config.message_group_commit,
+            events.clone(),
+        );
+        let last_seen = last_seen::LastSeenWriter::start(store.clone());
+        Self(Arc::new(Parts {
+            tokens: tokens::TokenKeys::new(&config.jwt_secret, config.jwt_expires_in),
+            limits: limits::Limits::new(config.rate_limit.clone()),
+            presence: presence::Presence::new(config.presence_broadcast, config.presence_grace),
+            store,
+            backends,
+            events,
+            writer,
+            passwords,
+            users: auth::UserCache::default(),
+            last_seen,
+        }))
+    }
+}
+
+impl Deref for Services {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::models::channel::ChannelName;
+    use crate::models::input::Fields;
+    use crate::models::message::SendInput;
+    use crate::models::user::{Email, Password, Username};
+    use crate::services::events::Event;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A folder of its own under the system's temporary folder, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn services_stand_alone_on_memory_backends_and_a_temporary_sqlite_store() {
+        let scratch = Scratch(std::env::temp_dir().join(format!("chai-{}", uuid::Uuid::now_v7())));
+        let config = Config::from_map(&HashMap::from([
+            ("JWT_SECRET".to_owned(), "x".repeat(32)),
+            ("BCRYPT_COST".to_owned(), "4".to_owned()),
+        ]))
+        .unwrap();
+        let store = Arc::new(SqliteStore::open(&scratch.0.join("t.db"), 2).await.unwrap());
+        let passwords = passwords::PasswordHasher::new(4).await.unwrap();
+        let services = Services::new(&config, store, Backends::in_memory(), passwords);
+        let mut heard = services.events.subscribe();
+
+        let session = auth::signup(
+            &services,
+            auth::Signup {
+                username: Username::parse("solo").unwrap(),
+                email: Email::parse("solo@example.com").unwrap(),
+                password: Password::parse("password-solo".to_owned()).unwrap(),
+                display_name: None,
+            },
+        )
+        .await
+        .unwrap();
+        let me = auth::authenticate(&services, &session.token).await.unwrap();
+        let channel = channels::create(
+            &services,
+            &me,
+            channels::CreateChannel {
+                name: ChannelName::parse("standalone").unwrap(),
+                description: None,
+                is_private: false,
+                member_ids: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let channel_id: uuid::Uuid =
+            serde_json::from_value(serde_json::to_value(&channel).unwrap()["id"].clone()).unwrap();
+        let payload = serde_json::json!({"content": "  hello  ", "nonce": "n1"});
+        let send =
+            SendInput::from_fields(Fields::new(payload.as_object().unwrap().clone())).unwrap();
+        let sent = messages::send(&services, &me, channel_id, send)
+            .await
+            .unwrap();
+        assert!(sent.created);
+        assert_eq!(sent.message.content, "hello");
+        match &*heard.recv().await.unwrap() {
+            Event::NewMessage(m) => assert_eq!(m.id, sent.message.id),
+            other => panic!("expected the new message, heard {other:?}"),
+        }
+        services.writer.shutdown().await;
+        services.store.close().await;
+    }
+}

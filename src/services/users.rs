@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::models::page::{Pagination, encode_cursor};
 use crate::models::user::{ProfilePatch, UserRow, UserView};
+use crate::services::Services;
 use crate::services::auth::AuthUser;
-use crate::state::AppState;
 use crate::store::UserQuery;
 
 /// A page of the directory.
@@ -21,8 +21,8 @@ pub struct UserPage {
     pub pagination: Pagination,
 }
 
-async fn online_set(state: &AppState) -> Result<HashSet<Uuid>, AppError> {
-    Ok(state
+async fn online_set(services: &Services) -> Result<HashSet<Uuid>, AppError> {
+    Ok(services
         .backends
         .presence
         .online_users()
@@ -35,8 +35,8 @@ async fn online_set(state: &AppState) -> Result<HashSet<Uuid>, AppError> {
 ///
 /// # Errors
 /// The presence backend cannot be reached.
-pub async fn own_view(state: &AppState, user: &UserRow) -> Result<UserView, AppError> {
-    let online = state.backends.presence.is_online(user.id).await?;
+pub async fn own_view(services: &Services, user: &UserRow) -> Result<UserView, AppError> {
+    let online = services.backends.presence.is_online(user.id).await?;
     Ok(UserView::own(user, online))
 }
 
@@ -46,7 +46,7 @@ pub async fn own_view(state: &AppState, user: &UserRow) -> Result<UserView, AppE
 /// # Errors
 /// The database or presence backend cannot be reached.
 pub async fn list_users(
-    state: &AppState,
+    services: &Services,
     search: Option<&str>,
     after_username: Option<String>,
     limit: u32,
@@ -55,7 +55,7 @@ pub async fn list_users(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase);
-    let mut rows = state
+    let mut rows = services
         .store
         .list_users(&UserQuery {
             prefix,
@@ -71,7 +71,7 @@ pub async fn list_users(
                 .map(|r| encode_cursor(&r.username.to_lowercase()))
         })
         .flatten();
-    let online = online_set(state).await?;
+    let online = online_set(services).await?;
     Ok(UserPage {
         users: rows
             .iter()
@@ -84,18 +84,27 @@ pub async fn list_users(
     })
 }
 
-/// One user, as others see them.
+/// One user: as others see them, or — for the caller — with their email.
 ///
 /// # Errors
 /// `USER_NOT_FOUND`.
-pub async fn get_user(state: &AppState, id: Uuid) -> Result<UserView, AppError> {
-    let user = state
+pub async fn get_user(
+    services: &Services,
+    auth: &AuthUser,
+    id: Uuid,
+) -> Result<UserView, AppError> {
+    let user = services
         .store
         .fetch_user(id)
         .await?
         .ok_or(AppError::UserNotFound)?;
-    let online = state.backends.presence.is_online(id).await?;
-    Ok(UserView::public(&user, online))
+    let online = services.backends.presence.is_online(id).await?;
+    // The caller's own user object carries their email (API.md §3); anyone else's does not.
+    Ok(if id == auth.user.id {
+        UserView::own(&user, online)
+    } else {
+        UserView::public(&user, online)
+    })
 }
 
 /// Changes the caller's profile.
@@ -103,25 +112,25 @@ pub async fn get_user(state: &AppState, id: Uuid) -> Result<UserView, AppError> 
 /// # Errors
 /// The database cannot be reached.
 pub async fn update_me(
-    state: &AppState,
+    services: &Services,
     auth: &AuthUser,
     patch: ProfilePatch,
 ) -> Result<UserView, AppError> {
-    let user = state
+    let user = services
         .store
         .update_user_profile(auth.user.id, &patch, Utc::now())
         .await?
         .ok_or(AppError::UserNotFound)?;
-    state.users.forget(auth.user.id);
-    own_view(state, &user).await
+    services.users.forget(auth.user.id);
+    own_view(services, &user).await
 }
 
 /// Users with at least one live socket on any node.
 ///
 /// # Errors
 /// The database or presence backend cannot be reached.
-pub async fn online_users(state: &AppState) -> Result<Vec<UserView>, AppError> {
-    let ids = state.backends.presence.online_users().await?;
-    let rows = state.store.list_users_by_ids(&ids).await?;
+pub async fn online_users(services: &Services) -> Result<Vec<UserView>, AppError> {
+    let ids = services.backends.presence.online_users().await?;
+    let rows = services.store.list_users_by_ids(&ids).await?;
     Ok(rows.iter().map(|r| UserView::public(r, true)).collect())
 }

@@ -1,21 +1,17 @@
-//! Committed changes → sockets. One task per node reads the events bus and makes one
-//! broadcast per event (the payload is serialised once for all sockets of the room).
+//! Events → sockets: the only place the server emits to a room. One task per node reads the
+//! events bus and makes one broadcast per event (the payload is serialised once for all
+//! sockets of the room), so clients hear everything in the order it was emitted.
 
-use chrono::{DateTime, Utc};
-use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
-use crate::config::PresenceBroadcast;
-use crate::models::timestamp;
-use crate::services::events::{Event, channel_room, token_room, user_room};
-use crate::state::AppState;
+use crate::services::Services;
+use crate::services::events::{Audience, Event, LeftReason, channel_room, token_room, user_room};
 
 /// Starts the delivery task.
-pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, state: &AppState) {
-    let mut events = state.events.subscribe();
+pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
+    let mut events = services.events.subscribe();
     tokio::spawn(async move {
         loop {
             match events.recv().await {
@@ -49,7 +45,6 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
                 .emit(name, &event.payload())
                 .await
         }
-        Event::MemberJoined { .. } => Ok(()),
         Event::MemberAdded { user_id, .. } => {
             io.to(user_room(*user_id))
                 .emit(name, &event.payload())
@@ -62,13 +57,39 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         } => {
             let room = channel_room(*channel_id);
             let mut rooms: Vec<String> = user_ids.iter().map(|u| user_room(*u)).collect();
-            if reason.as_str() == "deleted" {
+            if *reason == LeftReason::Deleted {
                 // Subscribers who were not members (readers of a public channel) hear it too.
                 rooms.push(room.clone());
             }
-            // Out of the room first, so nothing more from it reaches them.
-            let _ = io.clone().to(rooms.clone()).leave(room).await;
-            io.to(rooms).emit(name, &event.payload()).await
+            // One broadcast to all the rooms reaches each socket once; then they leave the
+            // room, before this task delivers anything else, so nothing more reaches them.
+            let result = io
+                .clone()
+                .to(rooms.clone())
+                .emit(name, &event.payload())
+                .await;
+            if let Err(e) = io.to(rooms).leave(room).await {
+                tracing::warn!(error = %e, "could not take sockets out of a channel's room");
+            }
+            result
+        }
+        Event::UserOnline { audience, .. } | Event::UserOffline { audience, .. } => {
+            match audience {
+                Audience::Everyone => io.emit(name, &event.payload()).await,
+                Audience::Users(ids) => {
+                    io.to(ids.iter().map(|u| user_room(*u)).collect::<Vec<_>>())
+                        .emit(name, &event.payload())
+                        .await
+                }
+            }
+        }
+        Event::Typing {
+            channel_id, user, ..
+        } => {
+            io.to(channel_room(*channel_id))
+                .except(user_room(user.id))
+                .emit(name, &event.payload())
+                .await
         }
         Event::TokenRevoked { jti } => {
             // Every socket opened with the token is in its room, on whichever node.
@@ -88,50 +109,9 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
     }
 }
 
-/// `user:online {userId}` / `user:offline {userId, lastSeen}` to whom `PRESENCE_BROADCAST`
-/// names.
-pub(super) async fn presence_changed<A: Adapter>(
-    io: &SocketIo<A>,
-    state: &AppState,
-    user: Uuid,
-    online: bool,
-    last_seen: Option<DateTime<Utc>>,
-) {
-    let (name, payload) = if online {
-        ("user:online", json!({ "userId": user }))
-    } else {
-        (
-            "user:offline",
-            json!({ "userId": user, "lastSeen": last_seen.map(timestamp) }),
-        )
-    };
-    let Some(io) = io.of("/") else {
-        return;
-    };
-    let result = match state.config.presence_broadcast {
-        PresenceBroadcast::None => Ok(()),
-        PresenceBroadcast::All => io.emit(name, &payload).await,
-        PresenceBroadcast::Shared => match state.store.list_co_member_ids(user).await {
-            Ok(ids) if ids.is_empty() => Ok(()),
-            Ok(ids) => {
-                io.to(ids.into_iter().map(user_room).collect::<Vec<_>>())
-                    .emit(name, &payload)
-                    .await
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "presence: could not list who shares a channel");
-                Ok(())
-            }
-        },
-    };
-    if let Err(e) = result {
-        report(&e, name);
-    }
-}
-
 /// A broadcast reached some sockets but not all: a socket that was closing is expected
 /// (debug); one whose buffer was full lost an event (warn).
-pub(super) fn report(e: &socketioxide::BroadcastError, event: &str) {
+fn report(e: &socketioxide::BroadcastError, event: &str) {
     let text = e.to_string();
     if text.contains("Full") {
         tracing::warn!(error = %text, event, "a slow socket missed an event (send buffer full)");

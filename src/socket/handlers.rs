@@ -4,24 +4,20 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
-use socketioxide::SocketIo;
+use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use uuid::Uuid;
 
-use super::{MAX_CHANNEL_ROOMS, auth_user};
-use crate::controllers::messages::parse_send;
+use super::{MAX_CHANNEL_ROOMS, SocketState, auth_user};
 use crate::error::AppError;
-use crate::middleware::validate::{Fields, JsonObject};
-use crate::models::message::{MessageContent, SenderView};
-use crate::models::parse_id;
+use crate::models::input::{Fields, payload_object};
+use crate::models::message::{EditInput, SendInput, SenderView};
 use crate::services::auth::AuthUser;
 use crate::services::events::channel_room;
-use crate::services::{channels, messages};
-use crate::state::AppState;
+use crate::services::{channels, messages, typing};
 
 /// Whether the client asked for an ack (then errors go there, else to an `error` event).
 pub(super) struct WantsAck(bool);
@@ -66,49 +62,31 @@ fn respond<A: Adapter>(
     }
 }
 
-/// The payload as a JSON object (`VALIDATION_ERROR` for anything else).
-fn object(payload: Result<Value, impl std::fmt::Display>) -> Result<Map<String, Value>, AppError> {
-    match payload {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(AppError::field("payload", "must be a JSON object")),
-    }
-}
-
-/// `channelId` of a payload: missing → 400, malformed → 404 like an unknown channel.
-fn channel_id(f: &mut Fields) -> Result<Uuid, AppError> {
-    match f.string("channelId") {
-        Some(raw) => parse_id(&raw).ok_or(AppError::ChannelNotFound),
-        None => Err(std::mem::replace(f, Fields::new(JsonObject(Map::new())))
-            .finish(())
-            .err()
-            .unwrap_or_else(|| AppError::field("channelId", "is required"))),
-    }
-}
-
 fn user<A: Adapter>(socket: &SocketRef<A>) -> Result<Arc<AuthUser>, AppError> {
     auth_user(socket).ok_or(AppError::AuthRequired)
 }
 
-fn sender(user: &AuthUser) -> SenderView {
-    SenderView {
-        id: user.user.id,
-        username: user.user.username.clone(),
-        display_name: user.user.display_name.clone(),
-        avatar_url: user.user.avatar_url.clone(),
-    }
+/// `channelId` of a payload: missing → 400 (with the other fields' problems), malformed →
+/// 404 like an unknown channel.
+fn channel_id(f: &mut Fields) -> Result<Option<Uuid>, AppError> {
+    f.id("channelId", AppError::ChannelNotFound)
+}
+
+/// Parsing recorded the missing id already; this only satisfies the types.
+fn present(id: Option<Uuid>, field: &str) -> Result<Uuid, AppError> {
+    id.ok_or_else(|| AppError::field(field, "is required"))
 }
 
 async fn join_channel<A: Adapter>(
     socket: &SocketRef<A>,
-    state: &AppState,
+    state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
+    let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
-    channels::load(state, id, user.user.id)
-        .await?
-        .check_visible()?;
+    let id = present(f.finish(id)?, "channelId")?;
+    channels::check_readable(state.services(), &user, id).await?;
     let room = channel_room(id);
     let rooms = socket.rooms();
     if !rooms.iter().any(|r| *r == room)
@@ -129,8 +107,9 @@ async fn leave_channel<A: Adapter>(
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
+    let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
+    let id = present(f.finish(id)?, "channelId")?;
     socket.leave(channel_room(id));
     let _ = socket.emit(
         "channel:left",
@@ -141,71 +120,62 @@ async fn leave_channel<A: Adapter>(
 
 async fn send_message<A: Adapter>(
     socket: &SocketRef<A>,
-    state: &AppState,
+    state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
+    let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
-    let send = parse_send(f)?;
-    let (message, _) = messages::send(state, &user, id, send).await?;
-    Ok(json!({ "message": message }))
+    let send = SendInput::from_fields(f)?;
+    let sent = messages::send(state.services(), &user, present(id, "channelId")?, send).await?;
+    Ok(json!({ "message": sent.message }))
 }
 
 async fn edit_message<A: Adapter>(
     socket: &SocketRef<A>,
-    state: &AppState,
+    state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
-    let id = f.required("messageId", Ok::<_, String>);
-    let content = f.required("content", |s| MessageContent::parse(&s));
-    let (Some(id), Some(content)) = (id, content) else {
-        return Err(f
-            .finish(())
-            .err()
-            .unwrap_or_else(|| AppError::field("content", "is required")));
-    };
-    f.finish(())?;
-    let id = parse_id(&id).ok_or(AppError::MessageNotFound)?;
-    let message = messages::edit(state, &user, id, content).await?;
+    let mut f = payload_object(payload)?;
+    let id = f.id("messageId", AppError::MessageNotFound)?;
+    let edit = EditInput::from_fields(f)?;
+    let id = present(id, "messageId")?;
+    let message = messages::edit(state.services(), &user, id, edit.content).await?;
     Ok(json!({ "message": message }))
 }
 
 async fn delete_message<A: Adapter>(
     socket: &SocketRef<A>,
-    state: &AppState,
+    state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
-    let id = f.required("messageId", Ok::<_, String>);
-    let id = f
-        .finish(id)?
-        .ok_or_else(|| AppError::field("messageId", "is required"))?;
-    let id = parse_id(&id).ok_or(AppError::MessageNotFound)?;
-    let channel_id = messages::delete(state, &user, id).await?;
+    let mut f = payload_object(payload)?;
+    let id = f.id("messageId", AppError::MessageNotFound)?;
+    let id = present(f.finish(id)?, "messageId")?;
+    let channel_id = messages::delete(state.services(), &user, id).await?;
     Ok(json!({ "messageId": id, "channelId": channel_id }))
 }
 
 async fn typing<A: Adapter>(
     socket: &SocketRef<A>,
-    io: &SocketIo<A>,
-    state: &AppState,
+    state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
     start: bool,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = Fields::new(JsonObject(object(payload)?));
+    let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
+    let id = present(f.finish(id)?, "channelId")?;
+    let sid = socket.id.to_string();
     if start {
-        channels::load(state, id, user.user.id)
-            .await?
-            .check_member()?;
-        state.typing.start(io, socket, id, sender(&user)).await;
+        typing::check(state.services(), &user, id).await?;
+        state
+            .typing()
+            .start(state.services(), &sid, id, SenderView::from(&user.user));
     } else {
-        state.typing.stop(io, socket, id).await;
+        state.typing().stop(state.services(), &sid, id);
     }
     Ok(json!({ "channelId": id }))
 }
@@ -215,7 +185,7 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "join-channel",
         async |s: SocketRef<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
@@ -233,7 +203,7 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "send-message",
         async |s: SocketRef<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
@@ -244,7 +214,7 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "edit-message",
         async |s: SocketRef<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
@@ -255,7 +225,7 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "delete-message",
         async |s: SocketRef<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
@@ -266,24 +236,22 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(
         "typing-start",
         async |s: SocketRef<A>,
-               io: SocketIo<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
-            let r = typing(&s, &io, &st, p, true).await;
+            let r = typing(&s, &st, p, true).await;
             respond(&s, ack, &w, r);
         },
     );
     socket.on(
         "typing-stop",
         async |s: SocketRef<A>,
-               io: SocketIo<A>,
-               State(st): State<AppState>,
+               State(st): State<SocketState>,
                TryData(p): TryData<Value>,
                ack: AckSender<A>,
                w: WantsAck| {
-            let r = typing(&s, &io, &st, p, false).await;
+            let r = typing(&s, &st, p, false).await;
             respond(&s, ack, &w, r);
         },
     );

@@ -1,10 +1,11 @@
 //! Socket.IO v4 (protocol 5) on `/socket.io`, namespace `/` (API.md §10).
 //!
-//! Thin and symmetric with the REST controllers: a connect middleware authenticates, and
-//! each client event parses its payload, calls the same service function as its REST twin
-//! and answers with the REST envelope in the ack (or an `error` event when the client asked
-//! for no ack). Deliveries come from the events bus ([`crate::services::events`]): one task
-//! turns each committed change into one broadcast to its room.
+//! Owns the transport: handshake authentication, rooms, acks, the socket layer's own state
+//! ([`SocketState`]: live sockets, typing timers) and shutdown. A thin twin of the REST
+//! controllers: each client event parses its payload with the same model input type, calls
+//! the same service function and answers with the REST envelope in the ack (or an `error`
+//! event when the client asked for no ack). Everything clients hear comes from the events
+//! bus ([`crate::services::events`]): one task turns each event into one broadcast.
 //!
 //! One node uses socketioxide's local adapter; with `REDIS_URL` the Redis adapter carries
 //! every broadcast (and room change) to the other nodes, and presence is shared through the
@@ -14,7 +15,6 @@ mod delivery;
 mod handlers;
 mod typing;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,16 +32,17 @@ use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
+use crate::services::Services;
 use crate::services::auth::{self, AuthUser};
 use crate::services::events::{token_room, user_room};
-use crate::state::AppState;
+use crate::services::presence::{self, Departure};
 
 pub use typing::Typing;
 
 /// This node's sockets that are not yet marked gone, so that shutdown can wait for the
 /// disconnect handlers still storing `lastSeen` before the database pool closes.
 #[derive(Debug, Default)]
-pub struct LiveSockets(std::sync::atomic::AtomicUsize);
+struct LiveSockets(std::sync::atomic::AtomicUsize);
 
 impl LiveSockets {
     fn add(&self) {
@@ -63,58 +64,32 @@ impl LiveSockets {
     }
 }
 
-type OfflineTimers = HashMap<uuid::Uuid, (u64, tokio::task::JoinHandle<()>)>;
+/// The socket layer's state (socketioxide's state; an `Arc` inside): the services every
+/// handler calls, and what only sockets have — live sockets and typing timers.
+#[derive(Clone)]
+pub(crate) struct SocketState(Arc<Parts>);
 
-/// Users whose `user:offline` waits out `PRESENCE_GRACE` on this node, each with the timer
-/// that will announce it and a number telling that timer from a later one.
-#[derive(Debug, Default)]
-pub struct PendingOffline {
-    timers: std::sync::Mutex<OfflineTimers>,
-    next: std::sync::atomic::AtomicU64,
+struct Parts {
+    services: Services,
+    live: LiveSockets,
+    typing: Typing,
 }
 
-impl PendingOffline {
-    fn timers(&self) -> std::sync::MutexGuard<'_, OfflineTimers> {
-        self.timers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl SocketState {
+    fn new(services: &Services, typing_timeout: Duration) -> Self {
+        Self(Arc::new(Parts {
+            services: services.clone(),
+            live: LiveSockets::default(),
+            typing: Typing::new(typing_timeout),
+        }))
     }
 
-    /// Calls off a pending `user:offline`; whether there was one.
-    fn cancel(&self, user: uuid::Uuid) -> bool {
-        let timer = self.timers().remove(&user);
-        timer.map(|(_, handle)| handle.abort()).is_some()
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
     }
 
-    /// Announces `user:offline` after `grace`, unless the user has a socket again by then (on
-    /// any node: presence is asked, not assumed).
-    fn announce_later<A: Adapter>(
-        &self,
-        io: &SocketIo<A>,
-        state: &AppState,
-        user: uuid::Uuid,
-        last_seen: chrono::DateTime<chrono::Utc>,
-        grace: Duration,
-    ) {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (io, state) = (io.clone(), state.clone());
-        let handle = tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            {
-                let mut timers = state.pending_offline.timers();
-                if timers.get(&user).is_some_and(|(t, _)| *t == id) {
-                    timers.remove(&user);
-                } else {
-                    return;
-                }
-            }
-            if !matches!(state.backends.presence.is_online(user).await, Ok(true)) {
-                delivery::presence_changed(&io, &state, user, false, Some(last_seen)).await;
-            }
-        });
-        if let Some((_, older)) = self.timers().insert(user, (id, handle)) {
-            older.abort();
-        }
+    pub(crate) fn typing(&self) -> &Typing {
+        &self.0.typing
     }
 }
 
@@ -141,8 +116,6 @@ const WS_READ_BUFFER: usize = 1024;
 pub const SOCKET_BUFFER: usize = 16 * 1024;
 /// Channel rooms one socket may be subscribed to at once.
 pub const MAX_CHANNEL_ROOMS: usize = 500;
-/// A typing state with no new `typing-start` ends by itself after this.
-pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a handshake was refused: the message is exactly the contract's code.
 #[derive(Debug)]
@@ -167,11 +140,11 @@ fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<&Value>) -> O
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
-    socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
+    socketioxide::extract::State(state): socketioxide::extract::State<SocketState>,
 ) -> Result<(), ConnectRefused> {
     let auth = auth.ok();
     let token = handshake_token(&socket, auth.as_ref()).ok_or(ConnectRefused("AUTH_REQUIRED"))?;
-    match auth::authenticate(&state, &token).await {
+    match auth::authenticate(state.services(), &token).await {
         Ok(user) => {
             socket.extensions.insert(Arc::new(user));
             // Before the client hears it is connected, so an event it emits at once is
@@ -196,8 +169,7 @@ pub(crate) fn auth_user<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<AuthUse
 
 async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
-    io: SocketIo<A>,
-    socketioxide::extract::State(state): socketioxide::extract::State<AppState>,
+    socketioxide::extract::State(state): socketioxide::extract::State<SocketState>,
 ) {
     let Some(user) = auth_user(&socket) else {
         let _ = socket.disconnect();
@@ -206,73 +178,42 @@ async fn on_connect<A: Adapter>(
     let user_id = user.user.id;
     socket.join([user_room(user_id), token_room(user.token.jti)]);
     let sid = socket.id.to_string();
-    match state.backends.presence.add_socket(user_id, &sid).await {
-        // Back within PRESENCE_GRACE on this node: nobody heard the user leave, so nobody
-        // needs to hear them return.
-        Ok(true) if state.pending_offline.cancel(user_id) => {}
-        Ok(true) => delivery::presence_changed(&io, &state, user_id, true, None).await,
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "presence: could not record a socket"),
-    }
+    presence::socket_opened(state.services(), user_id, &sid).await;
     if !socket.connected() {
         // Gone while presence was being recorded, before a disconnect handler existed.
         socket.extensions.insert(Gone);
-        let _ = state.backends.presence.remove_socket(user_id, &sid).await;
+        presence::socket_closed(state.services(), user_id, &sid, Departure::Shutdown).await;
         return;
     }
-    state.live_sockets.add();
+    state.0.live.add();
     socket.on_disconnect(
-        async move |socket: SocketRef<A>, io: SocketIo<A>, _reason: DisconnectReason| {
-            socket_gone(&io, &state, &socket, user_id, state.config.presence_grace).await;
+        async move |socket: SocketRef<A>, _reason: DisconnectReason| {
+            socket_gone(&state, &socket, user_id, Departure::Disconnected).await;
         },
     );
 }
 
-/// A socket of `user_id` is gone: its typing states end, and when it was the user's last
-/// socket the user goes offline with `lastSeen` stored; `user:offline` goes out after
-/// `grace` unless the user is back by then. The second call for a socket (its disconnect
-/// handler and shutdown may race) does nothing.
+/// A socket of `user_id` is gone: its typing states end, and presence hears of it. The
+/// second call for a socket (its disconnect handler and shutdown may race) does nothing.
 async fn socket_gone<A: Adapter>(
-    io: &SocketIo<A>,
-    state: &AppState,
+    state: &SocketState,
     socket: &SocketRef<A>,
     user_id: uuid::Uuid,
-    grace: Duration,
+    how: Departure,
 ) {
     if socket.extensions.insert(Gone).is_some() {
         return;
     }
-    state.typing.stop_all(io, socket).await;
-    match state
-        .backends
-        .presence
-        .remove_socket(user_id, &socket.id.to_string())
-        .await
-    {
-        Ok(true) => {
-            let now = chrono::Utc::now();
-            if let Err(e) = state.last_seen.record(user_id, now).await {
-                tracing::warn!(error = %e, "could not store lastSeen");
-            }
-            state.users.forget(user_id);
-            if grace.is_zero() {
-                delivery::presence_changed(io, state, user_id, false, Some(now)).await;
-            } else {
-                state
-                    .pending_offline
-                    .announce_later(io, state, user_id, now, grace);
-            }
-        }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "presence: could not forget a socket"),
-    }
-    state.live_sockets.done();
+    let sid = socket.id.to_string();
+    state.typing().stop_all(state.services(), &sid);
+    presence::socket_closed(state.services(), user_id, &sid, how).await;
+    state.0.live.done();
 }
 
 /// Closes every socket of this node (at shutdown).
 pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
-fn builder(state: &AppState) -> socketioxide::SocketIoBuilder {
+fn builder(state: &SocketState) -> socketioxide::SocketIoBuilder {
     SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
         .ws_max_message_size(WS_MAX)
@@ -286,7 +227,7 @@ fn builder(state: &AppState) -> socketioxide::SocketIoBuilder {
 /// disconnect handlers, so each one is marked gone first (`lastSeen` stored, `user:offline`
 /// sent). The transports are closed rather than sent a Socket.IO disconnect, so clients
 /// reconnect by themselves (to another node, or to this one once it is back).
-fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
+fn closer<A: Adapter>(io: SocketIo<A>, state: &SocketState) -> Closer {
     let state = state.clone();
     Box::new(move || {
         Box::pin(async move {
@@ -297,17 +238,16 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
                     let user = auth_user(socket)?;
                     // No grace: this node will not be here to announce it later.
                     Some(socket_gone(
-                        &io,
                         &state,
                         socket,
                         user.user.id,
-                        Duration::ZERO,
+                        Departure::Shutdown,
                     ))
                 }))
                 .await;
             }
             // Handlers of sockets that closed just before are still storing lastSeen.
-            state.live_sockets.drained(Duration::from_secs(5)).await;
+            state.0.live.drained(Duration::from_secs(5)).await;
             io.close().await;
         })
     })
@@ -315,11 +255,12 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &AppState) -> Closer {
 
 /// The Socket.IO layer of a single node, with delivery of committed events started.
 #[must_use]
-pub fn build_local(state: &AppState) -> (SocketIoLayer, Closer) {
-    let (layer, io) = builder(state).build_layer();
+pub fn build_local(services: &Services, typing_timeout: Duration) -> (SocketIoLayer, Closer) {
+    let state = SocketState::new(services, typing_timeout);
+    let (layer, io) = builder(&state).build_layer();
     io.ns("/", on_connect.with(authenticate));
-    delivery::spawn(io.clone(), state);
-    (layer, closer(io, state))
+    delivery::spawn(io.clone(), services);
+    (layer, closer(io, &state))
 }
 
 /// The Socket.IO layer of one node of many: broadcasts go through Redis (RESP3, channels
@@ -328,7 +269,8 @@ pub fn build_local(state: &AppState) -> (SocketIoLayer, Closer) {
 /// # Errors
 /// Redis cannot be reached or does not speak RESP3 (Redis 7 or later).
 pub async fn build_redis(
-    state: &AppState,
+    services: &Services,
+    typing_timeout: Duration,
     url: &str,
     prefix: &str,
 ) -> anyhow::Result<(
@@ -342,12 +284,13 @@ pub async fn build_redis(
     let adapter = RedisAdapterCtr::new_with_redis_config(&client, config)
         .await
         .context("cannot connect the Socket.IO Redis adapter (Redis 7+ with RESP3 is needed)")?;
-    let (layer, io) = builder(state)
+    let state = SocketState::new(services, typing_timeout);
+    let (layer, io) = builder(&state)
         .with_adapter::<RedisAdapter<_>>(adapter)
         .build_layer();
     io.ns("/", on_connect.with(authenticate))
         .await
         .context("cannot start the Socket.IO namespace on Redis")?;
-    delivery::spawn(io.clone(), state);
-    Ok((layer, closer(io, state)))
+    delivery::spawn(io.clone(), services);
+    Ok((layer, closer(io, &state)))
 }

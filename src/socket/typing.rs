@@ -1,23 +1,21 @@
-//! Typing indicators: relayed, never stored. A typing state ends by itself
-//! [`super::TYPING_TIMEOUT`] after its last `typing-start` (the server sends the stop), and
-//! when its socket disconnects.
+//! The typing timers of this node's sockets: a typing state ends by itself `TYPING_TIMEOUT`
+//! after its last `typing-start` (the server sends the stop), and when its socket goes.
+//! Who may type, and the announcements, are [`crate::services::typing`]'s.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde_json::json;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::models::message::SenderView;
-use crate::services::events::{channel_room, user_room};
+use crate::services::{Services, typing};
 
 /// Live typing states of this node: (socket id, channel) → the timer that ends it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Typing {
+    timeout: Duration,
     // Held only to insert, take or remove one entry; never across an `.await`.
     timers: Arc<Mutex<TimerMap>>,
 }
@@ -32,82 +30,66 @@ fn lock(timers: &Mutex<TimerMap>) -> std::sync::MutexGuard<'_, TimerMap> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn payload(channel: Uuid, user: &SenderView) -> serde_json::Value {
-    json!({ "channelId": channel, "user": user })
-}
-
-async fn announce<A: Adapter>(io: &SocketIo<A>, event: &str, channel: Uuid, user: &SenderView) {
-    // `io.to` panics once the namespace is closed (at shutdown); `of` asks.
-    let Some(root) = io.of("/") else {
-        return;
-    };
-    let result = root
-        .to(channel_room(channel))
-        .except(user_room(user.id))
-        .emit(event, &payload(channel, user))
-        .await;
-    if let Err(e) = result {
-        super::delivery::report(&e, event);
-    }
-}
-
 impl Typing {
+    /// No typing states; each will last `timeout` without a new `typing-start`.
+    #[must_use]
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            timers: Arc::default(),
+        }
+    }
+
     fn timers(&self) -> std::sync::MutexGuard<'_, TimerMap> {
         lock(&self.timers)
     }
 
-    /// `typing-start`: tells the room (not the typist's own sockets) and arms the stop.
-    pub async fn start<A: Adapter>(
-        &self,
-        io: &SocketIo<A>,
-        socket: &SocketRef<A>,
-        channel: Uuid,
-        user: SenderView,
-    ) {
-        let key = (socket.id.to_string(), channel);
-        let already = {
-            let io = io.clone();
-            let key2 = key.clone();
-            let user2 = user.clone();
-            let timers = self.timers.clone();
-            let timer = tokio::spawn(async move {
-                tokio::time::sleep(super::TYPING_TIMEOUT).await;
-                let ended = lock(&timers).remove(&key2);
-                if ended.is_some() {
-                    announce(&io, "user-stopped-typing", key2.1, &user2).await;
+    /// `typing-start` (already authorised): tells the room unless the socket was typing
+    /// there already, and arms (or re-arms) the stop.
+    pub fn start(&self, services: &Services, socket: &str, channel: Uuid, user: SenderView) {
+        let key = (socket.to_owned(), channel);
+        let timer = {
+            let (services, key, user) = (services.clone(), key.clone(), user.clone());
+            let (timers, timeout) = (self.timers.clone(), self.timeout);
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                if lock(&timers).remove(&key).is_some() {
+                    typing::announce(&services, key.1, user, false);
                 }
-            });
-            let previous = self.timers().insert(key, (user.clone(), timer));
-            previous.map(|(_, old)| old.abort()).is_some()
+            })
         };
-        if !already {
-            announce(io, "user-typing", channel, &user).await;
+        let previous = self.timers().insert(key, (user.clone(), timer));
+        match previous {
+            Some((_, old)) => old.abort(),
+            None => typing::announce(services, channel, user, true),
         }
     }
 
     /// `typing-stop`: ends the state, if any, and tells the room.
-    pub async fn stop<A: Adapter>(&self, io: &SocketIo<A>, socket: &SocketRef<A>, channel: Uuid) {
-        let ended = self.timers().remove(&(socket.id.to_string(), channel));
+    pub fn stop(&self, services: &Services, socket: &str, channel: Uuid) {
+        let ended = self.timers().remove(&(socket.to_owned(), channel));
         if let Some((user, timer)) = ended {
             timer.abort();
-            announce(io, "user-stopped-typing", channel, &user).await;
+            typing::announce(services, channel, user, false);
         }
     }
 
     /// A socket went away: every typing state it had ends.
-    pub async fn stop_all<A: Adapter>(&self, io: &SocketIo<A>, socket: &SocketRef<A>) {
-        let sid = socket.id.to_string();
+    pub fn stop_all(&self, services: &Services, socket: &str) {
         let ended: Vec<(TimerKey, (SenderView, JoinHandle<()>))> = {
             let mut timers = self.timers();
-            let keys: Vec<(String, Uuid)> =
-                timers.keys().filter(|(s, _)| *s == sid).cloned().collect();
+            let keys: Vec<TimerKey> = timers
+                .keys()
+                .filter(|(s, _)| s == socket)
+                .cloned()
+                .collect();
             keys.into_iter()
                 .filter_map(|k| timers.remove(&k).map(|v| (k, v)))
                 .collect()
         };
         for ((_, channel), (user, timer)) in ended {
             timer.abort();
-            announce(io, "user-stopped-typing", channel, &user).await;
+            typing::announce(services, channel, user, false);
         }
     }
 }

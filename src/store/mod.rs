@@ -271,6 +271,14 @@ pub trait Store: Send + Sync + 'static {
     /// One message.
     async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError>;
 
+    /// The message `sender` already sent to `channel` with `nonce`, if any.
+    async fn fetch_message_by_nonce(
+        &self,
+        channel: Uuid,
+        sender: Uuid,
+        nonce: &str,
+    ) -> Result<Option<MessageRow>, StoreError>;
+
     /// Up to `limit` messages of a channel around `anchor`, in index order (newest first
     /// for [`Anchor::Latest`] and [`Anchor::Before`], oldest first for [`Anchor::After`]).
     async fn list_messages(

@@ -623,6 +623,22 @@ macro_rules! impl_store {
                 )
             }
 
+            async fn fetch_message_by_nonce(
+                &self,
+                channel: Uuid,
+                sender: Uuid,
+                nonce: &str,
+            ) -> Result<Option<MessageRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
+                    queries::fetch_message_by_nonce(),
+                ))
+                .bind(channel)
+                .bind(sender)
+                .bind(nonce)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn list_messages(
                 &self,
                 channel: Uuid,

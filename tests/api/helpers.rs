@@ -33,6 +33,16 @@ pub fn test_redis_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// PostgreSQL for a test that needs it (marked `#[ignore]`, run by the second pass).
+pub fn require_database_url() -> String {
+    test_database_url().expect("TEST_DATABASE_URL must name PostgreSQL for this test")
+}
+
+/// Redis for a test that needs it (marked `#[ignore]`, run by the second pass).
+pub fn require_redis_url() -> String {
+    test_redis_url().expect("TEST_REDIS_URL must name Redis for this test")
+}
+
 /// A unique, lower-case name for this test's database objects.
 pub fn unique_name() -> String {
     format!("t_{}", uuid::Uuid::new_v4().simple())

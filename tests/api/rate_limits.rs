@@ -89,3 +89,70 @@ async fn limits_can_be_switched_off() {
         assert_eq!(json(response).await.0, 401);
     }
 }
+
+#[tokio::test]
+async fn sends_have_their_own_budget_and_a_committed_nonce_is_not_charged() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("RATE_LIMIT_ENABLED".into(), "true".into());
+        v.insert("RATE_LIMIT_MESSAGES".into(), "2/1m".into());
+        v.insert("RATE_LIMIT_API".into(), "100/1m".into());
+    })
+    .await;
+    let u = app.signup("chatty").await;
+    let channel = app.create_channel(&u, "budget", false).await;
+    let path = format!("/api/channels/{channel}/messages");
+    let send = |nonce: &'static str| {
+        let (app, token, path) = (&app, u.token.clone(), path.clone());
+        async move {
+            app.send_as(
+                reqwest::Method::POST,
+                &token,
+                &path,
+                &json!({"content": "hello", "nonce": nonce}),
+            )
+            .await
+        }
+    };
+    let first = send("n-1").await;
+    assert_eq!(first.status(), 201);
+    // The message budget is the tightest: its headers, not the /api one's.
+    assert_eq!(first.headers()["ratelimit-limit"], "2");
+    assert_eq!(first.headers()["ratelimit-remaining"], "1");
+    let first_id = json(first).await.1["data"]["message"]["id"].clone();
+    for _ in 0..3 {
+        let replay = send("n-1").await;
+        assert_eq!(
+            replay.status(),
+            200,
+            "a committed nonce answers with its message"
+        );
+        assert_eq!(json(replay).await.1["data"]["message"]["id"], first_id);
+    }
+    let second = send("n-2").await;
+    assert_eq!(second.status(), 201, "replays were not charged");
+    assert_eq!(second.headers()["ratelimit-remaining"], "0");
+    let refused = send("n-3").await;
+    assert_eq!(
+        refused.headers()["ratelimit-limit"],
+        "2",
+        "the message budget refused it"
+    );
+    assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_error(refused, 429, "RATE_LIMITED").await;
+    // The same budget holds on the socket.
+    let mut socket = crate::sio::SioClient::connect(app.port, crate::sio::Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    let ack = socket
+        .call(
+            "send-message",
+            &json!({"channelId": channel, "content": "hi", "nonce": "n-4"}),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "RATE_LIMITED", "{ack}");
+    // Other routes still answer, under the /api budget.
+    let me = app.get_as(&u.token, "/api/auth/me").await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["ratelimit-limit"], "100");
+}

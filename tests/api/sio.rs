@@ -185,6 +185,46 @@ impl SioClient {
         }
     }
 
+    /// Every event that arrived before the first `name` event whose data `marker` accepts
+    /// (the marker itself is consumed; acks stay for [`SioClient::call`]). The server
+    /// delivers in order, so a marker sent after an action proves that nothing else the
+    /// action caused is still on its way. Panics when the marker is not there within `limit`.
+    pub async fn events_before(
+        &mut self,
+        name: &str,
+        marker: impl Fn(&Value) -> bool,
+        limit: Duration,
+    ) -> Vec<(String, Value)> {
+        let is_marker = |m: &Incoming| matches!(m, Incoming::Event(n, v) if n == name && marker(v));
+        let mut before = Vec::new();
+        let mut kept = Vec::new();
+        let mut found = false;
+        for m in std::mem::take(&mut self.backlog) {
+            if found {
+                kept.push(m);
+            } else if is_marker(&m) {
+                found = true;
+            } else if let Incoming::Event(n, v) = m {
+                before.push((n, v));
+            } else {
+                kept.push(m);
+            }
+        }
+        self.backlog = kept;
+        let deadline = tokio::time::Instant::now() + limit;
+        while !found {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(m)) if is_marker(&m) => found = true,
+                Ok(Some(Incoming::Event(n, v))) => before.push((n, v)),
+                Ok(Some(ack)) => self.backlog.push(ack),
+                Ok(None) | Err(_) => {
+                    panic!("no {name} marker within {limit:?}; before it: {before:?}")
+                }
+            }
+        }
+        before
+    }
+
     /// Every `name` event that arrives within `limit`.
     pub async fn events(&mut self, name: &str, limit: Duration) -> Vec<Value> {
         let mut out = Vec::new();

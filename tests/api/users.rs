@@ -265,3 +265,23 @@ async fn last_seen_is_written_for_a_whole_batch_and_a_user_listed_twice_keeps_th
     assert_eq!(seen(ida).await, Some(t("2026-01-01T12:00:00Z")));
     assert_eq!(seen(idb).await, Some(t("2026-01-01T11:00:00Z")));
 }
+
+#[tokio::test]
+async fn looking_oneself_up_by_id_shows_ones_own_email() {
+    let app = TestApp::spawn().await;
+    let me = app.signup("mirror").await;
+    let other = app.signup("stranger").await;
+    let (status, body) = json(
+        app.get_as(&me.token, &format!("/api/users/{}", me.id))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["user"]["email"], me.email, "{body}");
+    let (_, theirs) = json(
+        app.get_as(&other.token, &format!("/api/users/{}", me.id))
+            .await,
+    )
+    .await;
+    assert!(theirs["data"]["user"].get("email").is_none(), "{theirs}");
+}
