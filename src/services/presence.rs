@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -83,18 +84,22 @@ pub async fn socket_closed(services: &Services, user: Uuid, socket: &str, how: D
     match services.backends.presence.remove_socket(user, socket).await {
         Ok(true) => {
             let now = Utc::now();
-            if let Err(e) = services.last_seen.record(user, now).await {
-                tracing::warn!(error = %e, "could not store lastSeen");
-            }
-            services.users.forget(user);
             let grace = match how {
                 Departure::Disconnected => services.presence.grace,
                 Departure::Shutdown => Duration::ZERO,
             };
-            if grace.is_zero() {
-                announce(services, user, Some(now)).await;
-            } else {
-                announce_later(services, user, now, grace);
+            // Armed before anything is awaited: a socket of the user that opens from now on
+            // (the client saw itself offline and came back) finds it and calls it off.
+            let later = (!grace.is_zero()).then(|| announce_later(services, user, now, grace));
+            if let Err(e) = services.last_seen.record(user, now).await {
+                tracing::warn!(error = %e, "could not store lastSeen");
+            }
+            services.users.forget(user);
+            match later {
+                Some(stored) => {
+                    let _ = stored.send(());
+                }
+                None => announce(services, user, Some(now)).await,
             }
         }
         Ok(false) => {}
@@ -102,12 +107,21 @@ pub async fn socket_closed(services: &Services, user: Uuid, socket: &str, how: D
     }
 }
 
-/// Announces `user:offline` after `grace`, unless the user has a socket again by then.
-fn announce_later(services: &Services, user: Uuid, last_seen: DateTime<Utc>, grace: Duration) {
+/// Announces `user:offline` after `grace` — and after `lastSeen` is stored, which the
+/// returned sender tells — unless the user has a socket again by then.
+fn announce_later(
+    services: &Services,
+    user: Uuid,
+    last_seen: DateTime<Utc>,
+    grace: Duration,
+) -> oneshot::Sender<()> {
     let id = services.presence.next.fetch_add(1, Ordering::Relaxed);
     let task = services.clone();
+    let (stored_tx, stored) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         tokio::time::sleep(grace).await;
+        // Stored, or given up on (the sender dropped): either way there is no more to wait.
+        let _ = stored.await;
         {
             let mut pending = task.presence.pending();
             if pending.get(&user).is_some_and(|(t, _)| *t == id) {
@@ -123,6 +137,7 @@ fn announce_later(services: &Services, user: Uuid, last_seen: DateTime<Utc>, gra
     if let Some((_, older)) = services.presence.pending().insert(user, (id, handle)) {
         older.abort();
     }
+    stored_tx
 }
 
 /// `user:online` (no `last_seen`) or `user:offline` to whom `PRESENCE_BROADCAST` names.

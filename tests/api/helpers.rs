@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -101,8 +103,9 @@ pub fn test_vars(dir: &TempDir) -> HashMap<String, String> {
     vars
 }
 
-/// Routes that exist only in tests, to drive faults through the real stack.
-fn fault_routes() -> Router<AppState> {
+/// Routes that exist only in tests, to drive faults through the real stack. `/__test/slow`
+/// counts the requests that reached it in `slow_entered`.
+fn fault_routes(slow_entered: Arc<AtomicUsize>) -> Router<AppState> {
     Router::new()
         .route(
             "/__test/panic",
@@ -115,7 +118,8 @@ fn fault_routes() -> Router<AppState> {
         )
         .route(
             "/__test/slow",
-            get(|| async {
+            get(move || async move {
+                slow_entered.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 "done"
             }),
@@ -137,6 +141,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub vars: HashMap<String, String>,
+    /// Requests that reached `/api/__test/slow`.
+    pub slow_entered: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<Stopped>>>,
     pub dir: std::sync::Arc<TempDir>,
@@ -159,7 +165,8 @@ impl TestApp {
     /// A server on `vars` whose files live in `dir` (a restart reuses both).
     pub async fn spawn_in(dir: std::sync::Arc<TempDir>, vars: HashMap<String, String>) -> Self {
         let config = Config::from_map(&vars).expect("test configuration is valid");
-        let app = App::build_with(config, Some(fault_routes()))
+        let slow_entered = Arc::new(AtomicUsize::new(0));
+        let app = App::build_with(config, Some(fault_routes(slow_entered.clone())))
             .await
             .expect("test server starts");
         let port = app.port();
@@ -177,9 +184,22 @@ impl TestApp {
                 .unwrap(),
             state,
             vars,
+            slow_entered,
             shutdown: Some(tx),
             handle: Some(handle),
             dir,
+        }
+    }
+
+    /// Waits (at most 5 s) until `n` requests have reached `/api/__test/slow`.
+    pub async fn until_slow_entered(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.slow_entered.load(Ordering::SeqCst) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no request reached /api/__test/slow"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -266,7 +266,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     let client = app.client.clone();
     let url = app.url("/api/__test/slow");
     let request = tokio::spawn(async move { client.get(url).send().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.until_slow_entered(1).await;
     let stopped = app.stop().await;
     let response = request.await.unwrap();
     assert_eq!(response.status(), 200);
@@ -283,7 +283,7 @@ async fn shutdown_gives_up_on_requests_that_outlast_the_timeout() {
     let client = app.client.clone();
     let url = app.url("/api/__test/slow");
     let request = tokio::spawn(async move { client.get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_slow_entered(1).await;
     let started = Instant::now();
     assert_eq!(app.stop().await, Stopped::TimedOut);
     assert!(

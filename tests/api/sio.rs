@@ -224,13 +224,4 @@ impl SioClient {
         }
         before
     }
-
-    /// Every `name` event that arrives within `limit`.
-    pub async fn events(&mut self, name: &str, limit: Duration) -> Vec<Value> {
-        let mut out = Vec::new();
-        while let Some(v) = self.event(name, limit).await {
-            out.push(v);
-        }
-        out
-    }
 }

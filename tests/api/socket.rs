@@ -9,8 +9,32 @@ use serde_json::{Value, json};
 use crate::helpers::{TEST_JWT_SECRET, TestApp, TestUser, json};
 use crate::sio::{Auth, SioClient};
 
-const SHORT: Duration = Duration::from_millis(300);
 const WAIT: Duration = Duration::from_secs(3);
+
+/// What `s` heard before the message `marker` (sent to a channel it follows, after the
+/// action under test): the server delivers in order, so nothing the action caused is still
+/// on its way once the marker is here.
+async fn heard_before(s: &mut SioClient, marker: &str) -> Vec<(String, Value)> {
+    s.events_before("new-message", |m| m["content"] == marker, WAIT)
+        .await
+}
+
+/// The data of the `name` events among `heard`.
+fn named(heard: &[(String, Value)], name: &str) -> Vec<Value> {
+    heard
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The `content` of each `new-message` among `heard`.
+fn contents(heard: &[(String, Value)]) -> Vec<String> {
+    named(heard, "new-message")
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect()
+}
 
 #[tokio::test]
 async fn the_handshake_takes_a_token_three_ways_and_names_what_is_wrong() {
@@ -76,6 +100,7 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
     let a = app.signup("sendera").await;
     let b = app.signup("readerb").await;
     let channel = app.create_channel(&a, "live", false).await;
+    let marks = app.create_channel(&a, "marks", false).await;
     app.post_as(&b, &format!("/api/channels/{channel}/join"))
         .await;
     let mut sa = SioClient::connect(app.port, Auth::Payload(&a.token))
@@ -98,6 +123,9 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
             Some(json!({"channelId": channel}))
         );
     }
+    for s in [&mut sa, &mut sb, &mut outsider] {
+        s.call("join-channel", &json!({"channelId": marks})).await;
+    }
     let ack = sa
         .call(
             "send-message",
@@ -116,17 +144,17 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
         .await;
     assert_eq!(again["data"]["message"]["id"], message["id"]);
     app.send_message(&b, &channel, "over REST").await;
+    app.send_message(&a, &marks, "mark 1").await;
     for s in [&mut sa, &mut sb] {
-        let got = s.events("new-message", SHORT).await;
-        let contents: Vec<&str> = got.iter().map(|m| m["content"].as_str().unwrap()).collect();
         assert_eq!(
-            contents,
+            contents(&heard_before(s, "mark 1").await),
             ["over the socket", "over REST"],
             "each once, the sender's own socket included"
         );
     }
-    assert!(
-        outsider.events("new-message", SHORT).await.is_empty(),
+    assert_eq!(
+        contents(&heard_before(&mut outsider, "mark 1").await),
+        Vec::<String>::new(),
         "a socket that did not join hears nothing"
     );
 
@@ -169,8 +197,15 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
         "unsubscribed"
     );
     app.send_message(&a, &channel, "after leaving").await;
-    assert!(sb.events("new-message", SHORT).await.is_empty());
-    assert_eq!(sa.events("new-message", SHORT).await.len(), 1);
+    app.send_message(&a, &marks, "mark 2").await;
+    assert_eq!(
+        contents(&heard_before(&mut sb, "mark 2").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        contents(&heard_before(&mut sa, "mark 2").await),
+        ["after leaving"]
+    );
 }
 
 #[tokio::test]
@@ -323,17 +358,52 @@ async fn profile(app: &TestApp, viewer: &TestUser, id: &str) -> Value {
     body["data"]["user"].clone()
 }
 
+/// What `w` heard before `marker`'s `user:online` (or `user:offline`) arrived, `marker`'s
+/// own events left out: a presence change of another user is the marker of the presence
+/// tests.
+async fn presence_before(
+    w: &mut SioClient,
+    event: &str,
+    marker: &TestUser,
+) -> Vec<(String, Value)> {
+    let id = Value::String(marker.id.clone());
+    w.events_before(event, |v| v["userId"] == id, WAIT)
+        .await
+        .into_iter()
+        .filter(|(_, v)| v["userId"] != id)
+        .collect()
+}
+
+/// Polls `GET /api/users/:id` (deadline: `WAIT`) until the server's view of `user` is
+/// `online`: the server has seen the socket open or close.
+async fn until_online_is(app: &TestApp, viewer: &TestUser, user: &TestUser, online: bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while profile(app, viewer, &user.id).await["isOnline"] != online {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never became online={online}",
+            user.username
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn presence_is_per_user_and_follows_the_last_socket() {
     let app = TestApp::spawn().await;
     let watcher = app.signup("presencew").await;
     let u = app.signup("presenceu").await;
+    let marker = app.signup("presencemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
     let second = SioClient::connect(app.port, Auth::Payload(&u.token))
         .await
         .unwrap();
-    assert!(
-        w.events("user:online", SHORT).await.is_empty(),
+    let marker_socket = SioClient::connect(app.port, Auth::Payload(&marker.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        presence_before(&mut w, "user:online", &marker).await,
+        vec![],
         "a second socket is no news"
     );
     let (_, online) = json(app.get_as(&watcher.token, "/api/users/online").await).await;
@@ -345,8 +415,10 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
         .collect();
     assert!(names.contains(&"presenceu"), "{online}");
     drop(first);
-    assert!(
-        w.events("user:offline", SHORT).await.is_empty(),
+    drop(marker_socket);
+    assert_eq!(
+        presence_before(&mut w, "user:offline", &marker).await,
+        vec![],
         "one socket is still there"
     );
     drop(second);
@@ -360,43 +432,46 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
 
 #[tokio::test]
 async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_announced_after_it() {
+    const GRACE: Duration = Duration::from_millis(500);
     let app = TestApp::spawn_with(|v| {
-        v.insert("PRESENCE_GRACE".into(), "1s".into());
+        v.insert("PRESENCE_GRACE".into(), "500ms".into());
     })
     .await;
     let watcher = app.signup("gracewatch").await;
     let u = app.signup("graceflap").await;
+    let marker = app.signup("gracemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
+    let marker_socket = SioClient::connect(app.port, Auth::Payload(&marker.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.event("user:online", WAIT).await.unwrap()["userId"],
+        marker.id.as_str()
+    );
 
-    // A dropped connection that comes back within the grace: nobody hears anything.
+    // A dropped connection that comes back within the grace: nobody hears anything. The
+    // marker leaves after the user is back, so its own user:offline (a grace later) comes
+    // after any the user's drop could have caused.
     drop(first);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_online_is(&app, &watcher, &u, false).await;
     let back = SioClient::connect(app.port, Auth::Payload(&u.token))
         .await
         .unwrap();
-    assert!(
-        w.events("user:offline", Duration::from_millis(1500))
-            .await
-            .is_empty()
+    until_online_is(&app, &watcher, &u, true).await;
+    drop(marker_socket);
+    assert_eq!(
+        presence_before(&mut w, "user:offline", &marker).await,
+        vec![],
+        "neither offline nor back online"
     );
-    assert!(w.events("user:online", SHORT).await.is_empty());
 
     // Gone for good: user:offline once the grace has passed, with the lastSeen stored at once.
     drop(back);
     let left = std::time::Instant::now();
     // The REST view follows the sockets at once (as soon as the server has seen the close).
-    let mut online = true;
-    while online && left.elapsed() < WAIT {
-        online = profile(&app, &watcher, &u.id).await["isOnline"] == true;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!online);
+    until_online_is(&app, &watcher, &u, false).await;
     let offline = w.event("user:offline", WAIT).await.unwrap();
-    assert!(
-        left.elapsed() >= Duration::from_millis(800),
-        "{:?}",
-        left.elapsed()
-    );
+    assert!(left.elapsed() >= GRACE, "{:?}", left.elapsed());
     assert_eq!(offline["userId"], u.id.as_str());
     assert_eq!(
         profile(&app, &watcher, &u.id).await["lastSeen"],
@@ -410,9 +485,11 @@ async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
     let owner = app.signup("roomowner").await;
     let member = app.signup("roommember").await;
     let channel = app.create_channel(&owner, "room", false).await;
+    let marks = app.create_channel(&owner, "roommarks", false).await;
     let mut sm = SioClient::connect(app.port, Auth::Payload(&member.token))
         .await
         .unwrap();
+    sm.call("join-channel", &json!({"channelId": marks})).await;
     // Added by the owner: the member hears channel:added with the channel as they see it.
     app.send_as(
         Method::POST,
@@ -435,8 +512,10 @@ async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
         json!({"channelId": channel, "reason": "removed"})
     );
     app.send_message(&owner, &channel, "after removal").await;
-    assert!(
-        sm.events("new-message", SHORT).await.is_empty(),
+    app.send_message(&owner, &marks, "mark").await;
+    assert_eq!(
+        contents(&heard_before(&mut sm, "mark").await),
+        Vec::<String>::new(),
         "out of the room"
     );
 
@@ -474,6 +553,7 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
     let alice = a.signup("nodealice").await;
     let bob = a.signup("nodebob").await;
     let channel = a.create_channel(&alice, "across", false).await;
+    let marks = a.create_channel(&alice, "acrossmarks", false).await;
     b.post_as(&bob, &format!("/api/channels/{channel}/join"))
         .await;
     let mut on_a = SioClient::connect(a.port, Auth::Payload(&alice.token))
@@ -493,10 +573,12 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
     };
     assert_eq!(online["userId"], bob.id.as_str());
     for s in [&mut on_a, &mut on_b] {
-        assert_eq!(
-            s.call("join-channel", &json!({"channelId": channel})).await["success"],
-            true
-        );
+        for room in [&channel, &marks] {
+            assert_eq!(
+                s.call("join-channel", &json!({"channelId": room})).await["success"],
+                true
+            );
+        }
     }
     // A send on node a reaches the socket on node b, once; and the other way round.
     let sent = on_a
@@ -506,12 +588,13 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
         )
         .await;
     let id = sent["data"]["message"]["id"].clone();
-    let got = on_b.events("new-message", SHORT).await;
+    a.send_message(&alice, &marks, "mark 1").await;
+    let got = named(&heard_before(&mut on_b, "mark 1").await, "new-message");
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["id"], id);
     assert_eq!(
-        on_a.event("new-message", WAIT).await.unwrap()["content"],
-        "from a",
+        contents(&heard_before(&mut on_a, "mark 1").await),
+        ["from a"],
         "the sender's own socket too"
     );
     b.send_message(&bob, &channel, "from b over REST").await;
@@ -519,9 +602,10 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
         on_a.event("new-message", WAIT).await.unwrap()["content"],
         "from b over REST"
     );
+    b.send_message(&alice, &marks, "mark 2").await;
     assert_eq!(
-        on_b.events("new-message", SHORT).await.len(),
-        1,
+        contents(&heard_before(&mut on_b, "mark 2").await),
+        ["from b over REST"],
         "bob's own socket hears his REST send once"
     );
     // Edits, deletes and typing cross too.
@@ -556,7 +640,11 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
         "removed"
     );
     a.send_message(&alice, &channel, "after removal").await;
-    assert!(on_b.events("new-message", SHORT).await.is_empty());
+    a.send_message(&alice, &marks, "mark 3").await;
+    assert_eq!(
+        contents(&heard_before(&mut on_b, "mark 3").await),
+        Vec::<String>::new()
+    );
     // A logout on node a disconnects bob's socket on node b.
     a.send_as(Method::POST, &bob.token, "/api/auth/logout", &json!({}))
         .await;

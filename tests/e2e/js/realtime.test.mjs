@@ -24,19 +24,36 @@ async function signup(prefix) {
   return { id: body.data.user.id, token: body.data.token, username: name };
 }
 
-function connect(options) {
+// Every wait has a deadline: a test fails with what it waited for, never hangs.
+const WAIT_MS = 5000;
+const TEST = { timeout: 30000 };
+
+function connect(options, ms = WAIT_MS) {
   return new Promise((resolve, reject) => {
-    const socket = io(BASE, { forceNew: true, reconnection: false, ...options });
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', (err) => { socket.close(); reject(err); });
+    const socket = io(BASE, { forceNew: true, reconnection: false, timeout: ms, ...options });
+    const timer = setTimeout(() => { socket.close(); reject(new Error(`not connected within ${ms} ms`)); }, ms);
+    socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
+    socket.once('connect_error', (err) => { clearTimeout(timer); socket.close(); reject(err); });
   });
 }
 
-function next(socket, event, ms = 3000) {
+// The next `event` whose data `accept` takes, within `ms`.
+function next(socket, event, ms = WAIT_MS, accept = () => true) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
-    socket.once(event, (data) => { clearTimeout(timer); resolve(data); });
+    const handler = (data) => {
+      if (!accept(data)) return;
+      clearTimeout(timer);
+      socket.off(event, handler);
+      resolve(data);
+    };
+    const timer = setTimeout(() => { socket.off(event, handler); reject(new Error(`no ${event} within ${ms} ms`)); }, ms);
+    socket.on(event, handler);
   });
+}
+
+// Emits and waits for the ack, within `ms`.
+function call(socket, event, data, ms = WAIT_MS) {
+  return socket.timeout(ms).emitWithAck(event, data);
 }
 
 function tokenOptions(how, token) {
@@ -47,7 +64,7 @@ function tokenOptions(how, token) {
 
 for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']]) {
   for (const how of ['auth', 'header', 'cookie']) {
-    test(`${transports.join('→')}, token in the ${how}: join, send with ack, receive, type, edit, delete`, async () => {
+    test(`${transports.join('→')}, token in the ${how}: join, send with ack, receive, type, edit, delete`, TEST, async () => {
       const a = await signup('jsa');
       const b = await signup('jsb');
       const created = await api('POST', '/api/channels', a.token, { name: `js-${a.username}`.toLowerCase() });
@@ -63,33 +80,33 @@ for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']])
         }
         for (const s of [sa, sb]) {
           const joined = next(s, 'channel:joined');
-          const ack = await s.emitWithAck('join-channel', { channelId });
+          const ack = await call(s, 'join-channel', { channelId });
           assert.deepEqual(ack, { success: true, data: { channelId } });
           assert.deepEqual(await joined, { channelId });
         }
         const received = next(sb, 'new-message');
         const own = next(sa, 'new-message');
-        const ack = await sa.emitWithAck('send-message', { channelId, content: '  hello from js  ', nonce: 'n1' });
+        const ack = await call(sa, 'send-message', { channelId, content: '  hello from js  ', nonce: 'n1' });
         assert.equal(ack.success, true, JSON.stringify(ack));
         assert.equal(ack.data.message.content, 'hello from js');
         assert.equal((await received).id, ack.data.message.id);
         assert.equal((await own).id, ack.data.message.id);
 
         const typing = next(sb, 'user-typing');
-        assert.equal((await sa.emitWithAck('typing-start', { channelId })).success, true);
+        assert.equal((await call(sa, 'typing-start', { channelId })).success, true);
         const t = await typing;
         assert.equal(t.channelId, channelId);
         assert.equal(t.user.id, a.id);
         const stopped = next(sb, 'user-stopped-typing');
-        await sa.emitWithAck('typing-stop', { channelId });
+        await call(sa, 'typing-stop', { channelId });
         assert.equal((await stopped).user.id, a.id);
 
         const edited = next(sb, 'message-edited');
-        const e = await sa.emitWithAck('edit-message', { messageId: ack.data.message.id, content: 'edited' });
+        const e = await call(sa, 'edit-message', { messageId: ack.data.message.id, content: 'edited' });
         assert.equal(e.data.message.content, 'edited');
         assert.equal((await edited).content, 'edited');
         const deleted = next(sb, 'message-deleted');
-        const d = await sa.emitWithAck('delete-message', { messageId: ack.data.message.id });
+        const d = await call(sa, 'delete-message', { messageId: ack.data.message.id });
         assert.deepEqual(d.data, { messageId: ack.data.message.id, channelId });
         assert.deepEqual(await deleted, { messageId: ack.data.message.id, channelId });
       } finally {
@@ -100,20 +117,20 @@ for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']])
   }
 }
 
-test('a bad or missing token fails the connection with the contract code', async () => {
+test('a bad or missing token fails the connection with the contract code', TEST, async () => {
   await assert.rejects(connect({ transports: ['websocket'] }), { message: 'AUTH_REQUIRED' });
   await assert.rejects(connect({ transports: ['polling'], auth: { token: 'nope' } }), { message: 'INVALID_TOKEN' });
 });
 
-test('presence: the first socket of a user says online, the last one gone says offline', async () => {
+test('presence: the first socket of a user says online, the last one gone says offline', TEST, async () => {
   const watcher = await signup('jsw');
   const user = await signup('jsu');
   const w = await connect({ transports: ['websocket'], auth: { token: watcher.token } });
   try {
-    const online = new Promise((resolve) => w.on('user:online', (p) => p.userId === user.id && resolve(p)));
+    const online = next(w, 'user:online', WAIT_MS, (p) => p.userId === user.id);
     const s = await connect({ transports: ['polling'], auth: { token: user.token } });
     assert.deepEqual(await online, { userId: user.id });
-    const offline = new Promise((resolve) => w.on('user:offline', (p) => p.userId === user.id && resolve(p)));
+    const offline = next(w, 'user:offline', WAIT_MS, (p) => p.userId === user.id);
     s.close();
     const gone = await offline;
     assert.ok(typeof gone.lastSeen === 'string' && gone.lastSeen.endsWith('Z'));
@@ -122,7 +139,7 @@ test('presence: the first socket of a user says online, the last one gone says o
   }
 });
 
-test('without an ack, a refused event answers with an error event', async () => {
+test('without an ack, a refused event answers with an error event', TEST, async () => {
   const u = await signup('jse');
   const s = await connect({ transports: ['websocket'], auth: { token: u.token } });
   try {

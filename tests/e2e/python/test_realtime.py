@@ -3,6 +3,7 @@
 import os
 import queue
 import sys
+import time
 import uuid
 
 import requests
@@ -45,9 +46,17 @@ def client(token, transports, how):
     return sio, events
 
 
-def wait_for(events, name, timeout=3.0):
+def wait_for(events, name, timeout=5.0):
+    """The next `name` event within `timeout` seconds in all (other events are skipped)."""
+    deadline = time.monotonic() + timeout
     while True:
-        event, data = events.get(timeout=timeout)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {name} within {timeout} s")
+        try:
+            event, data = events.get(timeout=left)
+        except queue.Empty:
+            raise AssertionError(f"no {name} within {timeout} s") from None
         if event == name:
             return data
 
