@@ -104,6 +104,7 @@ async fn join_channel<A: Adapter>(
 
 async fn leave_channel<A: Adapter>(
     socket: &SocketRef<A>,
+    _: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     user(socket)?;
@@ -180,81 +181,31 @@ async fn typing<A: Adapter>(
     Ok(json!({ "channelId": id }))
 }
 
-/// Registers every client event on a connected socket.
+/// Registers every client event on a connected socket: each one is parsed and answered
+/// the same way (the envelope in the ack, or an `error` event).
 pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
-    socket.on(
-        "join-channel",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = join_channel(&s, &st, p).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "leave-channel",
-        async |s: SocketRef<A>, TryData(p): TryData<Value>, ack: AckSender<A>, w: WantsAck| {
-            let r = leave_channel(&s, p).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "send-message",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = send_message(&s, &st, p).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "edit-message",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = edit_message(&s, &st, p).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "delete-message",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = delete_message(&s, &st, p).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "typing-start",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = typing(&s, &st, p, true).await;
-            respond(&s, ack, &w, r);
-        },
-    );
-    socket.on(
-        "typing-stop",
-        async |s: SocketRef<A>,
-               State(st): State<SocketState>,
-               TryData(p): TryData<Value>,
-               ack: AckSender<A>,
-               w: WantsAck| {
-            let r = typing(&s, &st, p, false).await;
-            respond(&s, ack, &w, r);
-        },
-    );
+    macro_rules! on {
+        ($event:literal, $handler:ident $(, $extra:expr)?) => {
+            socket.on(
+                $event,
+                async |s: SocketRef<A>,
+                       State(st): State<SocketState>,
+                       TryData(p): TryData<Value>,
+                       ack: AckSender<A>,
+                       w: WantsAck| {
+                    let r = $handler(&s, &st, p $(, $extra)?).await;
+                    respond(&s, ack, &w, r);
+                },
+            )
+        };
+    }
+    on!("join-channel", join_channel);
+    on!("leave-channel", leave_channel);
+    on!("send-message", send_message);
+    on!("edit-message", edit_message);
+    on!("delete-message", delete_message);
+    on!("typing-start", typing, true);
+    on!("typing-stop", typing, false);
     socket.on_fallback(
         async |s: SocketRef<A>,
                socketioxide::extract::Event(name): socketioxide::extract::Event,

@@ -4,6 +4,13 @@
 //! `ON CONFLICT`, `LIKE … ESCAPE`), so one text serves both; what differs between them —
 //! connection setup, pragmas, migrations, column types — lives in `sqlite.rs` and
 //! `postgres.rs`. A statement that must differ gets a method of its own in each file.
+//!
+//! Why one macro rather than a plain implementation per database: every rule of a write —
+//! membership checked inside the insert, ids minted in commit order, ownership hand-over —
+//! is written once, so a change cannot reach one database and miss the other. The macro
+//! body is ordinary Rust over `$store`'s pool; what a newcomer edits is a SQL constant or
+//! one method body, and `tests/api/store.rs` calls every method on both databases, so a
+//! statement one of them rejects, or answers differently, fails there.
 
 pub(super) const INSERT_USER: &str = "INSERT INTO users \
     (id, username, email, password_hash, display_name, search_name, created_at, updated_at) \

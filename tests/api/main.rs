@@ -14,4 +14,5 @@ mod process;
 mod rate_limits;
 mod sio;
 mod socket;
+mod store;
 mod users;

@@ -1,0 +1,816 @@
+//! The store conformance suite: every `Store` method called directly, with the edges the
+//! HTTP tests reach only indirectly. It runs on SQLite in the first pass of the suite and on
+//! PostgreSQL in the second (`TEST_DATABASE_URL`), so both implementations answer alike.
+
+use std::sync::Arc;
+
+use chai_tapri::Config;
+use chai_tapri::models::channel::{ChannelName, NewChannel, Role};
+use chai_tapri::models::message::{Anchor, MessageContent, NewMessage, Nonce, SenderView};
+use chai_tapri::models::user::{DisplayName, Email, NewUser, ProfilePatch, UserRow, Username};
+use chai_tapri::store::{self, ChannelQuery, Joined, Left, Store, StoreError, UserQuery};
+use chrono::{Duration as Span, Utc};
+use uuid::Uuid;
+
+use crate::helpers::{TempDir, test_database_url, test_vars};
+
+/// A fresh, migrated store of the pass's database (its folder or schema is the test's own).
+async fn open() -> (Arc<dyn Store>, TempDir) {
+    let dir = TempDir::new();
+    let config = Config::from_map(&test_vars(&dir)).unwrap();
+    let store = store::connect(&config).await.unwrap();
+    let expected = if test_database_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(store.kind(), expected);
+    store.ping().await.unwrap();
+    (store, dir)
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        password_hash: "not-a-real-hash".to_owned(),
+        display_name: DisplayName::parse(name).unwrap(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn user(store: &dyn Store, name: &str) -> UserRow {
+    store.insert_user(&new_user(name)).await.unwrap()
+}
+
+/// Creates a channel owned by `owner` with `members`; returns its id.
+async fn channel(
+    store: &dyn Store,
+    owner: Uuid,
+    name: &str,
+    private: bool,
+    members: &[Uuid],
+) -> Uuid {
+    let id = Uuid::now_v7();
+    store
+        .insert_channel(
+            &NewChannel {
+                id,
+                name: ChannelName::parse(name).unwrap(),
+                description: Some(format!("about {name}")),
+                is_private: private,
+                created_by: owner,
+                created_at: Utc::now(),
+            },
+            members,
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn message(channel: Uuid, sender: &UserRow, content: &str, nonce: Option<&str>) -> NewMessage {
+    NewMessage {
+        channel_id: channel,
+        sender: SenderView::from(sender),
+        content: MessageContent::parse(content).unwrap(),
+        attachments: "[]".to_owned(),
+        parent_id: None,
+        nonce: nonce.map(|n| Nonce::parse(n).unwrap()),
+    }
+}
+
+/// Sends one message; its id.
+async fn send(store: &dyn Store, channel: Uuid, sender: &UserRow, content: &str) -> Uuid {
+    let mut results = store
+        .insert_messages(&[message(channel, sender, content, None)])
+        .await
+        .unwrap();
+    results.remove(0).unwrap().message.id
+}
+
+async fn role(store: &dyn Store, channel: Uuid, user: Uuid) -> Option<Role> {
+    store
+        .fetch_member(channel, user)
+        .await
+        .unwrap()
+        .map(|m| Role::from_db(&m.role))
+}
+
+#[tokio::test]
+async fn users_are_unique_whatever_the_case_and_found_by_any_key() {
+    let (store, _dir) = open().await;
+    let alice = user(&*store, "Alice").await;
+    let mut twin = new_user("ALICE");
+    twin.email = Email::parse("other@example.com").unwrap();
+    assert!(matches!(
+        store.insert_user(&twin).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut same_mail = new_user("alice2");
+    same_mail.email = Email::parse("ALICE@example.com").unwrap();
+    assert!(matches!(
+        store.insert_user(&same_mail).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.fetch_user(alice.id).await.unwrap().unwrap().username,
+        "Alice"
+    );
+    assert_eq!(
+        store
+            .fetch_user_by_username("aLiCe")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert_eq!(
+        store
+            .fetch_user_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert!(store.fetch_user(Uuid::now_v7()).await.unwrap().is_none());
+    assert!(
+        store
+            .fetch_user_by_username("nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_user_directory_pages_by_username_and_filters_by_prefix() {
+    let (store, _dir) = open().await;
+    for name in ["carol", "bob", "Bobby", "dave", "b_x"] {
+        user(&*store, name).await;
+    }
+    let names = |rows: Vec<UserRow>| rows.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    let first = store
+        .list_users(&UserQuery {
+            prefix: None,
+            after_username: None,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(first), ["b_x", "bob"]);
+    let next = store
+        .list_users(&UserQuery {
+            prefix: None,
+            after_username: Some("bob".into()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(next), ["Bobby", "carol", "dave"]);
+    // `_` is a literal in a prefix, not a LIKE wildcard.
+    let prefixed = store
+        .list_users(&UserQuery {
+            prefix: Some("b_".into()),
+            after_username: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(prefixed), ["b_x"]);
+    let bobs = store
+        .list_users(&UserQuery {
+            prefix: Some("bob".into()),
+            after_username: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(bobs), ["bob", "Bobby"]);
+    let dave = store.fetch_user_by_username("dave").await.unwrap().unwrap();
+    let bob = store.fetch_user_by_username("bob").await.unwrap().unwrap();
+    let by_ids = store
+        .list_users_by_ids(&[dave.id, Uuid::now_v7(), bob.id])
+        .await
+        .unwrap();
+    assert_eq!(names(by_ids), ["bob", "dave"], "unknown ids are skipped");
+}
+
+#[tokio::test]
+async fn profiles_change_and_last_seen_is_written_in_one_go() {
+    let (store, _dir) = open().await;
+    let u = user(&*store, "profiled").await;
+    let v = user(&*store, "seen").await;
+    let now = Utc::now();
+    let patch = ProfilePatch {
+        display_name: Some(DisplayName::parse("New Name").unwrap()),
+        avatar_url: Some(Some("https://example.com/a.png".into())),
+        status: Some(Some("away".into())),
+    };
+    let changed = store
+        .update_user_profile(u.id, &patch, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.display_name, "New Name");
+    assert_eq!(
+        changed.avatar_url.as_deref(),
+        Some("https://example.com/a.png")
+    );
+    let cleared = store
+        .update_user_profile(
+            u.id,
+            &ProfilePatch {
+                display_name: None,
+                avatar_url: Some(None),
+                status: Some(None),
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cleared.display_name, "New Name",
+        "absent fields are left alone"
+    );
+    assert_eq!(cleared.avatar_url, None);
+    assert_eq!(cleared.status, None);
+    assert!(
+        store
+            .update_user_profile(Uuid::now_v7(), &patch, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (t1, t2) = (now - Span::seconds(5), now - Span::seconds(1));
+    store
+        .update_last_seen(&[(u.id, t1), (v.id, t2)])
+        .await
+        .unwrap();
+    let seen = |row: UserRow| row.last_seen.map(|t| t.timestamp_millis());
+    assert_eq!(
+        seen(store.fetch_user(u.id).await.unwrap().unwrap()),
+        Some(t1.timestamp_millis())
+    );
+    assert_eq!(
+        seen(store.fetch_user(v.id).await.unwrap().unwrap()),
+        Some(t2.timestamp_millis())
+    );
+    store.update_last_seen(&[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn revocations_last_until_they_expire_and_are_purged_after() {
+    let (store, _dir) = open().await;
+    let (live, dead) = (Uuid::now_v7(), Uuid::now_v7());
+    store.insert_revocation(live, 2_000).await.unwrap();
+    store.insert_revocation(live, 2_000).await.unwrap();
+    store.insert_revocation(dead, 1_000).await.unwrap();
+    let mut listed = store.list_revocations(1_500).await.unwrap();
+    listed.sort();
+    assert_eq!(listed, [(live, 2_000)]);
+    assert_eq!(store.delete_expired_revocations(1_500).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_revocations(1_500).await.unwrap(), 0);
+    assert_eq!(store.list_revocations(0).await.unwrap(), [(live, 2_000)]);
+}
+
+#[tokio::test]
+async fn channels_are_seen_as_each_viewer_sees_them() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "chowner").await;
+    let member = user(&*store, "chmember").await;
+    let stranger = user(&*store, "chstranger").await;
+    let public = channel(&*store, owner.id, "alpha", false, &[]).await;
+    let private = channel(&*store, owner.id, "beta", true, &[member.id]).await;
+    let other = channel(&*store, member.id, "gamma", false, &[]).await;
+    assert!(matches!(
+        store
+            .insert_channel(
+                &NewChannel {
+                    id: Uuid::now_v7(),
+                    name: ChannelName::parse("alpha").unwrap(),
+                    description: None,
+                    is_private: false,
+                    created_by: member.id,
+                    created_at: Utc::now(),
+                },
+                &[],
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+
+    let seen = store
+        .fetch_channel(private, member.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.member_count, 2);
+    assert_eq!(seen.my_role.as_deref(), Some("member"));
+    assert!(!seen.starred);
+    let by_stranger = store
+        .fetch_channel(private, stranger.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_stranger.my_role, None);
+    assert!(
+        store
+            .fetch_channel(Uuid::now_v7(), owner.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let list = |viewer: Uuid, search: Option<&str>, joined_only: bool, after: Option<&str>| {
+        let store = store.clone();
+        let query = ChannelQuery {
+            viewer,
+            search: search.map(str::to_owned),
+            joined_only,
+            after_name: after.map(str::to_owned),
+            limit: 10,
+        };
+        async move {
+            store
+                .list_channels(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(stranger.id, None, false, None).await,
+        ["alpha", "gamma"]
+    );
+    assert_eq!(
+        list(member.id, None, false, None).await,
+        ["alpha", "beta", "gamma"]
+    );
+    assert_eq!(list(member.id, None, true, None).await, ["beta", "gamma"]);
+    assert_eq!(list(member.id, Some("mm"), false, None).await, ["gamma"]);
+    assert_eq!(
+        list(member.id, None, false, Some("alpha")).await,
+        ["beta", "gamma"]
+    );
+
+    store
+        .insert_star(member.id, other, Utc::now())
+        .await
+        .unwrap();
+    store
+        .insert_star(member.id, other, Utc::now())
+        .await
+        .unwrap();
+    store
+        .insert_star(member.id, private, Utc::now())
+        .await
+        .unwrap();
+    let starred: Vec<String> = store
+        .list_starred_channels(member.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(starred, ["beta", "gamma"]);
+    assert!(
+        store
+            .fetch_channel(other, member.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .starred
+    );
+    // A star on a private channel the user left is no longer listed.
+    store.delete_member(private, member.id).await.unwrap();
+    let starred: Vec<String> = store
+        .list_starred_channels(member.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(starred, ["gamma"]);
+    store.delete_star(member.id, other).await.unwrap();
+    store.delete_star(member.id, other).await.unwrap();
+    assert!(
+        store
+            .list_starred_channels(member.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .update_channel(public, Some("alpha2"), Some(None), Utc::now())
+        .await
+        .unwrap();
+    let renamed = store
+        .fetch_channel(public, owner.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.name, "alpha2");
+    assert_eq!(renamed.description, None);
+    assert!(matches!(
+        store
+            .update_channel(public, Some("gamma"), None, Utc::now())
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .update_channel(public, None, Some(Some("kept")), Utc::now())
+        .await
+        .unwrap();
+    let described = store
+        .fetch_channel(public, owner.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (described.name.as_str(), described.description.as_deref()),
+        ("alpha2", Some("kept"))
+    );
+}
+
+#[tokio::test]
+async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "firstowner").await;
+    let old_member = user(&*store, "oldmember").await;
+    let admin = user(&*store, "theadmin").await;
+    let young_member = user(&*store, "youngmember").await;
+    let id = channel(&*store, owner.id, "handover", false, &[]).await;
+    let t0 = Utc::now();
+    for (i, u) in [&old_member, &admin, &young_member].into_iter().enumerate() {
+        let at = t0 + Span::seconds(i64::try_from(i).unwrap() + 1);
+        assert_eq!(
+            store.insert_member(id, u.id, true, at).await.unwrap(),
+            Joined::Added(Role::Member)
+        );
+    }
+    assert_eq!(
+        store.insert_member(id, admin.id, true, t0).await.unwrap(),
+        Joined::Already(Role::Member)
+    );
+    assert!(
+        !store
+            .upsert_member(id, admin.id, Role::Admin, t0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(role(&*store, id, admin.id).await, Some(Role::Admin));
+
+    // The owner leaves: the admin (younger than the oldest member) takes over.
+    assert_eq!(
+        store.delete_member(id, owner.id).await.unwrap(),
+        Left::Left {
+            new_owner: Some(admin.id)
+        }
+    );
+    assert_eq!(role(&*store, id, admin.id).await, Some(Role::Owner));
+    // The new owner leaves: no admin is left, so the oldest member.
+    assert_eq!(
+        store.delete_member(id, admin.id).await.unwrap(),
+        Left::Left {
+            new_owner: Some(old_member.id)
+        }
+    );
+    // A member who is not the owner leaves: nobody takes over anything.
+    assert_eq!(
+        store.delete_member(id, young_member.id).await.unwrap(),
+        Left::Left { new_owner: None }
+    );
+    assert_eq!(
+        store.delete_member(id, young_member.id).await.unwrap(),
+        Left::NotMember
+    );
+    // The last member leaves: the channel is ownerless, and the first to join claims it.
+    assert_eq!(
+        store.delete_member(id, old_member.id).await.unwrap(),
+        Left::Left { new_owner: None }
+    );
+    assert_eq!(
+        store
+            .fetch_channel(id, owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .member_count,
+        0
+    );
+    assert_eq!(
+        store
+            .insert_member(id, young_member.id, false, Utc::now())
+            .await
+            .unwrap(),
+        Joined::Added(Role::Member),
+        "without claiming, a join is a plain membership"
+    );
+    assert_eq!(
+        store
+            .insert_member(id, admin.id, true, Utc::now())
+            .await
+            .unwrap(),
+        Joined::Added(Role::Owner)
+    );
+    assert!(
+        store
+            .upsert_member(id, owner.id, Role::Admin, Utc::now())
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn members_page_by_join_time_and_co_members_span_channels() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "pageowner").await;
+    let others: Vec<UserRow> = futures_util::future::join_all((0..4).map(|i| {
+        let store = store.clone();
+        async move { user(&*store, &format!("pagemember{i}")).await }
+    }))
+    .await;
+    let loner = user(&*store, "loner").await;
+    let id = channel(&*store, owner.id, "paged", false, &[]).await;
+    let t0 = Utc::now();
+    for (i, u) in others.iter().enumerate() {
+        // Two share a join time: the user id breaks the tie.
+        let secs = i64::try_from(i / 2 * 2).unwrap() + 1;
+        store
+            .insert_member(id, u.id, false, t0 + Span::seconds(secs))
+            .await
+            .unwrap();
+    }
+    let first = store.list_members(id, None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(first[0].user_id, owner.id, "the creator joined first");
+    let last = first.last().unwrap();
+    let rest = store
+        .list_members(id, Some((last.joined_at, last.user_id)), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    let mut seen: Vec<Uuid> = first.iter().chain(&rest).map(|m| m.user_id).collect();
+    let keys: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|m| (m.joined_at, m.user_id))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "by joined_at, then user id");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "no one twice, no one missed");
+
+    let second = channel(&*store, loner.id, "elsewhere", true, &[others[0].id]).await;
+    let mut co = store.list_co_member_ids(others[0].id).await.unwrap();
+    co.sort();
+    let mut expected: Vec<Uuid> = others
+        .iter()
+        .map(|u| u.id)
+        .chain([owner.id, loner.id])
+        .collect();
+    expected.sort();
+    assert_eq!(co, expected, "both channels, the user included");
+    assert_eq!(store.list_co_member_ids(loner.id).await.unwrap().len(), 2);
+    store.delete_channel(second).await.unwrap();
+    assert_eq!(
+        store.list_co_member_ids(loner.id).await.unwrap(),
+        Vec::<Uuid>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_batch_writes_members_refuses_strangers_and_survives_one_failing_insert() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "batchowner").await;
+    let stranger = user(&*store, "batchstranger").await;
+    let a = channel(&*store, owner.id, "batch-a", false, &[]).await;
+    let b = channel(&*store, owner.id, "batch-b", false, &[]).await;
+    let results = store
+        .insert_messages(&[
+            message(a, &owner, "one", None),
+            message(b, &owner, "two", None),
+            message(a, &stranger, "not a member", None),
+            message(Uuid::now_v7(), &owner, "no such channel", None),
+            message(a, &owner, "three", Some("n")),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(results[2], Err(StoreError::NotMember)),
+        "{:?}",
+        results[2]
+    );
+    assert!(results[3].is_err(), "{:?}", results[3]);
+    let ok: Vec<_> = [0, 1, 4]
+        .iter()
+        .map(|&i| results[i].as_ref().unwrap())
+        .collect();
+    assert!(ok.iter().all(|i| i.created));
+    // Each committed, and ids follow the batch's order within a channel.
+    for inserted in &ok {
+        assert_eq!(
+            store
+                .fetch_message(inserted.message.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .content,
+            inserted.message.content
+        );
+    }
+    assert!(ok[0].message.id < ok[2].message.id);
+    let page = store
+        .list_messages(a, Anchor::After(Uuid::nil()), 10)
+        .await
+        .unwrap();
+    let contents: Vec<&str> = page.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["one", "three"]);
+    assert_eq!(
+        store
+            .fetch_message_by_nonce(a, owner.id, "n")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ok[2].message.id
+    );
+    assert!(
+        store
+            .fetch_message_by_nonce(b, owner.id, "n")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .fetch_message_by_nonce(a, stranger.id, "n")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sends_of_one_nonce_write_one_message() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "noncer").await;
+    let id = channel(&*store, owner.id, "nonces", false, &[]).await;
+    let attempts = futures_util::future::join_all((0..8).map(|_| {
+        let (store, owner) = (store.clone(), owner.clone());
+        async move {
+            store
+                .insert_messages(&[message(id, &owner, "once", Some("same"))])
+                .await
+                .unwrap()
+                .remove(0)
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(
+        attempts.iter().filter(|i| i.created).count(),
+        1,
+        "{attempts:?}"
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|i| i.message.id == attempts[0].message.id)
+    );
+    // Within one batch too.
+    let twice = store
+        .insert_messages(&[
+            message(id, &owner, "again", Some("other")),
+            message(id, &owner, "again", Some("other")),
+        ])
+        .await
+        .unwrap();
+    let twice: Vec<_> = twice.into_iter().map(Result::unwrap).collect();
+    assert!(twice[0].created && !twice[1].created);
+    assert_eq!(twice[0].message.id, twice[1].message.id);
+    assert_eq!(
+        store
+            .list_messages(id, Anchor::Latest, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "historian").await;
+    let id = channel(&*store, owner.id, "history", false, &[]).await;
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        ids.push(send(&*store, id, &owner, &format!("m{i}")).await);
+    }
+    let contents = |rows: Vec<chai_tapri::models::message::MessageRow>| {
+        rows.into_iter().map(|m| m.content).collect::<Vec<_>>()
+    };
+    let page = |anchor, limit| {
+        let store = store.clone();
+        async move { contents(store.list_messages(id, anchor, limit).await.unwrap()) }
+    };
+    assert_eq!(page(Anchor::Latest, 2).await, ["m5", "m4"], "newest first");
+    assert_eq!(page(Anchor::Before(ids[0]), 10).await, Vec::<String>::new());
+    assert_eq!(page(Anchor::After(ids[4]), 10).await, Vec::<String>::new());
+    assert_eq!(
+        page(Anchor::After(ids[0]), 2).await,
+        ["m2", "m3"],
+        "oldest first"
+    );
+    assert_eq!(
+        page(Anchor::Before(ids[4]), 10).await,
+        ["m4", "m3", "m2", "m1"]
+    );
+    // A deleted anchor still marks its place.
+    assert!(store.delete_message(ids[2]).await.unwrap());
+    assert!(!store.delete_message(ids[2]).await.unwrap());
+    assert!(store.fetch_message(ids[2]).await.unwrap().is_none());
+    assert_eq!(page(Anchor::Before(ids[2]), 10).await, ["m2", "m1"]);
+    assert_eq!(page(Anchor::After(ids[2]), 10).await, ["m4", "m5"]);
+    // An edit keeps the place and marks the time.
+    let at = Utc::now();
+    let edited = store
+        .update_message(ids[1], "m2 edited", at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.content, "m2 edited");
+    assert_eq!(
+        edited.edited_at.map(|t| t.timestamp_millis()),
+        Some(at.timestamp_millis())
+    );
+    assert_eq!(page(Anchor::After(ids[0]), 1).await, ["m2 edited"]);
+    assert!(
+        store
+            .update_message(ids[2], "gone", at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A new message after deletions still sorts last.
+    let newest = send(&*store, id, &owner, "m6").await;
+    assert!(newest > ids[4]);
+    assert_eq!(page(Anchor::Latest, 1).await, ["m6"]);
+}
+
+#[tokio::test]
+async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "doomowner").await;
+    let member = user(&*store, "doommember").await;
+    let id = channel(&*store, owner.id, "doomed", false, &[member.id]).await;
+    let kept = channel(&*store, owner.id, "kept", false, &[]).await;
+    let gone = send(&*store, id, &member, "soon gone").await;
+    let stays = send(&*store, kept, &owner, "stays").await;
+    store.insert_star(member.id, id, Utc::now()).await.unwrap();
+    let mut members = store.delete_channel(id).await.unwrap();
+    members.sort();
+    let mut expected = vec![owner.id, member.id];
+    expected.sort();
+    assert_eq!(members, expected, "who were members, to tell them");
+    assert!(store.fetch_channel(id, owner.id).await.unwrap().is_none());
+    assert!(store.fetch_message(gone).await.unwrap().is_none());
+    assert!(store.fetch_message(stays).await.unwrap().is_some());
+    assert!(store.fetch_member(id, member.id).await.unwrap().is_none());
+    assert!(
+        store
+            .list_starred_channels(member.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_messages(id, Anchor::Latest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.delete_channel(id).await.unwrap(), Vec::<Uuid>::new());
+    // Writing to it now fails alone.
+    let results = store
+        .insert_messages(&[
+            message(id, &owner, "too late", None),
+            message(kept, &owner, "fine", None),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_err());
+    assert!(results[1].as_ref().unwrap().created);
+}
