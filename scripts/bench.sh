@@ -17,7 +17,7 @@ if [ $# -lt 1 ]; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release --locked --quiet --bins
+cargo build --release --locked --quiet -p chai-tapri -p chai-tapri-bench
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 name="$(python3 -c 'import uuid; print(uuid.uuid4().hex[:12])')"

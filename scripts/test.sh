@@ -31,11 +31,11 @@ host_port() { # url -> "host port"
 # ("all") runs them.
 run_tests() { # default|all
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --locked --no-fail-fast --run-ignored "$1"
+        cargo nextest run --locked --workspace --no-fail-fast --run-ignored "$1"
     else
         local extra=()
         [ "$1" = all ] && extra=(-- --include-ignored)
-        cargo test --locked --no-fail-fast "${extra[@]}"
+        cargo test --locked --workspace --no-fail-fast "${extra[@]}"
     fi
 }
 
@@ -43,7 +43,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"
 TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests default

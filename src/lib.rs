@@ -5,19 +5,24 @@
 //! and, given `DATABASE_URL=postgres://…` and `REDIS_URL=redis://…`, runs as many nodes
 //! behind a load balancer. Only the implementations behind a few traits change.
 //!
-//! # Layers (each talks only to the one below)
+//! # Layers (each talks only to the ones below)
 //! ```text
-//! transports  controllers/ (axum handlers)
-//! rules       services/    permissions, validation of domain rules, transactions
+//! transports  controllers/ (axum handlers)    socket/ (Socket.IO handlers, delivery)
+//! input       models/input (both doors parse a body or a payload the same way)
+//! rules       services/    on `Services` alone: permissions, domain rules, transactions,
+//!                          presence, typing, rate limits; every change leaves by events
 //! state       store/ (SqliteStore | PgStore)   backends/ (memory | redis)
 //! ```
 //! - [`config`]: every environment variable, typed once at start-up.
 //! - [`app`]: build (connect, migrate, bind) and run until stopped (graceful shutdown).
+//! - [`state`]: what HTTP handlers receive: the configuration and the services.
 //! - [`middleware`]: the layer stack in one function, and the extractors that reject.
+//! - [`controllers`]: REST, one service call per route.
+//! - [`socket`]: Socket.IO, the controllers' twin, and the one task that delivers events.
 //! - [`error`]: [`error::AppError`], the contract's closed catalogue of error codes.
 //! - [`logging`]: console + `combined.log` + `error.log`, rotated daily.
 //! - [`models`]: domain types with no I/O, valid by construction.
-//! - [`services`]: the rules, transport-agnostic.
+//! - [`services`]: the rules, transport-agnostic; a test builds them on memory backends.
 //! - [`store`]: one persistence trait, one implementation per database.
 //! - [`backends`]: presence, rate-limit counters and token revocations, memory or Redis.
 

@@ -1,3 +1,6 @@
+//! The `chai-tapri` server: read the configuration, set up logging, build the app and serve
+//! until SIGTERM or SIGINT (exit code 2 for a configuration error).
+
 use std::process::ExitCode;
 
 use chai_tapri::{App, Config, Stopped, app::shutdown_signal, logging};

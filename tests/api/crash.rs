@@ -105,7 +105,12 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
             }
         }));
     }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while count.load(Ordering::SeqCst) < 150 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "150 sends were never acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let killed = std::process::Command::new("kill")
@@ -185,7 +190,12 @@ async fn two_nodes_writing_one_channel_keep_ids_in_commit_order() {
     }
     let mut seen = Vec::new();
     let mut last = "00000000-0000-0000-0000-000000000000".to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writers never finished"
+        );
         let done = tasks.iter().all(tokio::task::JoinHandle::is_finished);
         let (_, body) = json(
             a.get_as(

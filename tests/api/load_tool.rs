@@ -1,5 +1,6 @@
 //! The load tool that ships with the server (`chai-tapri-bench`), run briefly against a test
-//! server in every scenario: it must finish, and what it checked must hold.
+//! server in every scenario: it must finish, and what it checked must hold. The tool's
+//! command line (refusals, the server-less `loopback`) is tested in its own crate.
 
 use std::time::Duration;
 
@@ -7,9 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 
-const TOOL: &str = env!("CARGO_BIN_EXE_chai-tapri-bench");
-
-/// Runs the tool (off the runtime that serves the test server) and reads its result line.
+/// Runs a scenario (on a thread of its own, off the runtime that serves the test server, as
+/// the tool builds its own runtime) and returns its result.
 async fn bench(app: &TestApp, args: &[&str]) -> Value {
     let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     all.extend([
@@ -20,23 +20,15 @@ async fn bench(app: &TestApp, args: &[&str]) -> Value {
         "--threads".into(),
         "1".into(),
     ]);
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(TOOL)
-            .args(&all)
-            .output()
-            .unwrap()
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(chai_tapri_bench::run(all).map_err(|e| format!("{e:#}")));
     });
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
+    tokio::time::timeout(Duration::from_secs(90), rx)
         .await
         .expect("the tool stops by itself")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "one result line: {stdout}");
-    assert!(stderr.contains("s] "), "progress lines on stderr: {stderr}");
-    serde_json::from_str(lines[0]).unwrap()
+        .expect("the tool's thread finished")
+        .unwrap_or_else(|e| panic!("the scenario failed: {e}"))
 }
 
 #[tokio::test]
@@ -196,40 +188,4 @@ async fn http_and_history_count_statuses_and_time_pages_at_each_depth() {
         r["pages"].get("depth_5000").is_none(),
         "deeper than the channel: skipped: {r}"
     );
-}
-
-/// Runs the tool with arguments it must refuse; returns what it said on stderr.
-fn refusal(args: &[&str]) -> String {
-    let output = std::process::Command::new(TOOL)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "{args:?} must fail");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[test]
-fn a_mistyped_option_is_an_error_not_a_silent_default() {
-    assert!(refusal(&["fanout", "--user", "10"]).contains("unknown option --user"));
-}
-
-#[test]
-fn loopback_reads_back_every_frame_it_timed() {
-    let output = std::process::Command::new(TOOL)
-        .args(["loopback", "--sockets", "20", "--rounds", "3"])
-        .args(["--bytes", "100", "--pause-ms", "1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(result["sends"], 60);
-    assert_eq!(result["bytes_received"], 6000);
-    assert!(
-        result["wall_us_per_send"].as_f64().unwrap() > 0.0,
-        "{result}"
-    );
-
-    assert!(refusal(&["loopback", "--sockets", "0"]).contains("at least 1"));
-    assert!(refusal(&["loopback", "--url", "http://x"]).contains("unknown option --url"));
 }

@@ -12,7 +12,6 @@ mod load_tool;
 mod messages;
 mod process;
 mod rate_limits;
-mod sio;
 mod socket;
 mod store;
 mod users;

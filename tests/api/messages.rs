@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chai_tapri::services::events::Event;
 use reqwest::Method;
@@ -428,7 +429,12 @@ async fn a_reader_following_after_never_misses_a_message_committed_late() {
     let mut seen: Vec<String> = Vec::new();
     let mut last: Option<String> = None;
     let path = format!("/api/channels/{channel}/messages?limit=100");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the senders never finished"
+        );
         let done = tasks.iter().all(tokio::task::JoinHandle::is_finished);
         let query = last
             .as_ref()

@@ -11,7 +11,7 @@ use serde_json::Value;
 use reqwest::Method;
 
 use crate::helpers::{TempDir, call_json, unique_name};
-use crate::sio::{Auth, SioClient};
+use chai_tapri_sio::{Auth, SioClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chai-tapri");
 
@@ -37,18 +37,26 @@ pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        let Ok(event) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "chai-tapri listening" {
-            break event["addr"].as_str().unwrap().to_owned();
+    // Read on a thread of its own, which keeps draining stdout afterwards so the server
+    // never blocks on a full pipe; the address must come within 30 s.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "chai-tapri listening"
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(event["addr"].as_str().unwrap_or_default().to_owned());
+            }
         }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server printed its address within 30 s");
     (child, addr)
 }
 
@@ -213,7 +221,7 @@ async fn sigterm_with_sockets_open_stores_their_last_seen_and_panics_nowhere() {
             token.clone(),
         ));
         sockets.push(
-            SioClient::connect(port, Auth::Payload(&token))
+            SioClient::connect(&format!("http://127.0.0.1:{port}"), Auth::Payload(&token))
                 .await
                 .unwrap(),
         );

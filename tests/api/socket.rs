@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TEST_JWT_SECRET, TestApp, TestUser, json};
-use crate::sio::{Auth, SioClient};
+use chai_tapri_sio::{Auth, SioClient};
 
 const WAIT: Duration = Duration::from_secs(3);
 
@@ -41,29 +41,29 @@ async fn the_handshake_takes_a_token_three_ways_and_names_what_is_wrong() {
     let app = TestApp::spawn().await;
     let u = app.signup("sockauth").await;
     assert!(
-        SioClient::connect(app.port, Auth::Payload(&u.token))
+        SioClient::connect(&app.address, Auth::Payload(&u.token))
             .await
             .is_ok()
     );
     assert!(
-        SioClient::connect(app.port, Auth::Header(&u.token))
+        SioClient::connect(&app.address, Auth::Header(&u.token))
             .await
             .is_ok()
     );
     assert!(
-        SioClient::connect(app.port, Auth::Cookie(&u.token))
+        SioClient::connect(&app.address, Auth::Cookie(&u.token))
             .await
             .is_ok()
     );
     assert_eq!(
-        SioClient::connect(app.port, Auth::None)
+        SioClient::connect(&app.address, Auth::None)
             .await
             .err()
             .as_deref(),
         Some("AUTH_REQUIRED")
     );
     assert_eq!(
-        SioClient::connect(app.port, Auth::Payload("garbage"))
+        SioClient::connect(&app.address, Auth::Payload("garbage"))
             .await
             .err()
             .as_deref(),
@@ -77,7 +77,7 @@ async fn the_handshake_takes_a_token_three_ways_and_names_what_is_wrong() {
     )
     .unwrap();
     assert_eq!(
-        SioClient::connect(app.port, Auth::Payload(&expired))
+        SioClient::connect(&app.address, Auth::Payload(&expired))
             .await
             .err()
             .as_deref(),
@@ -86,7 +86,7 @@ async fn the_handshake_takes_a_token_three_ways_and_names_what_is_wrong() {
     app.send_as(Method::POST, &u.token, "/api/auth/logout", &json!({}))
         .await;
     assert_eq!(
-        SioClient::connect(app.port, Auth::Payload(&u.token))
+        SioClient::connect(&app.address, Auth::Payload(&u.token))
             .await
             .err()
             .as_deref(),
@@ -103,13 +103,13 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
     let marks = app.create_channel(&a, "marks", false).await;
     app.post_as(&b, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut sa = SioClient::connect(app.port, Auth::Payload(&a.token))
+    let mut sa = SioClient::connect(&app.address, Auth::Payload(&a.token))
         .await
         .unwrap();
-    let mut sb = SioClient::connect(app.port, Auth::Payload(&b.token))
+    let mut sb = SioClient::connect(&app.address, Auth::Payload(&b.token))
         .await
         .unwrap();
-    let mut outsider = SioClient::connect(app.port, Auth::Payload(&b.token))
+    let mut outsider = SioClient::connect(&app.address, Auth::Payload(&b.token))
         .await
         .unwrap();
     for s in [&mut sa, &mut sb] {
@@ -215,7 +215,7 @@ async fn rules_and_bad_input_answer_in_the_ack_or_an_error_event() {
     let other = app.signup("rulesother").await;
     let secret = app.create_channel(&owner, "hidden", true).await;
     let public = app.create_channel(&owner, "public-one", false).await;
-    let mut s = SioClient::connect(app.port, Auth::Payload(&other.token))
+    let mut s = SioClient::connect(&app.address, Auth::Payload(&other.token))
         .await
         .unwrap();
     let r = s.call("join-channel", &json!({"channelId": secret})).await;
@@ -252,7 +252,7 @@ async fn rules_and_bad_input_answer_in_the_ack_or_an_error_event() {
     // Garbage packets do not take the server down.
     s.raw("42[");
     s.raw("4");
-    let mut fresh = SioClient::connect(app.port, Auth::Payload(&owner.token))
+    let mut fresh = SioClient::connect(&app.address, Auth::Payload(&owner.token))
         .await
         .unwrap();
     let r = fresh
@@ -273,13 +273,13 @@ async fn typing_is_relayed_to_others_and_ends_by_itself_or_on_disconnect() {
     let channel = app.create_channel(&a, "typing", false).await;
     app.post_as(&b, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut sa = SioClient::connect(app.port, Auth::Payload(&a.token))
+    let mut sa = SioClient::connect(&app.address, Auth::Payload(&a.token))
         .await
         .unwrap();
-    let mut sa2 = SioClient::connect(app.port, Auth::Payload(&a.token))
+    let mut sa2 = SioClient::connect(&app.address, Auth::Payload(&a.token))
         .await
         .unwrap();
-    let mut sb = SioClient::connect(app.port, Auth::Payload(&b.token))
+    let mut sb = SioClient::connect(&app.address, Auth::Payload(&b.token))
         .await
         .unwrap();
     for s in [&mut sa, &mut sa2, &mut sb] {
@@ -334,7 +334,7 @@ async fn watch_user_come_online(
     watcher: &TestUser,
     user: &TestUser,
 ) -> (SioClient, SioClient) {
-    let mut w = SioClient::connect(app.port, Auth::Payload(&watcher.token))
+    let mut w = SioClient::connect(&app.address, Auth::Payload(&watcher.token))
         .await
         .unwrap();
     assert_eq!(
@@ -342,7 +342,7 @@ async fn watch_user_come_online(
         json!({"userId": watcher.id}),
         "everyone hears, itself too"
     );
-    let first = SioClient::connect(app.port, Auth::Payload(&user.token))
+    let first = SioClient::connect(&app.address, Auth::Payload(&user.token))
         .await
         .unwrap();
     assert_eq!(
@@ -395,10 +395,10 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
     let u = app.signup("presenceu").await;
     let marker = app.signup("presencemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
-    let second = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let second = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
-    let marker_socket = SioClient::connect(app.port, Auth::Payload(&marker.token))
+    let marker_socket = SioClient::connect(&app.address, Auth::Payload(&marker.token))
         .await
         .unwrap();
     assert_eq!(
@@ -441,7 +441,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     let u = app.signup("graceflap").await;
     let marker = app.signup("gracemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
-    let marker_socket = SioClient::connect(app.port, Auth::Payload(&marker.token))
+    let marker_socket = SioClient::connect(&app.address, Auth::Payload(&marker.token))
         .await
         .unwrap();
     assert_eq!(
@@ -454,7 +454,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     // after any the user's drop could have caused.
     drop(first);
     until_online_is(&app, &watcher, &u, false).await;
-    let back = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let back = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     until_online_is(&app, &watcher, &u, true).await;
@@ -486,7 +486,7 @@ async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
     let member = app.signup("roommember").await;
     let channel = app.create_channel(&owner, "room", false).await;
     let marks = app.create_channel(&owner, "roommarks", false).await;
-    let mut sm = SioClient::connect(app.port, Auth::Payload(&member.token))
+    let mut sm = SioClient::connect(&app.address, Auth::Payload(&member.token))
         .await
         .unwrap();
     sm.call("join-channel", &json!({"channelId": marks})).await;
@@ -556,10 +556,10 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
     let marks = a.create_channel(&alice, "acrossmarks", false).await;
     b.post_as(&bob, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut on_a = SioClient::connect(a.port, Auth::Payload(&alice.token))
+    let mut on_a = SioClient::connect(&a.address, Auth::Payload(&alice.token))
         .await
         .unwrap();
-    let mut on_b = SioClient::connect(b.port, Auth::Payload(&bob.token))
+    let mut on_b = SioClient::connect(&b.address, Auth::Payload(&bob.token))
         .await
         .unwrap();
     // Presence crosses: alice (node a) hears bob come online on node b.
@@ -667,7 +667,7 @@ async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
     let app = TestApp::spawn().await;
     let u = app.signup("bigpacket").await;
     let channel = app.create_channel(&u, "big", false).await;
-    let mut s = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let mut s = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     let huge = "x".repeat(60 * 1024);
@@ -678,7 +678,7 @@ async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
         )
         .await;
     assert_eq!(r["error"]["code"], "VALIDATION_ERROR");
-    let mut other = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let mut other = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     let r = other
@@ -695,7 +695,7 @@ async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
     let app = TestApp::spawn().await;
     let u = app.signup("wsbigpacket").await;
     let channel = app.create_channel(&u, "wsbig", false).await;
-    let s = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let s = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     let packet = json!(["send-message", {"channelId": channel, "content": "x".repeat(70 * 1024)}]);
@@ -705,7 +705,7 @@ async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
         .await
         .expect("the server closes a connection that sends more than 64 KiB at once")
         .unwrap();
-    let mut other = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let mut other = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     let r = other
@@ -737,14 +737,14 @@ async fn pipelined_sends_of_one_sender_are_delivered_in_commit_order() {
     let sender = app.signup("pipesender").await;
     let reader = app.signup("pipereader").await;
     let channel = app.create_channel(&sender, "pipeline", false).await;
-    let mut r = SioClient::connect(app.port, Auth::Payload(&reader.token))
+    let mut r = SioClient::connect(&app.address, Auth::Payload(&reader.token))
         .await
         .unwrap();
     assert_eq!(
         r.call("join-channel", &json!({"channelId": channel})).await["success"],
         true
     );
-    let s = SioClient::connect(app.port, Auth::Payload(&sender.token))
+    let s = SioClient::connect(&app.address, Auth::Payload(&sender.token))
         .await
         .unwrap();
     // Many sends in flight at once, as a client that does not wait for each ack.
@@ -793,7 +793,7 @@ async fn a_socket_follows_at_most_500_channels() {
     for i in 0..501 {
         ids.push(app.create_channel(&u, &format!("room-{i}"), false).await);
     }
-    let mut s = SioClient::connect(app.port, Auth::Payload(&u.token))
+    let mut s = SioClient::connect(&app.address, Auth::Payload(&u.token))
         .await
         .unwrap();
     for id in &ids[..500] {
@@ -831,13 +831,13 @@ async fn deleting_a_channel_tells_each_subscribed_socket_once_and_then_nothing_m
         .await;
     // A member's subscribed socket, the same member's unsubscribed one, and a reader who
     // follows the public channel without being a member.
-    let mut subscribed = SioClient::connect(app.port, Auth::Payload(&member.token))
+    let mut subscribed = SioClient::connect(&app.address, Auth::Payload(&member.token))
         .await
         .unwrap();
-    let mut unsubscribed = SioClient::connect(app.port, Auth::Payload(&member.token))
+    let mut unsubscribed = SioClient::connect(&app.address, Auth::Payload(&member.token))
         .await
         .unwrap();
-    let mut follower = SioClient::connect(app.port, Auth::Payload(&reader.token))
+    let mut follower = SioClient::connect(&app.address, Auth::Payload(&reader.token))
         .await
         .unwrap();
     for s in [&mut subscribed, &mut follower] {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::args::Args;
-use crate::client::{Api, Packet, Sio, error_code, micros_since, ok_ack};
+use crate::client::{Api, Auth, Packet, Sio, call, error_code, micros_since, ok_ack};
 use crate::stats::{ProcSample, Shards, per_second, progress, round2, summary, window};
 use crate::{Common, run_id};
 
@@ -193,7 +193,7 @@ impl Conn {
             "nonce": format!("n{}.{seq}", s.index),
         });
         ctx.c.sent.fetch_add(1, Relaxed);
-        self.sio.emit(seq, "send-message", &payload).await
+        Ok(self.sio.emit(Some(seq), "send-message", &payload).await?)
     }
 
     async fn on_ack(
@@ -235,16 +235,20 @@ impl Conn {
             let _permit = ctx.gate.acquire().await?;
             let mut attempt = 0;
             loop {
-                match Sio::connect(&ctx.api.base, token).await {
-                    Ok(mut sio) => match sio
-                        .call(0, "join-channel", &json!({ "channelId": channel }))
-                        .await
+                match Sio::connect(&ctx.api.base, Auth::Payload(token)).await {
+                    Ok(mut sio) => match call(
+                        &mut sio,
+                        0,
+                        "join-channel",
+                        &json!({ "channelId": channel }),
+                    )
+                    .await
                     {
                         Ok(()) => break sio,
                         Err(e) if attempt >= 5 => return Err(e),
                         Err(_) => {}
                     },
-                    Err(e) if attempt >= 5 => return Err(e),
+                    Err(e) if attempt >= 5 => return Err(e.into()),
                     Err(_) => {}
                 }
                 attempt += 1;
@@ -297,10 +301,15 @@ fn note(ctx: &Ctx, error: String) {
 
 async fn open(ctx: &Ctx, i: usize) -> anyhow::Result<Sio> {
     let _permit = ctx.gate.acquire().await?;
-    let mut sio = Sio::connect(&ctx.api.base, &ctx.tokens[i]).await?;
+    let mut sio = Sio::connect(&ctx.api.base, Auth::Payload(&ctx.tokens[i])).await?;
     let channel = &ctx.channels[i % ctx.o.channels];
-    sio.call(0, "join-channel", &json!({ "channelId": channel }))
-        .await?;
+    call(
+        &mut sio,
+        0,
+        "join-channel",
+        &json!({ "channelId": channel }),
+    )
+    .await?;
     Ok(sio)
 }
 
@@ -382,7 +391,7 @@ async fn connection(
                 Some(Packet::Event(t)) => conn.record(&ctx, &t),
                 Some(Packet::Ack(id, t)) => conn.on_ack(&ctx, id, &t, sending).await?,
                 Some(Packet::Other) => {}
-                None => bail!("closed by the server"),
+                Some(Packet::Disconnect) | None => bail!("closed by the server"),
             },
         }
     }

@@ -1,5 +1,7 @@
 //! `chai-tapri-bench`: the load tool that ships with the server. It drives any server that
 //! speaks the Chai Tapri API over real connections and prints one JSON line of results.
+//! The scenarios live in this library ([`run`]), so the server's integration tests run
+//! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
 //! chai-tapri-bench <fanout|connect|http|history|loopback> [--url http://127.0.0.1:3000]
@@ -17,11 +19,10 @@ mod http;
 mod loopback;
 mod stats;
 
-use std::process::ExitCode;
-
 use args::Args;
 
-const USAGE: &str = "usage: chai-tapri-bench <scenario> [options]
+/// The command line's help text.
+pub const USAGE: &str = "usage: chai-tapri-bench <scenario> [options]
 
 scenarios:
   fanout   --users 1000 --channels 10 --senders 10 [--window 16 | --rate MSGS_PER_S]
@@ -52,29 +53,12 @@ pub fn run_id() -> String {
     format!("b{}", &id[..8])
 }
 
-fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if raw.is_empty()
-        || raw
-            .iter()
-            .any(|a| a == "--help" || a == "-h" || a == "help")
-    {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    match run(raw) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
+/// Runs one scenario from its command-line arguments (without the program name); the
+/// result line. Builds a Tokio runtime of its own: call it from outside any runtime.
+///
+/// # Errors
+/// A refused option, an unreachable server, or a scenario that failed its checks.
+pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
     let mut args = Args::parse(raw).map_err(anyhow::Error::msg)?;
     if args.scenario == "loopback" {
         // No server, so none of the common options: `--url` and the rest are refused as

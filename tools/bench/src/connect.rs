@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::args::Args;
-use crate::client::{Api, Sio, micros_since};
+use crate::client::{Api, Auth, Sio, micros_since};
 use crate::stats::{ProcSample, Shards, per_second, progress, round2, summary, window};
 use crate::{Common, run_id};
 
@@ -64,16 +64,17 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await;
                 let t = micros_since(base);
-                let mut sio = match Sio::connect(&url, &tokens[i % tokens.len()]).await {
-                    Ok(sio) => sio,
-                    Err(e) => {
-                        failed.fetch_add(1, Relaxed);
-                        if let Ok(mut f) = first_error.lock() {
-                            f.get_or_insert(format!("{e:#}"));
+                let mut sio =
+                    match Sio::connect(&url, Auth::Payload(&tokens[i % tokens.len()])).await {
+                        Ok(sio) => sio,
+                        Err(e) => {
+                            failed.fetch_add(1, Relaxed);
+                            if let Ok(mut f) = first_error.lock() {
+                                f.get_or_insert(format!("{e:#}"));
+                            }
+                            return;
                         }
-                        return;
-                    }
-                };
+                    };
                 latency.record(i, micros_since(base) - t);
                 ok.fetch_add(1, Relaxed);
                 drop(permit);

@@ -1,17 +1,13 @@
-//! The two clients the scenarios drive: the REST API (reqwest) and a Socket.IO v4 client
-//! written for speed on top of a WebSocket (Engine.IO 4 framing, one packet per frame).
+//! The two clients the scenarios drive: the REST API (reqwest) and Socket.IO (the shared
+//! client crate, `chai-tapri-sio`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
+pub use chai_tapri_sio::{Auth, Packet, Socket as Sio};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 #[derive(Clone)]
 pub struct Api {
@@ -233,127 +229,12 @@ impl Api {
     }
 }
 
-/// A Socket.IO packet as the scenarios need it.
-pub enum Packet {
-    /// `42[...]`: an event (the whole frame).
-    Event(Utf8Bytes),
-    /// `43<id>[...]`: an answer to one of our acks.
-    Ack(u64, Utf8Bytes),
-    /// Anything else (connect, disconnect, binary…).
-    Other,
-}
-
-/// tungstenite zero-fills its whole read buffer before every read (128 KiB by default): with
-/// thousands of sockets each reading one small frame at a time, that memset was a third of the
-/// tool's CPU and its RSS (1.3 GB at 10,000 sockets), and it evicted the server's data from the
-/// shared cache. Frames larger than this still arrive whole; the buffer grows for them.
-const READ_BUFFER: usize = 4096;
-
-fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(READ_BUFFER)
-}
-
-pub struct Sio {
-    ws: WebSocketStream<TcpStream>,
-}
-
-impl Sio {
-    /// Opens a WebSocket to `/socket.io/` and authenticates with `auth: {token}`; resolves once
-    /// the server answered the CONNECT, with an error carrying its `connect_error` message.
-    pub async fn connect(base: &str, token: &str) -> anyhow::Result<Self> {
-        let host = base
-            .strip_prefix("http://")
-            .ok_or_else(|| anyhow!("--url must start with http://"))?
-            .trim_end_matches('/');
-        let tcp = TcpStream::connect(host).await.context("TCP connect")?;
-        tcp.set_nodelay(true)?;
-        let url = format!("ws://{host}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
-            .await
-            .context("WebSocket handshake")?;
-        let mut sio = Self { ws };
-        match sio.text().await? {
-            Some(open) if open.starts_with('0') => {}
-            other => bail!("expected the Engine.IO OPEN packet, got {other:?}"),
-        }
-        sio.send(format!("40{}", json!({ "token": token }))).await?;
-        loop {
-            match sio.text().await? {
-                Some(t) if t.starts_with("40") => return Ok(sio),
-                Some(t) if t.starts_with("44") => {
-                    let v: Value = serde_json::from_str(&t[2..]).unwrap_or(Value::Null);
-                    bail!("connect_error {}", v["message"].as_str().unwrap_or(&t));
-                }
-                Some(_) => {}
-                None => bail!("closed before CONNECT was answered"),
-            }
-        }
-    }
-
-    pub async fn send(&mut self, text: String) -> anyhow::Result<()> {
-        self.ws.send(Message::text(text)).await?;
-        Ok(())
-    }
-
-    /// `42<ack>["event",payload]`.
-    pub async fn emit(&mut self, ack: u64, event: &str, payload: &Value) -> anyhow::Result<()> {
-        self.send(format!("42{ack}{}", json!([event, payload])))
-            .await
-    }
-
-    /// The next text frame; answers Engine.IO pings on the way. `None` once closed.
-    async fn text(&mut self) -> anyhow::Result<Option<Utf8Bytes>> {
-        while let Some(msg) = self.ws.next().await {
-            match msg? {
-                Message::Text(t) if t.as_str() == "2" => self.send("3".to_owned()).await?,
-                Message::Text(t) => return Ok(Some(t)),
-                Message::Close(_) => return Ok(None),
-                _ => {}
-            }
-        }
-        Ok(None)
-    }
-
-    pub async fn next(&mut self) -> anyhow::Result<Option<Packet>> {
-        let Some(t) = self.text().await? else {
-            return Ok(None);
-        };
-        let s = t.as_str();
-        Ok(Some(if s.starts_with("42") {
-            Packet::Event(t)
-        } else if let Some(rest) = s.strip_prefix("43") {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            match rest[..digits].parse() {
-                Ok(id) => Packet::Ack(id, t),
-                Err(_) => Packet::Other,
-            }
-        } else {
-            Packet::Other
-        }))
-    }
-
-    /// Emits with an ack and waits for it (other packets on the way are dropped).
-    pub async fn call(&mut self, ack: u64, event: &str, payload: &Value) -> anyhow::Result<()> {
-        self.emit(ack, event, payload).await?;
-        loop {
-            match self.next().await? {
-                Some(Packet::Ack(id, t)) if id == ack => {
-                    return if ok_ack(&t) {
-                        Ok(())
-                    } else {
-                        Err(anyhow!("{event}: {}", error_code(&t)))
-                    };
-                }
-                Some(_) => {}
-                None => bail!("{event}: closed before the ack"),
-            }
-        }
-    }
-
-    /// Hangs up without a Socket.IO or WebSocket goodbye, as a lost network would: the
-    /// server sees the TCP stream end; whatever was still unread is lost with it.
-    pub async fn hang_up(&mut self) {
-        let _ = tokio::io::AsyncWriteExt::shutdown(self.ws.get_mut()).await;
+/// Emits with an ack and waits for it; an error naming the event and the refusal's code.
+pub async fn call(sio: &mut Sio, ack: u64, event: &str, payload: &Value) -> anyhow::Result<()> {
+    match sio.call(ack, event, payload).await? {
+        Some(frame) if ok_ack(&frame) => Ok(()),
+        Some(frame) => Err(anyhow!("{event}: {}", error_code(&frame))),
+        None => bail!("{event}: closed before the ack"),
     }
 }
 
