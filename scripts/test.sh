@@ -42,7 +42,7 @@ run_tests() { # default|all
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy --all-targets -- -D warnings"
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"

@@ -191,6 +191,16 @@ impl TestApp {
         }
     }
 
+    /// A socket of `user`, connected with the token in the handshake's `auth`.
+    pub async fn socket(&self, user: &TestUser) -> chai_tapri_sio::SioClient {
+        chai_tapri_sio::SioClient::connect(
+            &self.address,
+            chai_tapri_sio::Auth::Payload(&user.token),
+        )
+        .await
+        .expect("the handshake is accepted")
+    }
+
     /// Waits (at most 5 s) until `n` requests have reached `/api/__test/slow`.
     pub async fn until_slow_entered(&self, n: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

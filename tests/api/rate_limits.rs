@@ -141,10 +141,7 @@ async fn sends_have_their_own_budget_and_a_committed_nonce_is_not_charged() {
     assert!(refused.headers().contains_key("retry-after"));
     assert_error(refused, 429, "RATE_LIMITED").await;
     // The same budget holds on the socket.
-    let mut socket =
-        chai_tapri_sio::SioClient::connect(&app.address, chai_tapri_sio::Auth::Payload(&u.token))
-            .await
-            .unwrap();
+    let mut socket = app.socket(&u).await;
     let ack = socket
         .call(
             "send-message",

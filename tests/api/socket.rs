@@ -103,15 +103,9 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
     let marks = app.create_channel(&a, "marks", false).await;
     app.post_as(&b, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut sa = SioClient::connect(&app.address, Auth::Payload(&a.token))
-        .await
-        .unwrap();
-    let mut sb = SioClient::connect(&app.address, Auth::Payload(&b.token))
-        .await
-        .unwrap();
-    let mut outsider = SioClient::connect(&app.address, Auth::Payload(&b.token))
-        .await
-        .unwrap();
+    let mut sa = app.socket(&a).await;
+    let mut sb = app.socket(&b).await;
+    let mut outsider = app.socket(&b).await;
     for s in [&mut sa, &mut sb] {
         let ack = s.call("join-channel", &json!({"channelId": channel})).await;
         assert_eq!(
@@ -215,9 +209,7 @@ async fn rules_and_bad_input_answer_in_the_ack_or_an_error_event() {
     let other = app.signup("rulesother").await;
     let secret = app.create_channel(&owner, "hidden", true).await;
     let public = app.create_channel(&owner, "public-one", false).await;
-    let mut s = SioClient::connect(&app.address, Auth::Payload(&other.token))
-        .await
-        .unwrap();
+    let mut s = app.socket(&other).await;
     let r = s.call("join-channel", &json!({"channelId": secret})).await;
     assert_eq!(r["error"]["code"], "PRIVATE_CHANNEL");
     let r = s.call("join-channel", &json!({"channelId": "nope"})).await;
@@ -252,9 +244,7 @@ async fn rules_and_bad_input_answer_in_the_ack_or_an_error_event() {
     // Garbage packets do not take the server down.
     s.raw("42[");
     s.raw("4");
-    let mut fresh = SioClient::connect(&app.address, Auth::Payload(&owner.token))
-        .await
-        .unwrap();
+    let mut fresh = app.socket(&owner).await;
     let r = fresh
         .call("join-channel", &json!({"channelId": public}))
         .await;
@@ -273,15 +263,9 @@ async fn typing_is_relayed_to_others_and_ends_by_itself_or_on_disconnect() {
     let channel = app.create_channel(&a, "typing", false).await;
     app.post_as(&b, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut sa = SioClient::connect(&app.address, Auth::Payload(&a.token))
-        .await
-        .unwrap();
-    let mut sa2 = SioClient::connect(&app.address, Auth::Payload(&a.token))
-        .await
-        .unwrap();
-    let mut sb = SioClient::connect(&app.address, Auth::Payload(&b.token))
-        .await
-        .unwrap();
+    let mut sa = app.socket(&a).await;
+    let mut sa2 = app.socket(&a).await;
+    let mut sb = app.socket(&b).await;
     for s in [&mut sa, &mut sa2, &mut sb] {
         s.call("join-channel", &json!({"channelId": channel})).await;
     }
@@ -334,17 +318,13 @@ async fn watch_user_come_online(
     watcher: &TestUser,
     user: &TestUser,
 ) -> (SioClient, SioClient) {
-    let mut w = SioClient::connect(&app.address, Auth::Payload(&watcher.token))
-        .await
-        .unwrap();
+    let mut w = app.socket(watcher).await;
     assert_eq!(
         w.event("user:online", WAIT).await.unwrap(),
         json!({"userId": watcher.id}),
         "everyone hears, itself too"
     );
-    let first = SioClient::connect(&app.address, Auth::Payload(&user.token))
-        .await
-        .unwrap();
+    let first = app.socket(user).await;
     assert_eq!(
         w.event("user:online", WAIT).await.unwrap(),
         json!({"userId": user.id})
@@ -395,12 +375,8 @@ async fn presence_is_per_user_and_follows_the_last_socket() {
     let u = app.signup("presenceu").await;
     let marker = app.signup("presencemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
-    let second = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
-    let marker_socket = SioClient::connect(&app.address, Auth::Payload(&marker.token))
-        .await
-        .unwrap();
+    let second = app.socket(&u).await;
+    let marker_socket = app.socket(&marker).await;
     assert_eq!(
         presence_before(&mut w, "user:online", &marker).await,
         vec![],
@@ -441,9 +417,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     let u = app.signup("graceflap").await;
     let marker = app.signup("gracemark").await;
     let (mut w, first) = watch_user_come_online(&app, &watcher, &u).await;
-    let marker_socket = SioClient::connect(&app.address, Auth::Payload(&marker.token))
-        .await
-        .unwrap();
+    let marker_socket = app.socket(&marker).await;
     assert_eq!(
         w.event("user:online", WAIT).await.unwrap()["userId"],
         marker.id.as_str()
@@ -454,9 +428,7 @@ async fn with_a_presence_grace_a_quick_return_is_silent_and_a_real_leave_is_anno
     // after any the user's drop could have caused.
     drop(first);
     until_online_is(&app, &watcher, &u, false).await;
-    let back = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let back = app.socket(&u).await;
     until_online_is(&app, &watcher, &u, true).await;
     drop(marker_socket);
     assert_eq!(
@@ -486,9 +458,7 @@ async fn removal_deletion_and_logout_reach_the_sockets_concerned() {
     let member = app.signup("roommember").await;
     let channel = app.create_channel(&owner, "room", false).await;
     let marks = app.create_channel(&owner, "roommarks", false).await;
-    let mut sm = SioClient::connect(&app.address, Auth::Payload(&member.token))
-        .await
-        .unwrap();
+    let mut sm = app.socket(&member).await;
     sm.call("join-channel", &json!({"channelId": marks})).await;
     // Added by the owner: the member hears channel:added with the channel as they see it.
     app.send_as(
@@ -556,12 +526,8 @@ async fn two_nodes_on_one_database_and_one_redis_deliver_to_each_others_sockets(
     let marks = a.create_channel(&alice, "acrossmarks", false).await;
     b.post_as(&bob, &format!("/api/channels/{channel}/join"))
         .await;
-    let mut on_a = SioClient::connect(&a.address, Auth::Payload(&alice.token))
-        .await
-        .unwrap();
-    let mut on_b = SioClient::connect(&b.address, Auth::Payload(&bob.token))
-        .await
-        .unwrap();
+    let mut on_a = a.socket(&alice).await;
+    let mut on_b = b.socket(&bob).await;
     // Presence crosses: alice (node a) hears bob come online on node b.
     let online = on_a.event("user:online", WAIT).await;
     let online = match online {
@@ -667,9 +633,7 @@ async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
     let app = TestApp::spawn().await;
     let u = app.signup("bigpacket").await;
     let channel = app.create_channel(&u, "big", false).await;
-    let mut s = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let mut s = app.socket(&u).await;
     let huge = "x".repeat(60 * 1024);
     let r = s
         .call(
@@ -678,9 +642,7 @@ async fn a_huge_payload_is_refused_and_the_server_keeps_serving() {
         )
         .await;
     assert_eq!(r["error"]["code"], "VALIDATION_ERROR");
-    let mut other = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let mut other = app.socket(&u).await;
     let r = other
         .call(
             "send-message",
@@ -695,9 +657,7 @@ async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
     let app = TestApp::spawn().await;
     let u = app.signup("wsbigpacket").await;
     let channel = app.create_channel(&u, "wsbig", false).await;
-    let s = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let s = app.socket(&u).await;
     let packet = json!(["send-message", {"channelId": channel, "content": "x".repeat(70 * 1024)}]);
     s.raw(&format!("42{packet}"));
     let mut closed = s.closed.clone();
@@ -705,9 +665,7 @@ async fn a_websocket_message_over_64_kib_closes_that_connection_only() {
         .await
         .expect("the server closes a connection that sends more than 64 KiB at once")
         .unwrap();
-    let mut other = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let mut other = app.socket(&u).await;
     let r = other
         .call(
             "send-message",
@@ -737,16 +695,12 @@ async fn pipelined_sends_of_one_sender_are_delivered_in_commit_order() {
     let sender = app.signup("pipesender").await;
     let reader = app.signup("pipereader").await;
     let channel = app.create_channel(&sender, "pipeline", false).await;
-    let mut r = SioClient::connect(&app.address, Auth::Payload(&reader.token))
-        .await
-        .unwrap();
+    let mut r = app.socket(&reader).await;
     assert_eq!(
         r.call("join-channel", &json!({"channelId": channel})).await["success"],
         true
     );
-    let s = SioClient::connect(&app.address, Auth::Payload(&sender.token))
-        .await
-        .unwrap();
+    let s = app.socket(&sender).await;
     // Many sends in flight at once, as a client that does not wait for each ack.
     for i in 0..300 {
         s.emit(
@@ -793,9 +747,7 @@ async fn a_socket_follows_at_most_500_channels() {
     for i in 0..501 {
         ids.push(app.create_channel(&u, &format!("room-{i}"), false).await);
     }
-    let mut s = SioClient::connect(&app.address, Auth::Payload(&u.token))
-        .await
-        .unwrap();
+    let mut s = app.socket(&u).await;
     for id in &ids[..500] {
         assert_eq!(
             s.call("join-channel", &json!({"channelId": id})).await["success"],
@@ -831,15 +783,9 @@ async fn deleting_a_channel_tells_each_subscribed_socket_once_and_then_nothing_m
         .await;
     // A member's subscribed socket, the same member's unsubscribed one, and a reader who
     // follows the public channel without being a member.
-    let mut subscribed = SioClient::connect(&app.address, Auth::Payload(&member.token))
-        .await
-        .unwrap();
-    let mut unsubscribed = SioClient::connect(&app.address, Auth::Payload(&member.token))
-        .await
-        .unwrap();
-    let mut follower = SioClient::connect(&app.address, Auth::Payload(&reader.token))
-        .await
-        .unwrap();
+    let mut subscribed = app.socket(&member).await;
+    let mut unsubscribed = app.socket(&member).await;
+    let mut follower = app.socket(&reader).await;
     for s in [&mut subscribed, &mut follower] {
         let ack = s.call("join-channel", &json!({"channelId": doomed})).await;
         assert_eq!(ack["success"], true, "{ack}");
@@ -858,16 +804,16 @@ async fn deleting_a_channel_tells_each_subscribed_socket_once_and_then_nothing_m
         ("member, not subscribed", &mut unsubscribed),
         ("reader, subscribed", &mut follower),
     ] {
-        let heard: Vec<(String, Value)> = s
-            .events_before("new-message", |m| m["content"] == "marker", WAIT)
-            .await
-            .into_iter()
-            .filter(|(name, _)| name != "channel:joined" && !name.starts_with("user:"))
+        let heard = heard_before(s, "marker").await;
+        let about_doomed: Vec<&(String, Value)> = heard
+            .iter()
+            // What it heard about the channel since it followed it.
+            .filter(|(n, v)| n != "channel:joined" && v["channelId"] == json!(doomed))
             .collect();
         assert_eq!(
-            heard,
-            vec![("channel:left".to_owned(), left.clone())],
-            "{who}"
+            about_doomed,
+            [&("channel:left".to_owned(), left.clone())],
+            "{who}: {heard:?}"
         );
     }
 }
