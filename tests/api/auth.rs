@@ -250,6 +250,13 @@ fn forge(alg: Algorithm, secret: &[u8], claims: &Value) -> String {
     jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
 }
 
+/// `claims` with one more claim.
+fn with(claims: &Value, name: &str, value: impl Into<Value>) -> Value {
+    let mut out = claims.clone();
+    out[name] = value.into();
+    out
+}
+
 fn b64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
@@ -321,6 +328,27 @@ async fn forged_tampered_and_foreign_tokens_are_invalid_and_expired_ones_say_so(
         (
             "a user that does not exist",
             forge(Algorithm::HS256, secret, &ghost),
+        ),
+        (
+            "not valid before an hour from now",
+            forge(Algorithm::HS256, secret, &with(&claims, "nbf", now + 3600)),
+        ),
+        (
+            "issued an hour from now",
+            forge(Algorithm::HS256, secret, &with(&claims, "iat", now + 3600)),
+        ),
+        ("a critical extension", {
+            let mut header = Header::new(Algorithm::HS256);
+            header.crit = Some(vec!["b64".to_owned()]);
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+        }),
+        (
+            "a payload of 5 KB",
+            forge(
+                Algorithm::HS256,
+                secret,
+                &with(&claims, "pad", "x".repeat(5000)),
+            ),
         ),
     ] {
         let (status, body) = json(app.get_as(&token, "/api/auth/me").await).await;
