@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::channel::{ChannelName, Description, Role};
 use crate::models::input::Fields;
-use crate::models::page::{decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, bad_cursor, decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::channels::{self, CreateChannel, MAX_INITIAL_MEMBERS};
@@ -61,7 +61,18 @@ pub async fn list_channels(
     if q.search.as_ref().is_some_and(|s| s.chars().count() > 100) {
         return Err(AppError::field("search", "must be at most 100 characters"));
     }
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    // A channel cursor holds the last name of the page: it must be a channel name.
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            let name = decode_cursor(CursorKind::Channels, c)?;
+            match ChannelName::parse(&name) {
+                Ok(parsed) if parsed.as_str() == name => Ok(name),
+                _ => Err(bad_cursor()),
+            }
+        })
+        .transpose()?;
     let page = channels::list(&state, &auth, q.search.as_deref(), joined, after, limit).await?;
     Ok(ok(
         json!({ "channels": page.channels, "pagination": page.pagination }),
@@ -218,7 +229,10 @@ pub async fn list_members(
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref())?;
     let after = match q.cursor.as_deref() {
-        Some(c) => Some(channels::parse_member_cursor(&decode_cursor(c)?)?),
+        Some(c) => Some(channels::parse_member_cursor(&decode_cursor(
+            CursorKind::Members,
+            c,
+        )?)?),
         None => None,
     };
     let page = channels::members(&state, &auth, id, after, limit).await?;

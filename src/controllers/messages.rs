@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
 use crate::models::message::{Anchor, EditInput, MessageView, SendInput};
-use crate::models::page::{decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::messages;
@@ -46,7 +46,7 @@ pub fn parse_anchor(
     after: Option<&str>,
 ) -> Result<Anchor, AppError> {
     if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
-        return messages::parse_history_cursor(&decode_cursor(cursor)?);
+        return messages::parse_history_cursor(&decode_cursor(CursorKind::Messages, cursor)?);
     }
     let id = |field: &str, raw: &str| {
         parse_id(raw).ok_or_else(|| AppError::field(field, "must be a message id"))

@@ -9,8 +9,9 @@ use super::ok;
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
-use crate::models::page::{decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, bad_cursor, decode_cursor, parse_limit};
 use crate::models::parse_id;
+use crate::models::user::Username;
 use crate::models::user::{AvatarUrl, DisplayName, ProfilePatch, StatusText};
 use crate::services::auth::AuthUser;
 use crate::services::users;
@@ -32,7 +33,18 @@ pub async fn list_users(
 ) -> Result<Json<Value>, AppError> {
     let Query(query) = query.map_err(|e| AppError::field("query", e.body_text()))?;
     let limit = parse_limit(query.limit.as_deref())?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    // A user cursor holds the last lower-cased username of the page: it must be one.
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            let name = decode_cursor(CursorKind::Users, c)?;
+            match Username::parse(&name) {
+                Ok(_) if name == name.to_lowercase() => Ok(name),
+                _ => Err(bad_cursor()),
+            }
+        })
+        .transpose()?;
     if query
         .search
         .as_ref()

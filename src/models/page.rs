@@ -36,25 +36,56 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, AppError> {
     }
 }
 
-/// Encodes a cursor key as lower-case hex (opaque to clients, safe in a URL).
-#[must_use]
-pub fn encode_cursor(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
+/// The list a cursor continues: a cursor is good for that list only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    /// `GET /api/users`.
+    Users,
+    /// `GET /api/channels`.
+    Channels,
+    /// `GET /api/channels/{id}/members`.
+    Members,
+    /// `GET /api/channels/{id}/messages`.
+    Messages,
 }
 
-/// Decodes a cursor made by [`encode_cursor`].
+impl CursorKind {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Users => "u",
+            Self::Channels => "c",
+            Self::Members => "m",
+            Self::Messages => "h",
+        }
+    }
+}
+
+/// The error of a cursor this server did not issue for this list.
+#[must_use]
+pub fn bad_cursor() -> AppError {
+    AppError::Validation(vec![FieldError::new(
+        "cursor",
+        "is not a cursor this server issued for this list",
+    )])
+}
+
+/// Encodes a cursor of `kind` continuing after `key`, as lower-case hex (opaque to clients,
+/// safe in a URL).
+#[must_use]
+pub fn encode_cursor(kind: CursorKind, key: &str) -> String {
+    format!("{}:{key}", kind.tag())
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The key of a cursor made by [`encode_cursor`] for `kind` (the caller checks its shape).
 ///
 /// # Errors
-/// `VALIDATION_ERROR` on `cursor` when it was not made by this server.
-pub fn decode_cursor(raw: &str) -> Result<String, AppError> {
-    let bad = || {
-        AppError::Validation(vec![FieldError::new(
-            "cursor",
-            "is not a cursor this server issued",
-        )])
-    };
+/// `VALIDATION_ERROR` on `cursor` when it was not made by this server for this list.
+pub fn decode_cursor(kind: CursorKind, raw: &str) -> Result<String, AppError> {
     if !raw.len().is_multiple_of(2) || raw.len() > 1024 {
-        return Err(bad());
+        return Err(bad_cursor());
     }
     let bytes = (0..raw.len())
         .step_by(2)
@@ -63,8 +94,12 @@ pub fn decode_cursor(raw: &str) -> Result<String, AppError> {
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
         })
         .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    String::from_utf8(bytes).map_err(|_| bad())
+        .ok_or_else(bad_cursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+    text.strip_prefix(kind.tag())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .map(str::to_owned)
+        .ok_or_else(bad_cursor)
 }
 
 #[cfg(test)]
@@ -82,10 +117,21 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor("asha.k")).unwrap(), "asha.k");
-        assert!(decode_cursor("zz").is_err());
-        assert!(decode_cursor("abc").is_err());
-        assert!(decode_cursor("ff").is_err(), "not UTF-8");
+    fn cursors_round_trip_for_their_own_list_only() {
+        let users = encode_cursor(CursorKind::Users, "asha.k");
+        assert_eq!(decode_cursor(CursorKind::Users, &users).unwrap(), "asha.k");
+        assert!(
+            decode_cursor(CursorKind::Channels, &users).is_err(),
+            "another list's"
+        );
+        assert!(decode_cursor(CursorKind::Messages, &users).is_err());
+        let old_style: String = "asha.k".bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            decode_cursor(CursorKind::Users, &old_style).is_err(),
+            "untagged"
+        );
+        assert!(decode_cursor(CursorKind::Users, "zz").is_err());
+        assert!(decode_cursor(CursorKind::Users, "abc").is_err());
+        assert!(decode_cursor(CursorKind::Users, "ff").is_err(), "not UTF-8");
     }
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, FieldError};
 use crate::models::channel::{ChannelName, ChannelRow, ChannelView, NewChannel, Role};
-use crate::models::page::{Pagination, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
 use crate::models::timestamp;
 use crate::models::user::UserView;
 use crate::services::Services;
@@ -161,7 +161,10 @@ pub async fn list(
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = has_more
-        .then(|| rows.last().map(|r| encode_cursor(&r.name)))
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(CursorKind::Channels, &r.name))
+        })
         .flatten();
     Ok(ChannelPage {
         channels: rows.iter().map(ChannelView::from).collect(),
@@ -313,8 +316,12 @@ pub async fn members(
         .collect();
     let next_cursor = has_more
         .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(&format!("{}|{}", r.joined_at.to_rfc3339(), r.user_id)))
+            rows.last().map(|r| {
+                encode_cursor(
+                    CursorKind::Members,
+                    &format!("{}|{}", r.joined_at.to_rfc3339(), r.user_id),
+                )
+            })
         })
         .flatten();
     let members = rows
@@ -341,7 +348,7 @@ pub async fn members(
 /// # Errors
 /// `VALIDATION_ERROR` on `cursor`.
 pub fn parse_member_cursor(decoded: &str) -> Result<(chrono::DateTime<Utc>, Uuid), AppError> {
-    let bad = || AppError::field("cursor", "is not a cursor this server issued");
+    let bad = bad_cursor;
     let (at, id) = decoded.split_once('|').ok_or_else(bad)?;
     let at = chrono::DateTime::parse_from_rfc3339(at)
         .map_err(|_| bad())?

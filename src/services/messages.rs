@@ -9,7 +9,7 @@ use crate::models::channel::ChannelRow;
 use crate::models::message::{
     Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView,
 };
-use crate::models::page::{Pagination, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::channels;
@@ -42,8 +42,8 @@ pub struct History {
 pub fn encode_history_cursor(anchor: Anchor) -> Option<String> {
     match anchor {
         Anchor::Latest => None,
-        Anchor::Before(id) => Some(encode_cursor(&format!("b:{id}"))),
-        Anchor::After(id) => Some(encode_cursor(&format!("a:{id}"))),
+        Anchor::Before(id) => Some(encode_cursor(CursorKind::Messages, &format!("b:{id}"))),
+        Anchor::After(id) => Some(encode_cursor(CursorKind::Messages, &format!("a:{id}"))),
     }
 }
 
@@ -52,7 +52,7 @@ pub fn encode_history_cursor(anchor: Anchor) -> Option<String> {
 /// # Errors
 /// `VALIDATION_ERROR` on `cursor`.
 pub fn parse_history_cursor(decoded: &str) -> Result<Anchor, AppError> {
-    let bad = || AppError::field("cursor", "is not a cursor this server issued");
+    let bad = bad_cursor;
     let (direction, id) = decoded.split_once(':').ok_or_else(bad)?;
     let id = Uuid::try_parse(id).map_err(|_| bad())?;
     match direction {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::models::page::{Pagination, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, encode_cursor};
 use crate::models::user::{ProfilePatch, UserRow, UserView};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
@@ -68,7 +68,7 @@ pub async fn list_users(
     let next_cursor = has_more
         .then(|| {
             rows.last()
-                .map(|r| encode_cursor(&r.username.to_lowercase()))
+                .map(|r| encode_cursor(CursorKind::Users, &r.username.to_lowercase()))
         })
         .flatten();
     let online = online_set(services).await?;

@@ -656,3 +656,60 @@ async fn stars_are_per_user() {
     let (_, body) = json(app.get_as(&a.token, "/api/channels/starred").await).await;
     assert_eq!(names(&body), ["two"]);
 }
+
+#[tokio::test]
+async fn a_cursor_is_good_for_the_list_that_issued_it_only() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("cursorowner").await;
+    let other = app.signup("cursorother").await;
+    let first = app.create_channel(&owner, "cursor-a", false).await;
+    app.create_channel(&owner, "cursor-b", false).await;
+    app.post_as(&other, &format!("/api/channels/{first}/join"))
+        .await;
+    for text in ["one", "two"] {
+        app.send_message(&owner, &first, text).await;
+    }
+    let cursor_of = |path: String| {
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            let (status, body) = json(app.get_as(&token, &path).await).await;
+            assert_eq!(status, 200, "{body}");
+            body["data"]["pagination"]["nextCursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{path} has a next page: {body}"))
+                .to_owned()
+        }
+    };
+    let lists = [
+        "/api/users?limit=1".to_owned(),
+        "/api/channels?limit=1".to_owned(),
+        format!("/api/channels/{first}/members?limit=1"),
+        format!("/api/channels/{first}/messages?limit=1"),
+    ];
+    let mut cursors = Vec::new();
+    for list in &lists {
+        cursors.push(cursor_of(list.clone()).await);
+    }
+    for (i, list) in lists.iter().enumerate() {
+        for (j, cursor) in cursors.iter().enumerate() {
+            let response = app
+                .get_as(&owner.token, &format!("{list}&cursor={cursor}"))
+                .await;
+            if i == j {
+                assert_eq!(response.status(), 200, "{list} takes its own cursor");
+            } else {
+                let body = assert_error(response, 400, "VALIDATION_ERROR").await;
+                assert_eq!(body["error"]["details"][0]["field"], "cursor", "{list} with {j}");
+            }
+        }
+    }
+    // The right kind with an inside of the wrong shape: a channel cursor naming no channel.
+    let forged: String = "c:Not A Name".bytes().map(|b| format!("{b:02x}")).collect();
+    assert_error(
+        app.get_as(&owner.token, &format!("/api/channels?cursor={forged}"))
+            .await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+}
