@@ -114,6 +114,10 @@ pub enum Audience {
     Users(Vec<Uuid>),
 }
 
+/// Room of every connected socket of a node (what `Audience::Everyone` reaches). A socket
+/// leaves it, with every other room, the moment it is gone.
+pub const EVERYONE_ROOM: &str = "everyone";
+
 /// Room of a channel's subscribers.
 #[must_use]
 pub fn channel_room(channel_id: Uuid) -> String {

@@ -149,7 +149,7 @@ mod tests {
         .unwrap()
     }
 
-    fn claims(extra: serde_json::Value) -> serde_json::Value {
+    fn claims(extra: &serde_json::Value) -> serde_json::Value {
         let now = chrono::Utc::now().timestamp();
         let mut c = json!({
             "sub": Uuid::now_v7().to_string(),
@@ -168,13 +168,13 @@ mod tests {
         let keys = keys();
         let hs256 = Header::new(Algorithm::HS256);
         let now = chrono::Utc::now().timestamp();
-        assert!(keys.verify(&signed(&hs256, &claims(json!({})))).is_ok());
+        assert!(keys.verify(&signed(&hs256, &claims(&json!({})))).is_ok());
         assert!(
-            keys.verify(&signed(&hs256, &claims(json!({"nbf": now - 5}))))
+            keys.verify(&signed(&hs256, &claims(&json!({"nbf": now - 5}))))
                 .is_ok()
         );
         assert!(
-            keys.verify(&signed(&hs256, &claims(json!({"iat": now + 30}))))
+            keys.verify(&signed(&hs256, &claims(&json!({"iat": now + 30}))))
                 .is_ok(),
             "within the skew"
         );
@@ -186,19 +186,19 @@ mod tests {
             );
         };
         refused(
-            signed(&hs256, &claims(json!({"nbf": now + 600}))),
+            signed(&hs256, &claims(&json!({"nbf": now + 600}))),
             "nbf in the future",
         );
         refused(
-            signed(&hs256, &claims(json!({"iat": now + 600}))),
+            signed(&hs256, &claims(&json!({"iat": now + 600}))),
             "iat in the future",
         );
         let mut crit = Header::new(Algorithm::HS256);
         crit.crit = Some(vec!["exp".to_owned()]);
-        refused(signed(&crit, &claims(json!({}))), "a crit header");
+        refused(signed(&crit, &claims(&json!({}))), "a crit header");
         let padding = "x".repeat(5000);
         refused(
-            signed(&hs256, &claims(json!({"pad": padding}))),
+            signed(&hs256, &claims(&json!({"pad": padding}))),
             "over 4 KiB",
         );
         refused("not.a.token".to_owned(), "garbage");

@@ -7,7 +7,9 @@ use socketioxide::adapter::Adapter;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::services::Services;
-use crate::services::events::{Audience, Event, LeftReason, channel_room, token_room, user_room};
+use crate::services::events::{
+    Audience, EVERYONE_ROOM, Event, LeftReason, channel_room, token_room, user_room,
+};
 
 /// Starts the delivery task.
 pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
@@ -75,7 +77,7 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         }
         Event::UserOnline { audience, .. } | Event::UserOffline { audience, .. } => {
             match audience {
-                Audience::Everyone => io.emit(name, &event.payload()).await,
+                Audience::Everyone => io.to(EVERYONE_ROOM).emit(name, &event.payload()).await,
                 Audience::Users(ids) => {
                     io.to(ids.iter().map(|u| user_room(*u)).collect::<Vec<_>>())
                         .emit(name, &event.payload())

@@ -34,7 +34,7 @@ use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
 use crate::services::Services;
 use crate::services::auth::{self, AuthUser};
-use crate::services::events::{token_room, user_room};
+use crate::services::events::{EVERYONE_ROOM, token_room, user_room};
 use crate::services::presence::{self, Departure};
 
 pub use typing::Typing;
@@ -176,7 +176,11 @@ async fn on_connect<A: Adapter>(
         return;
     };
     let user_id = user.user.id;
-    socket.join([user_room(user_id), token_room(user.token.jti)]);
+    socket.join([
+        user_room(user_id),
+        token_room(user.token.jti),
+        EVERYONE_ROOM.to_owned(),
+    ]);
     let sid = socket.id.to_string();
     presence::socket_opened(state.services(), user_id, &sid).await;
     if !socket.connected() {
@@ -204,6 +208,10 @@ async fn socket_gone<A: Adapter>(
     if socket.extensions.insert(Gone).is_some() {
         return;
     }
+    // Out of every room first: socketioxide keeps a closing socket in its rooms until this
+    // handler ends, and nothing may reach it after its disconnect — not even the
+    // user:offline this very handler causes.
+    socket.leave_all();
     let sid = socket.id.to_string();
     state.typing().stop_all(state.services(), &sid);
     presence::socket_closed(state.services(), user_id, &sid, how).await;

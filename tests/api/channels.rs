@@ -699,7 +699,10 @@ async fn a_cursor_is_good_for_the_list_that_issued_it_only() {
                 assert_eq!(response.status(), 200, "{list} takes its own cursor");
             } else {
                 let body = assert_error(response, 400, "VALIDATION_ERROR").await;
-                assert_eq!(body["error"]["details"][0]["field"], "cursor", "{list} with {j}");
+                assert_eq!(
+                    body["error"]["details"][0]["field"], "cursor",
+                    "{list} with {j}"
+                );
             }
         }
     }

@@ -817,3 +817,89 @@ async fn deleting_a_channel_tells_each_subscribed_socket_once_and_then_nothing_m
         );
     }
 }
+
+/// Frames `raw` reads until one that `last` accepts (that one included), each as its text
+/// (`41` for a disconnect); pings are answered on the way. Panics after `WAIT`.
+async fn frames_until(
+    raw: &mut chai_tapri_sio::Socket,
+    last: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    use chai_tapri_sio::Packet;
+    let mut frames = Vec::new();
+    loop {
+        let packet = tokio::time::timeout(WAIT, raw.next())
+            .await
+            .unwrap_or_else(|_| panic!("the awaited frame never came; read: {frames:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("closed; read: {frames:?}"));
+        let text = match packet {
+            Packet::Event(t) | Packet::Ack(_, t) | Packet::Other(t) => t.to_string(),
+            Packet::Disconnect => "41".to_owned(),
+        };
+        let done = last(&text);
+        frames.push(text);
+        if done {
+            return frames;
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_disconnect_nothing_more_is_sent_on_its_transport() {
+    let app = TestApp::spawn().await;
+    let u = app.signup("goneuser").await;
+    let watcher = app.signup("gonewatcher").await;
+    let mut w = app.socket(&watcher).await;
+    let online = |w_event: Option<Value>| w_event.unwrap()["userId"] == u.id.as_str();
+    // The token to the CONNECT of a socket whose transport outlives its namespace.
+    let reconnect = |token: &str| format!("40{}", json!({ "token": token }));
+
+    // Logged out: the server's `41`, then nothing but the answer to a new CONNECT.
+    let mut raw = chai_tapri_sio::Socket::connect(&app.address, Auth::Payload(&u.token))
+        .await
+        .unwrap();
+    w.event("user:online", WAIT).await;
+    assert!(online(w.event("user:online", WAIT).await));
+    app.send_as(Method::POST, &u.token, "/api/auth/logout", &json!({}))
+        .await;
+    let until_41 = frames_until(&mut raw, |f| f == "41").await;
+    assert!(
+        until_41.iter().any(|f| f.contains("INVALID_TOKEN")),
+        "told why first: {until_41:?}"
+    );
+    let offline = w.event("user:offline", WAIT).await.unwrap();
+    assert_eq!(offline["userId"], u.id.as_str());
+    raw.send(reconnect(&u.token)).await.unwrap();
+    assert_eq!(
+        frames_until(&mut raw, |f| f.starts_with("44")).await.len(),
+        1,
+        "after its 41, the transport carried only the refusal of the new CONNECT"
+    );
+
+    // The client's own `41`: the same.
+    let (_, body) = json(
+        app.post_json(
+            "/api/auth/login",
+            &json!({"username": u.username, "password": u.password}),
+        )
+        .await,
+    )
+    .await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let mut raw = chai_tapri_sio::Socket::connect(&app.address, Auth::Payload(&token))
+        .await
+        .unwrap();
+    assert!(online(w.event("user:online", WAIT).await));
+    // Everyone hears it, the socket itself too: read before it hangs up.
+    frames_until(&mut raw, |f| f.contains("user:online")).await;
+    raw.send("41".to_owned()).await.unwrap();
+    let offline = w.event("user:offline", WAIT).await.unwrap();
+    assert_eq!(offline["userId"], u.id.as_str());
+    raw.send(reconnect(&token)).await.unwrap();
+    let frames = frames_until(&mut raw, |f| f.starts_with("40")).await;
+    assert_eq!(
+        frames.len(),
+        1,
+        "nothing between its 41 and the new CONNECT: {frames:?}"
+    );
+}

@@ -63,8 +63,8 @@ pub enum Packet {
     Ack(u64, Utf8Bytes),
     /// `41` (Socket.IO disconnect) or `1` (Engine.IO close): the server hung up.
     Disconnect,
-    /// Anything else (connect, binary, a namespace this client does not use…).
-    Other,
+    /// Anything else (connect, connect_error, binary…): the whole frame.
+    Other(Utf8Bytes),
 }
 
 /// tungstenite zero-fills its whole read buffer before every read (128 KiB by default): with
@@ -207,12 +207,12 @@ impl Socket {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             match rest[..digits].parse() {
                 Ok(id) => Packet::Ack(id, t),
-                Err(_) => Packet::Other,
+                Err(_) => Packet::Other(t),
             }
         } else if s.starts_with("41") || s == "1" {
             Packet::Disconnect
         } else {
-            Packet::Other
+            Packet::Other(t)
         }))
     }
 
@@ -323,7 +323,7 @@ impl SioClient {
                         Ok(Some(Packet::Ack(id, t))) => {
                             let _ = in_tx.send(Incoming::Ack(id, ack_of(&t).unwrap_or(Value::Null)));
                         }
-                        Ok(Some(Packet::Other)) => {}
+                        Ok(Some(Packet::Other(_))) => {}
                         Ok(Some(Packet::Disconnect) | None) | Err(_) => break,
                     },
                 }

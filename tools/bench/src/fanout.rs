@@ -390,7 +390,7 @@ async fn connection(
             packet = conn.sio.next() => match packet? {
                 Some(Packet::Event(t)) => conn.record(&ctx, &t),
                 Some(Packet::Ack(id, t)) => conn.on_ack(&ctx, id, &t, sending).await?,
-                Some(Packet::Other) => {}
+                Some(Packet::Other(_)) => {}
                 Some(Packet::Disconnect) | None => bail!("closed by the server"),
             },
         }
