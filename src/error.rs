@@ -246,12 +246,27 @@ impl IntoResponse for AppError {
 
 /// SQLite gave up waiting for its write lock (`SQLITE_BUSY`, `SQLITE_LOCKED` and their
 /// extended codes): the database is overloaded, not broken, and the request may be retried.
-fn sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
-    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-        && db
-            .code()
+/// Whether a database error is the storage's or the server's state, not the request's nor
+/// a bug: then the answer is 503 and the same request may succeed later.
+///
+/// SQLite (primary result codes): BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+/// PostgreSQL (SQLSTATE): connection exceptions (`08…`), insufficient resources (`53…`, a full
+/// disk is `53100`), operator intervention (`57P…`: shutdown, cannot connect now), system
+/// errors (`58…`), and a read-only transaction (`25006`, a standby).
+fn storage_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code
             .and_then(|c| c.parse::<i32>().ok())
-            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14));
+    }
+    code.is_some_and(|c| {
+        c.starts_with("08")
+            || c.starts_with("53")
+            || c.starts_with("57P")
+            || c.starts_with("58")
+            || c == "25006"
+    })
 }
 
 impl From<sqlx::Error> for AppError {
@@ -260,8 +275,13 @@ impl From<sqlx::Error> for AppError {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::ServiceUnavailable(format!("database: {e}")),
-            sqlx::Error::Database(db) if sqlite_busy(db.as_ref()) => {
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::BeginFailed
+            | sqlx::Error::InvalidSavePointStatement => {
+                Self::ServiceUnavailable(format!("database: {e}"))
+            }
+            sqlx::Error::Database(db) if storage_unavailable(db.as_ref()) => {
                 Self::ServiceUnavailable(format!("database: {db}"))
             }
             other => Self::Internal(format!("database: {other}")),

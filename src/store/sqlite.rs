@@ -75,6 +75,12 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection whose transaction could not be ended (a COMMIT or ROLLBACK that
+            // failed while the disk was full or the server went away) is closed, not reused:
+            // reused, every later BEGIN on it would fail until a restart.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options)
             .await?;
         super::migrations::migrator(MIGRATIONS).run(&pool).await?;

@@ -6,6 +6,7 @@ mod auth;
 mod backends;
 mod channels;
 mod crash;
+mod faults;
 mod helpers;
 mod http;
 mod load_tool;

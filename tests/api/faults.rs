@@ -1,0 +1,170 @@
+//! Storage faults: the database's disk fills up and is freed again under a running server.
+//! It answers 503 (never 500) while full, loses nothing it acknowledged, and serves again by
+//! itself once space returns. The test mounts a small tmpfs, so it needs root: it is
+//! `#[ignore]`d and `scripts/test.sh` runs it when it can mount (saying SKIPPED loudly when
+//! it cannot).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TempDir, TestApp, json, test_vars};
+
+/// A tmpfs of `size` mounted on a fresh folder, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        let at = dir.join("disk");
+        std::fs::create_dir_all(&at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("mount can be run");
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs on {at:?} (root is needed)"
+        );
+        Self(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system of `path` until a write fails for want of space.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match file.write_all(&block).and_then(|()| file.sync_all()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling the disk: {e}"),
+        }
+    }
+    // The last partial blocks too.
+    let small = [0u8; 512];
+    while file
+        .write_all(&small)
+        .and_then(|()| file.sync_all())
+        .is_ok()
+    {}
+}
+
+#[tokio::test]
+#[ignore = "mounts a tmpfs (needs root): run by scripts/test.sh when it can mount"]
+async fn a_full_disk_answers_503_loses_nothing_and_heals_when_space_returns() {
+    let dir = std::sync::Arc::new(TempDir::new());
+    let disk = Tmpfs::mount(&dir.0, "4m");
+    let mut vars = test_vars(&dir);
+    vars.insert(
+        "DATABASE_URL".into(),
+        format!("sqlite://{}", disk.0.join("chai.db").display()),
+    );
+    let app = TestApp::spawn_in(dir.clone(), vars).await;
+    let u = app.signup("diskfull").await;
+    let channel = app.create_channel(&u, "disk", false).await;
+    let path = format!("/api/channels/{channel}/messages");
+    let send = |i: usize| {
+        let (app, token, path) = (&app, u.token.clone(), path.clone());
+        async move {
+            let body = json!({"content": format!("message {i} {}", "x".repeat(500)), "nonce": format!("n{i}")});
+            json(app.send_as(Method::POST, &token, &path, &body).await).await
+        }
+    };
+    assert_eq!(send(0).await.0, 201);
+
+    fill(&disk.0.join("filler"));
+    let mut acknowledged = vec!["n0".to_owned()];
+    let mut refused = 0;
+    for i in 1..=400 {
+        let (status, body) = send(i).await;
+        match status {
+            201 => acknowledged.push(format!("n{i}")),
+            503 => {
+                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("a full disk answered {other}: {body}"),
+        }
+    }
+    assert!(refused >= 5, "the disk never filled up");
+    // Reads still work, and health says the database is in trouble or fine, never a 500.
+    let (status, _) = json(app.get_as(&u.token, &format!("{path}?limit=1")).await).await;
+    assert!(status == 200 || status == 503, "{status}");
+
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    let freed = Instant::now();
+    let mut i = 1000;
+    loop {
+        let (status, body) = send(i).await;
+        if status == 201 {
+            acknowledged.push(format!("n{i}"));
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            freed.elapsed() < Duration::from_secs(1),
+            "sends still fail a second after space returned: {body}"
+        );
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The writer and every pooled connection are usable again: a burst succeeds.
+    for j in 0..20 {
+        let (status, body) = send(2000 + j).await;
+        assert_eq!(status, 201, "{body}");
+        acknowledged.push(format!("n{}", 2000 + j));
+    }
+    let (status, body) = json(
+        app.send_as(
+            Method::POST,
+            &u.token,
+            "/api/channels",
+            &json!({"name": "after-the-fault"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Nothing acknowledged was lost.
+    let mut stored = std::collections::HashSet::new();
+    let mut after = "00000000-0000-0000-0000-000000000000".to_owned();
+    loop {
+        let (_, page) = json(
+            app.get_as(&u.token, &format!("{path}?limit=100&after={after}"))
+                .await,
+        )
+        .await;
+        let messages: Vec<Value> = page["data"]["messages"].as_array().unwrap().clone();
+        let Some(last) = messages.last() else { break };
+        after = last["id"].as_str().unwrap().to_owned();
+        stored.extend(
+            messages
+                .iter()
+                .filter_map(|m| m["nonce"].as_str().map(str::to_owned)),
+        );
+    }
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|n| !stored.contains(*n))
+        .collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    drop(app);
+    drop(disk);
+}
