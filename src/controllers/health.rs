@@ -12,9 +12,11 @@ use crate::state::AppState;
 /// How long one dependency may take to answer before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Checks the database (a query) and Redis (a `PING`) for real.
+/// Checks the database (a committed one-row write: writes fail on a full disk while reads
+/// still work) and Redis (a `PING`) for real.
 pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+    let probe = state.store.probe_write(chrono::Utc::now());
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
         Ok(Ok(())) => "ok",
         Ok(Err(e)) => {
             tracing::error!(error = %e, "health: database check failed");

@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs a trivial query: proves the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Commits a one-row write: proves the database can still write (reads may work on a
+    /// full disk or a read-only file system while writes fail).
+    async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Waits for open connections to finish and closes the pool.
     async fn close(&self);

@@ -25,6 +25,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "channels_messages",
         include_str!("../../migrations/postgres/0002_channels_messages.sql"),
     ),
+    (
+        3,
+        "health_probe",
+        include_str!("../../migrations/postgres/0003_health_probe.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

@@ -16,6 +16,8 @@ pub(super) const INSERT_USER: &str = "INSERT INTO users \
     (id, username, email, password_hash, display_name, search_name, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *";
 
+pub(super) const PROBE_WRITE: &str = "UPDATE health_probe SET checked_at = $1 WHERE id = 1";
+
 pub(super) const FETCH_USER: &str = "SELECT * FROM users WHERE id = $1";
 
 pub(super) const FETCH_USER_BY_EMAIL: &str = "SELECT * FROM users WHERE lower(email) = $1";
@@ -202,6 +204,11 @@ macro_rules! impl_store {
 
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(queries::PROBE_WRITE).bind(now).execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "channels_messages",
         include_str!("../../migrations/sqlite/0002_channels_messages.sql"),
     ),
+    (
+        3,
+        "health_probe",
+        include_str!("../../migrations/sqlite/0003_health_probe.sql"),
+    ),
 ];
 
 /// The SQLite implementation of [`Store`].

@@ -103,9 +103,15 @@ async fn a_full_disk_answers_503_loses_nothing_and_heals_when_space_returns() {
         }
     }
     assert!(refused >= 5, "the disk never filled up");
-    // Reads still work, and health says the database is in trouble or fine, never a 500.
+    // Reads still answer (200, or 503 — never 500); health says the database cannot write.
     let (status, _) = json(app.get_as(&u.token, &format!("{path}?limit=1")).await).await;
     assert!(status == 200 || status == 503, "{status}");
+    let (status, health) = json(app.get("/health").await).await;
+    assert_eq!(
+        (status, health["checks"]["database"].as_str()),
+        (503, Some("error")),
+        "{health}"
+    );
 
     std::fs::remove_file(disk.0.join("filler")).unwrap();
     let freed = Instant::now();
@@ -141,6 +147,8 @@ async fn a_full_disk_answers_503_loses_nothing_and_heals_when_space_returns() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    let (status, health) = json(app.get("/health").await).await;
+    assert_eq!(status, 200, "{health}");
 
     // Nothing acknowledged was lost.
     let mut stored = std::collections::HashSet::new();

@@ -26,6 +26,7 @@ async fn open() -> (Arc<dyn Store>, TempDir) {
     };
     assert_eq!(store.kind(), expected);
     store.ping().await.unwrap();
+    store.probe_write(Utc::now()).await.unwrap();
     (store, dir)
 }
 
