@@ -41,6 +41,26 @@ run_tests() { # default|all
     fi
 }
 
+# Runs, on their own, the #[ignore]d tests whose path starts with $1.
+run_alone() { # test-path-prefix
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --locked --no-fail-fast --run-ignored only -E "test(/^$1/)"
+    else
+        cargo test --locked --test api "$1" -- --ignored
+    fi
+}
+
+# A step this machine cannot run: fatal under CI=true, a loud SKIPPED line elsewhere.
+cannot() { # what why
+    if [ "${CI:-}" = "true" ]; then
+        echo "FAILED: CI=true needs $1, and $2" >&2
+        exit 1
+    fi
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!! SKIPPED $1: $2."
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+}
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -55,20 +75,9 @@ echo "== storage faults (a tmpfs under the SQLite database)"
 mnt="$(mktemp -d)"
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; then
     umount "$mnt"
-    if cargo nextest --version >/dev/null 2>&1; then
-        TEST_DATABASE_URL="" TEST_REDIS_URL="" cargo nextest run --locked --no-fail-fast \
-            --run-ignored only -E 'test(/^faults::a_full_disk/)'
-    else
-        TEST_DATABASE_URL="" TEST_REDIS_URL="" cargo test --locked --test api faults::a_full_disk -- --ignored
-    fi
+    TEST_DATABASE_URL="" TEST_REDIS_URL="" run_alone faults::a_full_disk
 else
-    if [ "${CI:-}" = "true" ]; then
-        echo "FAILED: CI=true needs the storage fault tests, and a tmpfs cannot be mounted here" >&2
-        exit 1
-    fi
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-    echo "!! SKIPPED the storage fault tests: mounting a tmpfs needs root."
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    cannot "the storage fault tests" "mounting a tmpfs needs root"
 fi
 rmdir "$mnt"
 E2E_DATABASE_URL="" E2E_REDIS_URL="" scripts/e2e.sh
@@ -115,18 +124,7 @@ E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" scripts/e2e.sh
 # its database. It needs pg_ctlcluster (the cluster on port 5432) and the right to run it.
 echo "== storage faults: PostgreSQL stopped and started under a running server"
 if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" = 0 ] && [ "$pg_host:$pg_port" = "127.0.0.1:5432" ]; then
-    if cargo nextest --version >/dev/null 2>&1; then
-        TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="" cargo nextest run --locked --no-fail-fast \
-            --run-ignored only -E 'test(/^faults::pg_/)'
-    else
-        TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="" cargo test --locked --test api faults::pg_ -- --ignored
-    fi
+    TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="" run_alone faults::pg_
 else
-    if [ "${CI:-}" = "true" ]; then
-        echo "FAILED: CI=true needs the PostgreSQL fault test (root, pg_ctlcluster, the cluster on 127.0.0.1:5432)" >&2
-        exit 1
-    fi
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-    echo "!! SKIPPED the PostgreSQL fault test: it needs root, pg_ctlcluster and the cluster on 127.0.0.1:5432."
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    cannot "the PostgreSQL fault test" "it needs root, pg_ctlcluster and the cluster on 127.0.0.1:5432"
 fi

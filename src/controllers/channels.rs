@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::channel::{ChannelName, Description, Role};
 use crate::models::input::Fields;
-use crate::models::page::{CursorKind, bad_cursor, decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, decode_cursor, decode_cursor_shaped, parse_limit};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::channels::{self, CreateChannel, MAX_INITIAL_MEMBERS};
@@ -66,11 +66,9 @@ pub async fn list_channels(
         .cursor
         .as_deref()
         .map(|c| {
-            let name = decode_cursor(CursorKind::Channels, c)?;
-            match ChannelName::parse(&name) {
-                Ok(parsed) if parsed.as_str() == name => Ok(name),
-                _ => Err(bad_cursor()),
-            }
+            decode_cursor_shaped(CursorKind::Channels, c, |name| {
+                ChannelName::parse(name).is_ok_and(|parsed| parsed.as_str() == name)
+            })
         })
         .transpose()?;
     let page = channels::list(&state, &auth, q.search.as_deref(), joined, after, limit).await?;

@@ -9,7 +9,7 @@ use super::ok;
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
-use crate::models::page::{CursorKind, bad_cursor, decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, decode_cursor_shaped, parse_limit};
 use crate::models::parse_id;
 use crate::models::user::Username;
 use crate::models::user::{AvatarUrl, DisplayName, ProfilePatch, StatusText};
@@ -38,11 +38,9 @@ pub async fn list_users(
         .cursor
         .as_deref()
         .map(|c| {
-            let name = decode_cursor(CursorKind::Users, c)?;
-            match Username::parse(&name) {
-                Ok(_) if name == name.to_lowercase() => Ok(name),
-                _ => Err(bad_cursor()),
-            }
+            decode_cursor_shaped(CursorKind::Users, c, |name| {
+                Username::parse(name).is_ok() && name == name.to_lowercase()
+            })
         })
         .transpose()?;
     if query

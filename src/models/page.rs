@@ -102,6 +102,24 @@ pub fn decode_cursor(kind: CursorKind, raw: &str) -> Result<String, AppError> {
         .ok_or_else(bad_cursor)
 }
 
+/// As [`decode_cursor`], and the key must also pass `shape` (the list's own rule for what
+/// it puts in a cursor).
+///
+/// # Errors
+/// `VALIDATION_ERROR` on `cursor`.
+pub fn decode_cursor_shaped(
+    kind: CursorKind,
+    raw: &str,
+    shape: impl FnOnce(&str) -> bool,
+) -> Result<String, AppError> {
+    let key = decode_cursor(kind, raw)?;
+    if shape(&key) {
+        Ok(key)
+    } else {
+        Err(bad_cursor())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
