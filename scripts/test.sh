@@ -120,6 +120,14 @@ echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis
 TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests all
 E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" scripts/e2e.sh
 
+# Redis restarted under two nodes: a redis-server of the test's own, so the shared one stays up.
+echo "== storage faults: Redis restarted under two nodes"
+if command -v redis-server >/dev/null; then
+    TEST_DATABASE_URL="" TEST_REDIS_URL="" run_alone faults::redis_
+else
+    cannot "the Redis fault test" "redis-server is not installed"
+fi
+
 # Last, alone, since it stops the PostgreSQL every other test uses: a server that outlives
 # its database. It needs pg_ctlcluster (the cluster on port 5432) and the right to run it.
 echo "== storage faults: PostgreSQL stopped and started under a running server"

@@ -13,6 +13,7 @@
 
 mod delivery;
 mod handlers;
+mod redis_driver;
 mod typing;
 
 use std::future::Future;
@@ -28,7 +29,9 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
-use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+use redis_driver::ResilientDriver;
 
 use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
@@ -282,19 +285,20 @@ pub async fn build_redis(
     url: &str,
     prefix: &str,
 ) -> anyhow::Result<(
-    SocketIoLayer<RedisAdapter<socketioxide::adapter::Emitter>>,
+    SocketIoLayer<CustomRedisAdapter<socketioxide::adapter::Emitter, ResilientDriver>>,
     Closer,
 )> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let client =
         redis::Client::open(format!("{url}{sep}protocol=resp3")).context("invalid REDIS_URL")?;
     let config = RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io"));
-    let adapter = RedisAdapterCtr::new_with_redis_config(&client, config)
+    let driver = ResilientDriver::connect(client)
         .await
         .context("cannot connect the Socket.IO Redis adapter (Redis 7+ with RESP3 is needed)")?;
+    let adapter = RedisAdapterCtr::new_with_driver(driver, config);
     let state = SocketState::new(services, typing_timeout);
     let (layer, io) = builder(&state)
-        .with_adapter::<RedisAdapter<_>>(adapter)
+        .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
         .build_layer();
     io.ns("/", on_connect.with(authenticate))
         .await

@@ -291,3 +291,106 @@ async fn pg_stopped_under_a_running_server_is_503_until_it_is_back() {
     let (status, health) = json(app.get("/health").await).await;
     assert_eq!(status, 200, "{health}");
 }
+
+/// A `redis-server` of the test's own on `port`, stopped when dropped.
+struct PrivateRedis(std::process::Child);
+
+impl PrivateRedis {
+    async fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server can be run");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self(child)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "starts a redis-server of its own: run alone by scripts/test.sh"]
+async fn redis_restarted_under_two_nodes_delivery_crosses_again() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = PrivateRedis::start(port).await;
+    let dir = std::sync::Arc::new(TempDir::new());
+    let mut vars = test_vars(&dir);
+    vars.insert("REDIS_URL".into(), format!("redis://127.0.0.1:{port}"));
+    vars.insert(
+        "REDIS_PREFIX".into(),
+        format!("chai:test:{}:", crate::helpers::unique_name()),
+    );
+    let a = TestApp::spawn_in(dir.clone(), vars.clone()).await;
+    let b = TestApp::spawn_in(dir.clone(), vars).await;
+    let alice = a.signup("redisalice").await;
+    let bob = a.signup("redisbob").await;
+    let channel = a.create_channel(&alice, "redis-fault", false).await;
+    b.post_as(&bob, &format!("/api/channels/{channel}/join"))
+        .await;
+    let mut on_b = b.socket(&bob).await;
+    let joined = on_b
+        .call("join-channel", &json!({"channelId": channel}))
+        .await;
+    assert_eq!(joined["success"], true, "{joined}");
+    let heard = |text: &'static str| move |m: &Value| m["content"] == text;
+    a.send_message(&alice, &channel, "before").await;
+    on_b.events_before("new-message", heard("before"), Duration::from_secs(5))
+        .await;
+
+    // Redis goes away: the nodes say so, and keep serving what does not need it.
+    drop(redis);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, health) = json(a.get("/health").await).await;
+        if status == 503 {
+            assert_eq!(health["checks"]["redis"], "error", "{health}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health never noticed: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Back on the same port: health recovers, and a send on node a reaches node b again.
+    redis = PrivateRedis::start(port).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while json(a.get("/health").await).await.0 != 200 {
+        assert!(Instant::now() < deadline, "/health never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut crossed = false;
+    for i in 0..30 {
+        let text = format!("after {i}");
+        a.send_message(&alice, &channel, &text).await;
+        if on_b
+            .event("new-message", Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            crossed = true;
+            break;
+        }
+    }
+    assert!(
+        crossed,
+        "no send of node a reached node b within 15 s of Redis coming back"
+    );
+    drop(redis);
+}

@@ -1,0 +1,109 @@
+//! The pub/sub driver under the Socket.IO Redis adapter, one that survives Redis going away.
+//!
+//! socketioxide-redis's own driver holds one multiplexed connection and never reconnects: after
+//! a Redis restart every broadcast is still published by nobody's connection and heard by no
+//! other node, while sends keep being acknowledged. This one runs on a
+//! [`ConnectionManager`], which reconnects by itself and subscribes again to every channel it
+//! was subscribed to (RESP3 push messages), so cross-node delivery resumes with Redis.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, PushInfo, PushKind, Value};
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use tokio::sync::mpsc;
+
+/// Each subscribed channel's queue to the adapter.
+type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+
+/// A Redis pub/sub driver that reconnects and resubscribes by itself.
+#[derive(Clone)]
+pub struct ResilientDriver {
+    handlers: Handlers,
+    conn: ConnectionManager,
+}
+
+/// A push message's channel and payload, when it is a published message.
+fn message_of(push: PushInfo) -> Option<ChanItem> {
+    if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
+        return None;
+    }
+    let mut data = push.data.into_iter();
+    let channel: String = redis::from_redis_value(data.next()?).ok()?;
+    let payload: Vec<u8> = redis::from_redis_value(data.next()?).ok()?;
+    Some((channel, payload))
+}
+
+fn deliver(push: PushInfo, handlers: &Handlers) {
+    let Some((channel, payload)) = message_of(push) else {
+        return;
+    };
+    let handlers = handlers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(tx) = handlers.get(&channel)
+        && tx.try_send((channel, payload)).is_err()
+    {
+        tracing::warn!("a Socket.IO adapter channel is full or gone: a broadcast was dropped");
+    }
+}
+
+impl ResilientDriver {
+    /// Connects (the client must speak RESP3, for push messages).
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    pub async fn connect(client: redis::Client) -> redis::RedisResult<Self> {
+        let handlers: Handlers = Arc::default();
+        let sink = handlers.clone();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(move |push: PushInfo| {
+                deliver(push, &sink);
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .set_automatic_resubscription();
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self { handlers, conn })
+    }
+}
+
+impl Driver for ResilientDriver {
+    type Error = redis::RedisError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        self.conn.clone().publish::<_, _, Value>(chan, val).await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        let (tx, rx) = mpsc::channel(size);
+        self.handlers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(chan.clone(), tx);
+        self.conn.clone().subscribe(chan).await?;
+        Ok(MessageStream::new(rx))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        self.handlers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&chan);
+        self.conn.clone().unsubscribe(chan).await
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        let (_, count): (String, u16) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(chan)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(count)
+    }
+}
