@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::middleware::request_id;
+use crate::middleware::{rate_limit, request_id};
 
 /// One failing field of a request, as listed in `error.details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -231,9 +231,7 @@ impl IntoResponse for AppError {
             // The budget that refused it, so a client can tell which one it hit.
             let headers = response.headers_mut();
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            headers.insert("ratelimit-limit", HeaderValue::from(limit));
-            headers.insert("ratelimit-remaining", HeaderValue::from(0_u64));
-            headers.insert("ratelimit-reset", HeaderValue::from(retry_after));
+            rate_limit::set_headers(headers, limit, 0, retry_after);
         }
         if status.is_server_error() {
             response

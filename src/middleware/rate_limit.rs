@@ -45,11 +45,16 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
-fn set_headers(headers: &mut HeaderMap, verdict: &Verdict) {
+/// `RateLimit-Limit`: written on every answer of a limited route, by [`set_headers`] alone.
+const LIMIT_HEADER: &str = "ratelimit-limit";
+
+/// Writes `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds) — for
+/// this middleware's answers and for a 429 (`AppError::RateLimited`) alike.
+pub(crate) fn set_headers(headers: &mut HeaderMap, limit: u64, remaining: u64, reset_secs: u64) {
     let pairs = [
-        ("ratelimit-limit", verdict.limit),
-        ("ratelimit-remaining", verdict.remaining()),
-        ("ratelimit-reset", verdict.reset_secs),
+        (LIMIT_HEADER, limit),
+        ("ratelimit-remaining", remaining),
+        ("ratelimit-reset", reset_secs),
     ];
     for (name, value) in pairs {
         headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
@@ -94,12 +99,17 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let mut response = next.run(req).await;
     // A handler that refused on a budget of its own already said which one.
-    if response.headers().contains_key("ratelimit-limit") {
+    if response.headers().contains_key(LIMIT_HEADER) {
         return response;
     }
     verdicts.extend(response.extensions().get::<Verdict>().copied());
     if let Some(tightest) = Verdict::tightest(verdicts) {
-        set_headers(response.headers_mut(), &tightest);
+        set_headers(
+            response.headers_mut(),
+            tightest.limit,
+            tightest.remaining(),
+            tightest.reset_secs,
+        );
     }
     response
 }

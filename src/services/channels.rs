@@ -348,12 +348,11 @@ pub async fn members(
 /// # Errors
 /// `VALIDATION_ERROR` on `cursor`.
 pub fn parse_member_cursor(decoded: &str) -> Result<(chrono::DateTime<Utc>, Uuid), AppError> {
-    let bad = bad_cursor;
-    let (at, id) = decoded.split_once('|').ok_or_else(bad)?;
+    let (at, id) = decoded.split_once('|').ok_or_else(bad_cursor)?;
     let at = chrono::DateTime::parse_from_rfc3339(at)
-        .map_err(|_| bad())?
+        .map_err(|_| bad_cursor())?
         .with_timezone(&Utc);
-    let id = Uuid::try_parse(id).map_err(|_| bad())?;
+    let id = Uuid::try_parse(id).map_err(|_| bad_cursor())?;
     Ok((at, id))
 }
 

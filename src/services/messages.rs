@@ -52,13 +52,12 @@ pub fn encode_history_cursor(anchor: Anchor) -> Option<String> {
 /// # Errors
 /// `VALIDATION_ERROR` on `cursor`.
 pub fn parse_history_cursor(decoded: &str) -> Result<Anchor, AppError> {
-    let bad = bad_cursor;
-    let (direction, id) = decoded.split_once(':').ok_or_else(bad)?;
-    let id = Uuid::try_parse(id).map_err(|_| bad())?;
+    let (direction, id) = decoded.split_once(':').ok_or_else(bad_cursor)?;
+    let id = Uuid::try_parse(id).map_err(|_| bad_cursor())?;
     match direction {
         "b" => Ok(Anchor::Before(id)),
         "a" => Ok(Anchor::After(id)),
-        _ => Err(bad()),
+        _ => Err(bad_cursor()),
     }
 }
 
