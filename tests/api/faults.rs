@@ -62,6 +62,36 @@ fn fill(path: &Path) {
     {}
 }
 
+/// Sends `send(i)` for `i = first, first + 1, …` (20 ms apart) until one is acknowledged
+/// (201), allowing nothing but 503 before it and no more than `limit` after `since` (when
+/// the fault cleared); the `i` acknowledged.
+async fn until_a_send_succeeds<F, Fut>(
+    send: &F,
+    first: usize,
+    since: Instant,
+    limit: Duration,
+    cleared: &str,
+) -> usize
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let mut i = first;
+    loop {
+        let (status, body) = send(i).await;
+        if status == 201 {
+            return i;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            since.elapsed() < limit,
+            "sends still fail {limit:?} after {cleared}: {body}"
+        );
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 #[ignore = "mounts a tmpfs (needs root): run by scripts/test.sh when it can mount"]
 async fn a_full_disk_answers_503_loses_nothing_and_heals_when_space_returns() {
@@ -115,21 +145,9 @@ async fn a_full_disk_answers_503_loses_nothing_and_heals_when_space_returns() {
 
     std::fs::remove_file(disk.0.join("filler")).unwrap();
     let freed = Instant::now();
-    let mut i = 1000;
-    loop {
-        let (status, body) = send(i).await;
-        if status == 201 {
-            acknowledged.push(format!("n{i}"));
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(
-            freed.elapsed() < Duration::from_secs(1),
-            "sends still fail a second after space returned: {body}"
-        );
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let i =
+        until_a_send_succeeds(&send, 1000, freed, Duration::from_secs(1), "space returned").await;
+    acknowledged.push(format!("n{i}"));
     // The writer and every pooled connection are usable again: a burst succeeds.
     for j in 0..20 {
         let (status, body) = send(2000 + j).await;
@@ -267,20 +285,14 @@ async fn pg_stopped_under_a_running_server_is_503_until_it_is_back() {
 
     cluster.ctl("start");
     let back = Instant::now();
-    let mut i = 100;
-    loop {
-        let (status, body) = send(i).await;
-        if status == 201 {
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(
-            back.elapsed() < Duration::from_secs(10),
-            "sends still fail 10 s after PostgreSQL came back: {body}"
-        );
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_a_send_succeeds(
+        &send,
+        100,
+        back,
+        Duration::from_secs(10),
+        "PostgreSQL came back",
+    )
+    .await;
     for j in 0..10 {
         assert_eq!(
             send(1000 + j).await.0,
