@@ -1,6 +1,5 @@
 //! Start-up and shutdown: connect the store and Redis, build the router, bind, serve.
 
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use tokio::sync::watch;
 use crate::backends::Backends;
 use crate::backends::redis::RedisBackends;
 use crate::config::Config;
+use crate::connections::{self, OpenConnections};
 use crate::middleware::{self, InFlight};
 use crate::services::passwords::PasswordHasher;
 use crate::state::AppState;
@@ -19,7 +19,7 @@ use crate::{controllers, services, socket, store};
 
 /// A built server: bound to its port, not yet serving.
 pub struct App {
-    listener: TcpListener,
+    server: connections::Server,
     router: Router,
     state: AppState,
     in_flight: InFlight,
@@ -71,6 +71,19 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let open_files = connections::raise_open_file_limit();
+        let limits = connections::Limits::new(
+            &config.connections,
+            &config.rate_limit.trusted_proxies,
+            open_files,
+        );
+        tracing::info!(
+            max_connections = limits.max_total(),
+            max_connections_per_ip = limits.max_per_ip(),
+            open_files,
+            "connection caps"
+        );
+        let server = connections::Server::new(listener, limits);
         let in_flight = InFlight::default();
         let frontend_url = config.frontend_url.clone();
         let passwords = PasswordHasher::new(config.bcrypt_cost)
@@ -102,7 +115,7 @@ impl App {
             }
         };
         Ok(Self {
-            listener,
+            server,
             router,
             state,
             in_flight,
@@ -119,9 +132,15 @@ impl App {
     /// The address actually bound.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
+        self.server
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::new(self.state.config().host, self.state.config().port))
+    }
+
+    /// A live count of the open connections.
+    #[must_use]
+    pub fn open_connections(&self) -> OpenConnections {
+        self.server.open_connections()
     }
 
     /// The node's state (tests reach the store and backends through it).
@@ -140,29 +159,16 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Stopped> {
         let Self {
-            listener,
+            server,
             router,
             state,
             in_flight,
             io,
         } = self;
         let timeout = state.config().shutdown_timeout;
-        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
         let mut cut_rx = stop_rx.clone();
-        // Without TCP_NODELAY a small frame written right after another (an ack after a
-        // broadcast) waits for the peer's delayed ACK: 40 ms on Linux.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stopped| *stopped).await;
-        });
+        let server = server.serve(router, stop_rx);
         let closing = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
@@ -175,10 +181,7 @@ impl App {
             tokio::time::sleep(timeout).await;
         };
         let outcome = tokio::select! {
-            served = server => {
-                served.context("server failed")?;
-                Stopped::Clean
-            }
+            () = server => Stopped::Clean,
             () = deadline => {
                 tracing::warn!(
                     in_flight = in_flight.count(),

@@ -238,6 +238,26 @@ pub struct RateLimitConfig {
     pub trusted_proxies: Vec<IpNet>,
 }
 
+/// How long a connection may keep the server waiting, and how many it may hold open.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// A request head must arrive within this long of the server starting to wait for it
+    /// on a new connection, or of its first byte on a kept-alive one.
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub keepalive_timeout: Duration,
+    /// A request body must arrive whole within this long of its head.
+    pub body_timeout: Duration,
+    /// A response the client stops reading for this long is abandoned with its connection.
+    pub send_timeout: Duration,
+    /// Idle time before TCP keepalive probes ask whether the peer is still there.
+    pub tcp_keepalive: Duration,
+    /// Open connections in total (`None`: derived from the open-file limit at start-up).
+    pub max_connections: Option<usize>,
+    /// Open connections per client address (peers in `TRUSTED_PROXIES` are exempt).
+    pub max_connections_per_ip: usize,
+}
+
 /// The whole configuration, typed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -284,6 +304,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How long one REST request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Connection timeouts and caps.
+    pub connections: ConnectionConfig,
     /// Gather concurrent message sends into one transaction (off only to measure the gain).
     pub message_group_commit: bool,
 }
@@ -610,6 +632,42 @@ impl Config {
             },
             shutdown_timeout: v.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
             request_timeout: v.duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            connections: ConnectionConfig {
+                header_timeout: v.duration("HEADER_TIMEOUT", Duration::from_secs(10))?,
+                keepalive_timeout: v.duration("KEEPALIVE_TIMEOUT", Duration::from_secs(30))?,
+                body_timeout: v.duration("BODY_TIMEOUT", Duration::from_secs(30))?,
+                send_timeout: v.duration("SEND_TIMEOUT", Duration::from_secs(30))?,
+                tcp_keepalive: v.duration("TCP_KEEPALIVE", Duration::from_secs(60))?,
+                max_connections: match v.or("MAX_CONNECTIONS", "auto") {
+                    "auto" => None,
+                    raw => Some(
+                        raw.parse::<usize>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| {
+                                ConfigError::expected(
+                                    "MAX_CONNECTIONS",
+                                    "auto or a number of connections of at least 1",
+                                    raw,
+                                )
+                            })?,
+                    ),
+                },
+                max_connections_per_ip: match v.parse(
+                    "MAX_CONNECTIONS_PER_IP",
+                    1000usize,
+                    "a number of connections of at least 1",
+                )? {
+                    0 => {
+                        return Err(ConfigError::expected(
+                            "MAX_CONNECTIONS_PER_IP",
+                            "a number of connections of at least 1",
+                            "0",
+                        ));
+                    }
+                    n => n,
+                },
+            },
             message_group_commit: v.bool("MESSAGE_GROUP_COMMIT", true)?,
         })
     }

@@ -107,6 +107,12 @@ pub enum AppError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// The request body did not arrive whole within `BODY_TIMEOUT` (milliseconds).
+    #[error("request body timed out")]
+    RequestTimeout {
+        /// The limit that passed.
+        limit_ms: u128,
+    },
     /// An uploaded file is over `MAX_FILE_SIZE`.
     #[error("file too large")]
     FileTooLarge,
@@ -161,6 +167,7 @@ impl AppError {
             Self::ChannelExists => (StatusCode::CONFLICT, "CHANNEL_EXISTS"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Self::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
             Self::FileTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "FILE_TOO_LARGE"),
             Self::UnsupportedFileType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_FILE_TYPE")
@@ -198,6 +205,9 @@ impl AppError {
             }
             Self::PayloadTooLarge { limit } => {
                 format!("Request body is larger than the limit of {limit} bytes")
+            }
+            Self::RequestTimeout { limit_ms } => {
+                format!("Request body did not arrive within {limit_ms} ms")
             }
             Self::FileTooLarge => "File is larger than the upload limit".into(),
             Self::UnsupportedFileType => "File type is not allowed".into(),

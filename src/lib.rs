@@ -15,6 +15,7 @@
 //! ```
 //! - [`config`]: every environment variable, typed once at start-up.
 //! - [`app`]: build (connect, migrate, bind) and run until stopped (graceful shutdown).
+//! - [`connections`]: the accept loop, connection caps and the timers of slow clients.
 //! - [`state`]: what HTTP handlers receive: the configuration and the services.
 //! - [`middleware`]: the layer stack in one function, and the extractors that reject.
 //! - [`controllers`]: REST, one service call per route.
@@ -29,6 +30,7 @@
 pub mod app;
 pub mod backends;
 pub mod config;
+pub mod connections;
 pub mod controllers;
 pub mod error;
 pub mod logging;

@@ -143,6 +143,7 @@ pub struct TestApp {
     pub vars: HashMap<String, String>,
     /// Requests that reached `/api/__test/slow`.
     pub slow_entered: Arc<AtomicUsize>,
+    connections: chai_tapri::connections::OpenConnections,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<Stopped>>>,
     pub dir: std::sync::Arc<TempDir>,
@@ -171,6 +172,7 @@ impl TestApp {
             .expect("test server starts");
         let port = app.port();
         let state = app.state().clone();
+        let connections = app.open_connections();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -185,10 +187,16 @@ impl TestApp {
             state,
             vars,
             slow_entered,
+            connections,
             shutdown: Some(tx),
             handle: Some(handle),
             dir,
         }
+    }
+
+    /// How many connections the server has open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.count()
     }
 
     /// A socket of `user`, connected with the token in the handshake's `auth`.

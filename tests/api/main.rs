@@ -5,6 +5,7 @@
 mod auth;
 mod backends;
 mod channels;
+mod connections;
 mod crash;
 mod faults;
 mod helpers;
