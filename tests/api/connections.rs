@@ -262,3 +262,166 @@ async fn accepted_connections_carry_tcp_keepalive_so_a_vanished_peer_is_found() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs the load tool's `abuse` scenario against `addr` (on a thread of its own: the tool
+/// builds its own runtime).
+async fn abuse(addr: &str, pid: u32, extra: &[&str]) -> serde_json::Value {
+    let mut args: Vec<String> = ["abuse", "--url", addr, "--server-pid", &pid.to_string()]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect();
+    args.extend(["--threads".into(), "2".into()]);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(chai_tapri_bench::run(args).map_err(|e| format!("{e:#}")));
+    });
+    tokio::time::timeout(Duration::from_secs(120), rx)
+        .await
+        .expect("the attack ends by itself")
+        .expect("the tool's thread finished")
+        .unwrap_or_else(|e| panic!("the scenario failed: {e}"))
+}
+
+#[tokio::test]
+async fn six_thousand_connections_that_never_become_requests_are_closed_and_others_are_served() {
+    let dir = crate::helpers::TempDir::new();
+    let (mut child, addr) = crate::process::start(
+        &dir.0,
+        &[
+            ("HEADER_TIMEOUT", "2s"),
+            ("MAX_CONNECTIONS_PER_IP", "10000"),
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("BCRYPT_COST", "4"),
+        ],
+    );
+    let r = abuse(
+        &addr,
+        child.id(),
+        &[
+            "--idle",
+            "5000",
+            "--slow",
+            "1000",
+            "--dribble-ms",
+            "200",
+            "--calm",
+            "1",
+            "--settle",
+            "60",
+        ],
+    )
+    .await;
+    crate::process::terminate(&child);
+    crate::process::wait_with_deadline(&mut child, Duration::from_secs(10));
+    let attack = &r["attack"];
+    // Every attacking connection was accepted and then closed by the header timer, while
+    // the attacker never closed one.
+    assert_eq!(attack["connect_failed"], 0, "{r}");
+    assert_eq!(attack["refused_503"], 0, "{r}");
+    assert_eq!(attack["still_open"], 0, "{r}");
+    assert_eq!(attack["closed_by_server"], 6000, "{r}");
+    // The normal client was answered every time, and was measured during the attack.
+    assert_eq!(r["normal_client"]["errors"], 0, "{r}");
+    assert!(
+        r["normal_client"]["attack"]["health"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{r}"
+    );
+    assert!(
+        r["normal_client"]["attack"]["login"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{r}"
+    );
+    // The server held the connections (its descriptors rose by thousands) and let them go.
+    let fds = &r["server_fds"];
+    let (idle, peak, after) = (
+        fds["idle"].as_u64().unwrap(),
+        fds["peak"].as_u64().unwrap(),
+        fds["after"].as_u64().unwrap(),
+    );
+    assert!(peak > idle + 1000, "{r}");
+    assert!(after <= idle + 5, "{r}");
+}
+
+#[tokio::test]
+async fn out_of_descriptors_the_server_pauses_accepting_and_recovers_without_spinning() {
+    let dir = crate::helpers::TempDir::new();
+    let (mut child, addr) = crate::process::start_limited(
+        &dir.0,
+        &[
+            ("HEADER_TIMEOUT", "2s"),
+            ("MAX_CONNECTIONS", "100000"),
+            ("MAX_CONNECTIONS_PER_IP", "100000"),
+        ],
+        Some(256),
+    );
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let cpu = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<u64> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // utime + stime, in clock ticks of 10 ms.
+        Duration::from_millis((fields[10] + fields[11]) * 10)
+    };
+    // More connections than the server has descriptors; none of them says anything.
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
+        held.push(socket.connect(target).await.expect("the backlog takes it"));
+    }
+    let log = dir.0.join("logs/combined.log");
+    let paused = |log: &std::path::Path| {
+        crate::process::json_lines(log)
+            .iter()
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .or(l["message"].as_str())
+                    .is_some_and(|m| m.starts_with("cannot accept connections: out of descriptors"))
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while paused(&log) == 0 {
+        assert!(Instant::now() < deadline, "no pause was logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // While out of descriptors it waits rather than retrying in a loop.
+    let (cpu_before, wall) = (cpu(child.id()), Instant::now());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let used = cpu(child.id()) - cpu_before;
+    assert!(
+        used < wall.elapsed() / 2,
+        "{used:?} of CPU in {:?}: the accept loop spins",
+        wall.elapsed()
+    );
+    // The header timer frees descriptors; every queued connection is served and closed in
+    // turn, and a normal client is answered again.
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = client
+            .get(format!("{addr}/health"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health never answered again");
+    }
+    assert!(paused(&log) < 10, "the pause is logged at most every 5 s");
+    drop(held);
+    crate::process::terminate(&child);
+    crate::process::wait_with_deadline(&mut child, Duration::from_secs(10));
+}

@@ -25,13 +25,34 @@ pub(crate) fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
 /// Starts the binary on a free port with JSON console logs (stderr to `stderr.log` in `dir`);
 /// returns it and its address.
 pub(crate) fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, String) {
+    start_limited(dir, vars, None)
+}
+
+/// As [`start`], with the open-file limit (soft and hard) of the process set to `nofile`.
+pub(crate) fn start_limited(
+    dir: &Path,
+    vars: &[(&str, &str)],
+    nofile: Option<u64>,
+) -> (Child, String) {
     let mut all = vec![
         ("PORT", "0"),
         ("LOG_FORMAT", "json"),
         ("SHUTDOWN_TIMEOUT", "5s"),
     ];
     all.extend_from_slice(vars);
-    let mut child = command(dir, &all)
+    let mut cmd = match nofile {
+        None => command(dir, &all),
+        Some(n) => {
+            let mut cmd = Command::new("/usr/bin/prlimit");
+            cmd.arg(format!("--nofile={n}:{n}"))
+                .arg(BIN)
+                .current_dir(dir)
+                .env_clear()
+                .envs(all.iter().copied());
+            cmd
+        }
+    };
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
@@ -100,7 +121,7 @@ pub(crate) fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::pro
     }
 }
 
-fn json_lines(path: &Path) -> Vec<Value> {
+pub(crate) fn json_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .map(|l| {

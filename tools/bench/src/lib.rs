@@ -4,12 +4,13 @@
 //! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history|loopback> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|abuse|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
 //! See `docs/performance.md` for every option and the numbers it measured.
 
+mod abuse;
 mod args;
 mod client;
 mod connect;
@@ -31,6 +32,9 @@ scenarios:
   connect  --sockets 1000 [--users N] --concurrency 100 --hold 5
   http     --op get|post --connections 64 --seconds 10 --seed 1000 --limit 50
   history  --messages 100000 --concurrency 64 --pages 200 --limit 50 --depths 0,1000,10000,50000
+  abuse    --idle 5000 --slow 1000 --from 127.0.0.2 --dribble-ms 1000 --calm 3 --settle 120
+           (connections from one address that never become requests; a normal client's
+           /health and login latency meanwhile; the server's descriptors with --server-pid)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
@@ -84,6 +88,7 @@ pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
             "connect" => connect::run(common, args).await,
             "http" => http::run(common, args).await,
             "history" => history::run(common, args).await,
+            "abuse" => abuse::run(common, args).await,
             other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     })
