@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::backends::Backends;
@@ -68,9 +67,8 @@ impl App {
             }
         };
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener =
+            connections::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let open_files = connections::raise_open_file_limit();
         let limits = connections::Limits::new(
             &config.connections,

@@ -45,6 +45,25 @@ fn reserved_descriptors(limit: u64) -> u64 {
     (limit / 10).max(128)
 }
 
+/// Connections the kernel may hold completed for us before `accept` (capped by
+/// `net.core.somaxconn`). A burst beyond it is dropped by the kernel, unseen by the server.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with a listen queue of [`LISTEN_BACKLOG`].
+///
+/// # Errors
+/// The address is taken or cannot be bound.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Raises the open-file limit to its hard limit; the soft limit now in force.
 pub fn raise_open_file_limit() -> u64 {
     let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).ok();
@@ -384,26 +403,35 @@ impl AsyncWrite for Watched {
 struct TimedBody {
     inner: Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    passed: BodyDeadline,
+}
+
+/// In a request's extensions: whether its body failed for arriving too slowly, so that
+/// whatever the handler made of the failed read, the answer is 408 (see the middleware).
+#[derive(Debug, Clone)]
+pub struct BodyDeadline {
+    passed: Arc<std::sync::atomic::AtomicBool>,
     limit: Duration,
+}
+
+impl BodyDeadline {
+    /// Whether the body timed out.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.passed.load(Ordering::SeqCst)
+    }
+
+    /// `BODY_TIMEOUT`.
+    #[must_use]
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
 }
 
 /// The error a body that arrived too slowly ends with.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0} ms")]
-pub struct BodyTimedOut(u128);
-
-/// The limit that passed, if `error` (or one of its sources) is a body that timed out.
-#[must_use]
-pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> Option<u128> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(BodyTimedOut(limit)) = e.downcast_ref::<BodyTimedOut>() {
-            return Some(*limit);
-        }
-        next = e.source();
-    }
-    None
-}
+#[error("the request body did not arrive within {0:?}")]
+struct BodyTimedOut(Duration);
 
 impl hyper::body::Body for TimedBody {
     type Data = Bytes;
@@ -418,7 +446,8 @@ impl hyper::body::Body for TimedBody {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(BodyTimedOut(this.limit.as_millis()).into())));
+            this.passed.passed.store(true, Ordering::SeqCst);
+            return Poll::Ready(Some(Err(BodyTimedOut(this.passed.limit).into())));
         }
         Poll::Pending
     }
@@ -647,10 +676,15 @@ async fn serve_connection(
             let body = if hyper::body::Body::is_end_stream(&body) {
                 Body::new(body)
             } else {
+                let passed = BodyDeadline {
+                    passed: Arc::default(),
+                    limit: body_timeout,
+                };
+                parts.extensions.insert(passed.clone());
                 Body::new(TimedBody {
                     inner: body,
                     deadline: Box::pin(tokio::time::sleep(body_timeout)),
-                    limit: body_timeout,
+                    passed,
                 })
             };
             let router = router.clone();

@@ -24,6 +24,7 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{Instrument, field};
 
+use crate::connections::BodyDeadline;
 use crate::error::{AppError, ErrorCause};
 use crate::state::AppState;
 
@@ -104,8 +105,28 @@ pub fn stack(
         );
     socket(router.layer(gzip))
         .layer(axum::middleware::map_request(detach_socket_request))
+        .layer(axum::middleware::from_fn(late_body))
         .layer(cors)
         .layer(from_fn_with_state(in_flight, observe))
+}
+
+/// A request whose body did not arrive within `BODY_TIMEOUT` is answered 408, whatever the
+/// handler (or Engine.IO) made of the failed read.
+async fn late_body(req: Request, next: Next) -> Response {
+    let deadline = req.extensions().get::<BodyDeadline>().cloned();
+    let response = next.run(req).await;
+    match deadline {
+        Some(deadline) if deadline.passed() => {
+            let mut late = AppError::RequestTimeout {
+                limit_ms: deadline.limit().as_millis(),
+            }
+            .into_response();
+            late.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            late
+        }
+        _ => response,
+    }
 }
 
 /// Engine.IO keeps the handshake request's URI and headers for the life of the socket. As

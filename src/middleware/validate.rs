@@ -11,7 +11,6 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value};
 
-use crate::connections;
 use crate::error::AppError;
 
 /// Largest JSON body accepted on REST routes, in bytes.
@@ -55,11 +54,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 AppError::PayloadTooLarge {
                     limit: JSON_BODY_LIMIT,
                 }
-            }
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::UnknownBodyError(e))
-                if let Some(limit_ms) = connections::body_timed_out(&e) =>
-            {
-                AppError::RequestTimeout { limit_ms }
             }
             other => AppError::InvalidJson(other.body_text()),
         })?;

@@ -156,7 +156,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
                     }
                     tally.closed.fetch_add(1, Relaxed)
                 }
-                Held::StillOpen => 0,
+                // The run is over: nothing more to hold it for.
+                Held::StillOpen => return,
             };
             // Held, never closed by this side, until the run ends.
             release.notified().await;
@@ -245,7 +246,8 @@ enum Held {
     Refused,
     /// Closed by the server later: one of its timers.
     Closed,
-    /// Still open when the run ended.
+    /// Still open when the run ended (or never accepted: a connection the kernel dropped
+    /// from a full listen queue looks established to the client alone).
     StillOpen,
 }
 
