@@ -253,14 +253,18 @@ impl Activity {
     /// When the connection must be closed if nothing changes, and why.
     fn deadline(&self, limits: &Limits, now: u64) -> (u64, &'static str) {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4);
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
-            return match self.write_blocked_since.load(Ordering::SeqCst) {
-                0 => (now + ms(limits.send_timeout), ""),
-                since => (
+        // A response the client does not read, whether or not the next request has begun.
+        match self.write_blocked_since.load(Ordering::SeqCst) {
+            0 => {}
+            since => {
+                return (
                     since + ms(limits.send_timeout),
                     "the client stopped reading the response",
-                ),
-            };
+                );
+            }
+        }
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return (now + ms(limits.send_timeout), "");
         }
         match self.head_since.load(Ordering::SeqCst) {
             0 if self.served.load(Ordering::SeqCst) == 0 => (
@@ -312,7 +316,6 @@ impl Drop for InRequest {
         activity.served.fetch_add(1, Ordering::SeqCst);
         activity.idle_since.store(activity.now(), Ordering::SeqCst);
         activity.head_since.store(0, Ordering::SeqCst);
-        activity.write_blocked_since.store(0, Ordering::SeqCst);
         activity.in_flight.fetch_sub(1, Ordering::SeqCst);
         activity.changed.notify_one();
     }

@@ -173,6 +173,45 @@ async fn a_request_body_that_stops_arriving_fails_at_the_body_timeout_on_every_r
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_responses_is_cut_at_the_send_timeout() {
+    let app = with_timeouts(&[
+        ("SEND_TIMEOUT", "1s"),
+        ("HEADER_TIMEOUT", "60s"),
+        ("KEEPALIVE_TIMEOUT", "60s"),
+    ])
+    .await;
+    let conn = connect_from(&app, [127, 0, 0, 1]).await;
+    let (mut reader, mut writer) = conn.into_split();
+    // Pipelined requests whose answers (~15 MB) are never read: the server's writes stall.
+    let flood = tokio::spawn(async move {
+        let request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        for _ in 0..100 {
+            writer.write_all(&request).await?;
+        }
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.open_connections() == 0 {
+        assert!(Instant::now() < deadline, "never admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    while app.open_connections() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server still holds the connection of a client that reads nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    flood.abort();
+    // What had been sent before the cut is still there to read, then the end.
+    let mut buf = vec![0u8; 65536];
+    let n = reader.read(&mut buf).await.unwrap_or(0);
+    assert!(n == 0 || buf.starts_with(b"HTTP/1.1 404"));
+}
+
+#[tokio::test]
 async fn one_address_cannot_hold_more_than_its_share_and_a_trusted_proxy_is_exempt() {
     let app = with_timeouts(&[
         ("MAX_CONNECTIONS_PER_IP", "5"),
