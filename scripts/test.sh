@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, the tests on SQLite without Redis, and the same
 # tests again on PostgreSQL + Redis (127.0.0.1:5432 database `test`, 127.0.0.1:6379). Each
 # pass ends with the end-to-end suites of the official Socket.IO clients (scripts/e2e.sh,
-# which installs them with npm and pip into ignored folders when missing).
+# which installs them with npm and pip into ignored folders when missing). The first pass also
+# runs Schemathesis against the OpenAPI document (scripts/fuzz.sh, pip into an ignored folder).
 #
 # With CI=true the PostgreSQL + Redis pass is mandatory; elsewhere it is skipped, loudly,
 # when either service is not reachable. Override the addresses with TEST_PG_URL and
@@ -81,6 +82,8 @@ else
 fi
 rmdir "$mnt"
 E2E_DATABASE_URL="" E2E_REDIS_URL="" scripts/e2e.sh
+# The OpenAPI document, fuzzed by Schemathesis against a server on SQLite.
+scripts/fuzz.sh
 
 read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
 read -r redis_host redis_port <<<"$(host_port "$REDIS_URL_FOR_TESTS" 6379)"

@@ -1,5 +1,6 @@
 //! `/api/auth/*` (API.md §3).
 
+use crate::controllers::openapi;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -42,6 +43,16 @@ fn session_response(state: &AppState, status: StatusCode, session: &Session) -> 
 }
 
 /// `POST /api/auth/signup`.
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    tag = "auth",
+    request_body = openapi::SignupBody,
+    responses(
+        (status = 201, description = "Signed up and signed in; the token is also set as the `token` cookie", body = openapi::Envelope<openapi::SessionData>),
+        (status = 409, description = "USER_EXISTS", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<Response, AppError> {
     let mut f = Fields::new(body.0);
     let username = f.required("username", |s| Username::parse(&s));
@@ -65,6 +76,16 @@ pub async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<R
 }
 
 /// `POST /api/auth/login` with `{email, password}` or `{username, password}`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = openapi::LoginBody,
+    responses(
+        (status = 200, description = "Signed in; the token is also set as the `token` cookie", body = openapi::Envelope<openapi::SessionData>),
+        (status = 401, description = "INVALID_CREDENTIALS", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Response, AppError> {
     let mut f = Fields::new(body.0);
     let email = f.opt_string("email");
@@ -98,6 +119,13 @@ pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Re
 }
 
 /// `GET /api/auth/me`.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The caller, with their email", body = openapi::Envelope<openapi::UserData>))
+)]
 pub async fn me(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -107,6 +135,13 @@ pub async fn me(
 }
 
 /// `POST /api/auth/logout`: revokes the token and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The token is revoked (its sockets disconnected) and the cookie cleared", body = openapi::Envelope<openapi::EmptyData>))
+)]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AppError> {
     auth::logout(&state, &auth).await?;
     let mut response =

@@ -1,5 +1,6 @@
 //! `/api/channels*` (API.md §5): extract → service → envelope.
 
+use crate::controllers::openapi;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -46,6 +47,19 @@ fn channel(view: impl serde::Serialize) -> Json<Value> {
 }
 
 /// `GET /api/channels?search=&joined=&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/channels",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("search" = Option<String>, Query, description = "Substring of the name, at most 100 characters"),
+        ("joined" = Option<bool>, Query, description = "Only channels the caller is a member of"),
+        ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page of this list"),
+    ),
+    responses((status = 200, description = "Public channels and the caller's private ones, by name", body = openapi::Envelope<openapi::ChannelPage>))
+)]
 pub async fn list_channels(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -62,9 +76,11 @@ pub async fn list_channels(
         return Err(AppError::field("search", "must be at most 100 characters"));
     }
     // A channel cursor holds the last name of the page: it must be a channel name.
+    // An empty cursor is no cursor (as on the history route).
     let after = q
         .cursor
         .as_deref()
+        .filter(|c| !c.is_empty())
         .map(|c| {
             decode_cursor_shaped(CursorKind::Channels, c, |name| {
                 ChannelName::parse(name).is_ok_and(|parsed| parsed.as_str() == name)
@@ -78,6 +94,13 @@ pub async fn list_channels(
 }
 
 /// `GET /api/channels/starred`.
+#[utoipa::path(
+    get,
+    path = "/channels/starred",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The caller's starred channels", body = openapi::Envelope<openapi::ChannelList>))
+)]
 pub async fn list_starred_channels(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -87,6 +110,17 @@ pub async fn list_starred_channels(
 }
 
 /// `POST /api/channels` with `{name, description?, isPrivate?, memberIds?}`.
+#[utoipa::path(
+    post,
+    path = "/channels",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = openapi::CreateChannelBody,
+    responses(
+        (status = 201, description = "Created; the caller is its owner", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 409, description = "CHANNEL_EXISTS", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn create_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -132,6 +166,18 @@ pub async fn create_channel(
 }
 
 /// `GET /api/channels/{id}`.
+#[utoipa::path(
+    get,
+    path = "/channels/{id}",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The channel", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn get_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -143,6 +189,20 @@ pub async fn get_channel(
 }
 
 /// `PATCH /api/channels/{id}` with `{name?, description?}`.
+#[utoipa::path(
+    patch,
+    path = "/channels/{id}",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    request_body = openapi::UpdateChannelBody,
+    responses(
+        (status = 200, description = "The updated channel", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER, PRIVATE_CHANNEL or INSUFFICIENT_ROLE (owner or admin only)", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+        (status = 409, description = "CHANNEL_EXISTS", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn update_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -162,6 +222,18 @@ pub async fn update_channel(
 }
 
 /// `DELETE /api/channels/{id}` (owner).
+#[utoipa::path(
+    delete,
+    path = "/channels/{id}",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Deleted with its messages", body = openapi::Envelope<openapi::ChannelIdData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER, PRIVATE_CHANNEL or INSUFFICIENT_ROLE (owner only)", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn delete_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -173,6 +245,18 @@ pub async fn delete_channel(
 }
 
 /// `POST /api/channels/{id}/join`.
+#[utoipa::path(
+    post,
+    path = "/channels/{id}/join",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Joined (or already a member)", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn join_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -184,6 +268,18 @@ pub async fn join_channel(
 }
 
 /// `POST /api/channels/{id}/leave`.
+#[utoipa::path(
+    post,
+    path = "/channels/{id}/leave",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Left", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER or PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn leave_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -195,6 +291,18 @@ pub async fn leave_channel(
 }
 
 /// `PUT /api/channels/{id}/star`.
+#[utoipa::path(
+    put,
+    path = "/channels/{id}/star",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Starred", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn star_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -206,6 +314,18 @@ pub async fn star_channel(
 }
 
 /// `DELETE /api/channels/{id}/star`.
+#[utoipa::path(
+    delete,
+    path = "/channels/{id}/star",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Not starred", body = openapi::Envelope<openapi::ChannelData>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn unstar_channel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -217,6 +337,22 @@ pub async fn unstar_channel(
 }
 
 /// `GET /api/channels/{id}/members?limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/channels/{id}/members",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Channel id"),
+        ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page of this list"),
+    ),
+    responses(
+        (status = 200, description = "Members by the time they joined", body = openapi::Envelope<openapi::MemberPage>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn list_members(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -226,7 +362,7 @@ pub async fn list_members(
     let id = channel_id(id)?;
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref())?;
-    let after = match q.cursor.as_deref() {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(channels::parse_member_cursor(&decode_cursor(
             CursorKind::Members,
             c,
@@ -241,6 +377,20 @@ pub async fn list_members(
 
 /// `POST /api/channels/{id}/members` with `{userId, role?}`: 201 when new, 200 when the
 /// user was a member already (the owner may change their role this way).
+#[utoipa::path(
+    post,
+    path = "/channels/{id}/members",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    request_body = openapi::AddMemberBody,
+    responses(
+        (status = 201, description = "Added", body = openapi::Envelope<openapi::MemberData>),
+        (status = 200, description = "Already a member", body = openapi::Envelope<openapi::MemberData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER, PRIVATE_CHANNEL or INSUFFICIENT_ROLE", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND or USER_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -274,6 +424,18 @@ pub async fn add_member(
 }
 
 /// `DELETE /api/channels/{id}/members/{userId}`.
+#[utoipa::path(
+    delete,
+    path = "/channels/{id}/members/{userId}",
+    tag = "channels",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id"), ("userId" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Removed", body = openapi::Envelope<openapi::UserIdData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER, PRIVATE_CHANNEL or INSUFFICIENT_ROLE", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND or USER_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: AuthUser,

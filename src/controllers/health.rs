@@ -1,5 +1,6 @@
 //! `GET /health` (API.md §8): a bare object monitors read directly, not the envelope.
 
+use crate::controllers::openapi;
 use std::time::Duration;
 
 use axum::Json;
@@ -14,6 +15,15 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Checks the database (a committed one-row write: writes fail on a full disk while reads
 /// still work) and Redis (a `PING`) for real.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Everything answers", body = openapi::HealthBody),
+        (status = 503, description = "The database or Redis does not", body = openapi::HealthBody),
+    )
+)]
 pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let probe = state.store.probe_write(chrono::Utc::now());
     let database = match tokio::time::timeout(CHECK_TIMEOUT, probe).await {

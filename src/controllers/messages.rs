@@ -1,5 +1,6 @@
 //! `/api/channels/{id}/messages` and `/api/messages/{id}` (API.md §6).
 
+use crate::controllers::openapi;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -63,6 +64,24 @@ pub fn parse_anchor(
 }
 
 /// `GET /api/channels/{id}/messages?limit=&before=&after=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/channels/{id}/messages",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Channel id"),
+        ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
+        ("before" = Option<Uuid>, Query, description = "Messages older than this one"),
+        ("after" = Option<Uuid>, Query, description = "Messages newer than this one (not with before)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page; wins over before/after"),
+    ),
+    responses(
+        (status = 200, description = "A page of history, oldest first", body = openapi::Envelope<openapi::MessagePage>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER or PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn list_messages(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -81,6 +100,20 @@ pub async fn list_messages(
 
 /// `POST /api/channels/{id}/messages`: 201 with the new message, or 200 with the first one
 /// when the nonce was seen before.
+#[utoipa::path(
+    post,
+    path = "/channels/{id}/messages",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel id")),
+    request_body = openapi::SendMessageBody,
+    responses(
+        (status = 201, description = "Sent", body = openapi::Envelope<openapi::MessageData>),
+        (status = 200, description = "The message first sent with this nonce", body = openapi::Envelope<openapi::MessageData>),
+        (status = 403, description = "NOT_CHANNEL_MEMBER or PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND or MESSAGE_NOT_FOUND (parentId)", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn send_message(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -116,6 +149,19 @@ pub struct MessageData {
 }
 
 /// `PATCH /api/messages/{id}` with `{content}` (the sender only).
+#[utoipa::path(
+    patch,
+    path = "/messages/{id}",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Message id")),
+    request_body = openapi::EditMessageBody,
+    responses(
+        (status = 200, description = "Edited", body = openapi::Envelope<openapi::MessageData>),
+        (status = 403, description = "NOT_MESSAGE_OWNER", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn edit_message(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -129,6 +175,18 @@ pub async fn edit_message(
 }
 
 /// `DELETE /api/messages/{id}` (the sender, or the channel's owner or an admin).
+#[utoipa::path(
+    delete,
+    path = "/messages/{id}",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Deleted", body = openapi::Envelope<openapi::MessageIdData>),
+        (status = 403, description = "NOT_MESSAGE_OWNER, or not the channel's owner or an admin", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn delete_message(
     State(state): State<AppState>,
     auth: AuthUser,

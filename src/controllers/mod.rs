@@ -4,66 +4,55 @@ pub mod auth;
 pub mod channels;
 pub mod health;
 pub mod messages;
+pub mod openapi;
 pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post, put};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::AppError;
 use crate::middleware::{self, validate::JSON_BODY_LIMIT};
 use crate::state::AppState;
 
-/// The `/api` routes (REST), before state is attached.
-fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/signup", post(auth::signup))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/logout", post(auth::logout))
-        .route("/users", get(users::list_users))
-        .route("/users/online", get(users::online_users))
-        .route("/users/me", patch(users::update_me))
-        .route("/users/{id}", get(users::get_user))
-        .route(
-            "/channels",
-            get(channels::list_channels).post(channels::create_channel),
-        )
-        .route("/channels/starred", get(channels::list_starred_channels))
-        .route(
-            "/channels/{id}",
-            get(channels::get_channel)
-                .patch(channels::update_channel)
-                .delete(channels::delete_channel),
-        )
-        .route("/channels/{id}/join", post(channels::join_channel))
-        .route("/channels/{id}/leave", post(channels::leave_channel))
-        .route(
-            "/channels/{id}/star",
-            put(channels::star_channel).delete(channels::unstar_channel),
-        )
-        .route(
-            "/channels/{id}/members",
-            get(channels::list_members).post(channels::add_member),
-        )
-        .route(
-            "/channels/{id}/members/{user_id}",
-            delete(channels::remove_member),
-        )
-        .route(
-            "/channels/{id}/messages",
-            get(messages::list_messages).post(messages::send_message),
-        )
-        .route(
-            "/messages/{id}",
-            patch(messages::edit_message).delete(messages::delete_message),
-        )
+/// The `/api` routes (REST), before state is attached; each handler's path, method and
+/// document entry come from its `#[utoipa::path]`, so a route cannot exist undocumented.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::online_users))
+        .routes(routes!(users::update_me))
+        .routes(routes!(users::get_user))
+        .routes(routes!(channels::list_channels, channels::create_channel))
+        .routes(routes!(channels::list_starred_channels))
+        .routes(routes!(
+            channels::get_channel,
+            channels::update_channel,
+            channels::delete_channel
+        ))
+        .routes(routes!(channels::join_channel))
+        .routes(routes!(channels::leave_channel))
+        .routes(routes!(channels::star_channel, channels::unstar_channel))
+        .routes(routes!(channels::list_members, channels::add_member))
+        .routes(routes!(channels::remove_member))
+        .routes(routes!(messages::list_messages, messages::send_message))
+        .routes(routes!(messages::edit_message, messages::delete_message))
+        .routes(routes!(openapi::document))
 }
 
 /// Every route, with the 404 and 405 fallbacks in the envelope. `extra_api` routes are
 /// mounted under `/api` with the same layers (the test suite uses it for fault routes).
 pub fn router(state: AppState, extra_api: Option<Router<AppState>>) -> Router {
-    let mut api = api_routes();
+    let (mut api, api_doc) = api_routes().split_for_parts();
+    let (health_routes, health_doc) = OpenApiRouter::new()
+        .routes(routes!(health::get_health))
+        .split_for_parts();
+    openapi::publish(api_doc, health_doc);
     if let Some(extra) = extra_api {
         api = api.merge(extra);
     }
@@ -73,8 +62,7 @@ pub fn router(state: AppState, extra_api: Option<Router<AppState>>) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state.clone());
     let api = middleware::api_layers(api, &state);
-    Router::new()
-        .route("/health", get(health::get_health))
+    health_routes
         .with_state(state)
         .nest("/api", api)
         .fallback(not_found)

@@ -1,9 +1,12 @@
 //! `/api/users*` (API.md §4).
 
+use crate::controllers::openapi;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+#[allow(unused_imports)]
+use uuid::Uuid;
 
 use super::ok;
 use crate::error::AppError;
@@ -26,6 +29,18 @@ pub struct ListQuery {
 }
 
 /// `GET /api/users?search=&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("search" = Option<String>, Query, description = "Prefix of the username or display name, at most 100 characters"),
+        ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page of this list"),
+    ),
+    responses((status = 200, description = "Users by username", body = openapi::Envelope<openapi::UserPage>))
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -34,9 +49,11 @@ pub async fn list_users(
     let Query(query) = query.map_err(|e| AppError::field("query", e.body_text()))?;
     let limit = parse_limit(query.limit.as_deref())?;
     // A user cursor holds the last lower-cased username of the page: it must be one.
+    // An empty cursor is no cursor (as on the history route).
     let after = query
         .cursor
         .as_deref()
+        .filter(|c| !c.is_empty())
         .map(|c| {
             decode_cursor_shaped(CursorKind::Users, c, |name| {
                 Username::parse(name).is_ok() && name == name.to_lowercase()
@@ -57,6 +74,13 @@ pub async fn list_users(
 }
 
 /// `GET /api/users/online`.
+#[utoipa::path(
+    get,
+    path = "/users/online",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Users online now", body = openapi::Envelope<openapi::UserList>))
+)]
 pub async fn online_users(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -66,6 +90,17 @@ pub async fn online_users(
 }
 
 /// `GET /api/users/{id}`: 404 `USER_NOT_FOUND` for unknown and malformed ids.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user (with email when it is the caller)", body = openapi::Envelope<openapi::UserData>),
+        (status = 404, description = "USER_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -81,6 +116,14 @@ pub async fn get_user(
 }
 
 /// `PATCH /api/users/me` with `{displayName?, avatarUrl?, status?}`.
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = openapi::ProfileBody,
+    responses((status = 200, description = "The updated profile", body = openapi::Envelope<openapi::UserData>))
+)]
 pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,

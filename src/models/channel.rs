@@ -62,7 +62,7 @@ impl Description {
 }
 
 /// A member's role in a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A plain member.
@@ -181,19 +181,26 @@ impl ChannelRow {
 }
 
 /// The `channel` object of the contract, as the viewer sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelView {
     id: Uuid,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     is_private: bool,
+    /// Null once its creator's account is gone.
+    #[schema(required = true)]
     created_by: Option<Uuid>,
     member_count: i64,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     is_member: bool,
     is_starred: bool,
+    /// The caller's role; null when not a member.
+    #[schema(required = true)]
     role: Option<Role>,
 }
 

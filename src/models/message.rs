@@ -96,7 +96,7 @@ pub struct MessageRow {
 }
 
 /// The sender's public profile inside a message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SenderView {
     /// User id.
@@ -106,6 +106,7 @@ pub struct SenderView {
     /// Display name.
     pub display_name: String,
     /// Avatar.
+    #[schema(required = true)]
     pub avatar_url: Option<String>,
 }
 
@@ -180,7 +181,7 @@ impl EditInput {
 }
 
 /// The `message` object of the contract.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// Message id.
@@ -192,14 +193,19 @@ pub struct MessageView {
     /// Content.
     pub content: String,
     /// File objects.
+    #[schema(value_type = Vec<Object>)]
     pub attachments: Value,
     /// Replied-to message.
+    #[schema(required = true)]
     pub parent_id: Option<Uuid>,
     /// Idempotency key.
+    #[schema(required = true)]
     pub nonce: Option<String>,
     /// Last edit.
+    #[schema(required = true, format = DateTime)]
     pub edited_at: Option<String>,
     /// Send time.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

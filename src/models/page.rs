@@ -10,30 +10,37 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
 /// `pagination` of a list answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     /// Whether more items exist in the same direction.
     pub has_more: bool,
     /// Continues in that direction; `None` at the end.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
-/// Parses `?limit=`: absent → 50; above 100 → 100; not a positive whole number → 400.
+/// Parses `?limit=`: absent → 50; above 100 (however large) → 100; not a positive whole
+/// number → 400.
 ///
 /// # Errors
 /// `VALIDATION_ERROR` on `limit`.
 pub fn parse_limit(raw: Option<&str>) -> Result<u32, AppError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(DEFAULT_LIMIT),
-        Some(s) => match s.parse::<u64>() {
-            Ok(0) | Err(_) => Err(AppError::Validation(vec![FieldError::new(
-                "limit",
-                "must be a whole number from 1 to 100",
-            )])),
-            Ok(n) => Ok(u32::try_from(n.min(u64::from(MAX_LIMIT))).unwrap_or(MAX_LIMIT)),
-        },
+    let digits = match raw.map(str::trim) {
+        None | Some("") => return Ok(DEFAULT_LIMIT),
+        Some(s) => s.strip_prefix('+').unwrap_or(s),
+    };
+    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !whole || digits.bytes().all(|b| b == b'0') {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "limit",
+            "must be a whole number of at least 1 (above 100 is 100)",
+        )]));
     }
+    // Too many digits for a u64 is far above 100 all the same.
+    Ok(digits.parse::<u64>().map_or(MAX_LIMIT, |n| {
+        u32::try_from(n.min(u64::from(MAX_LIMIT))).unwrap_or(MAX_LIMIT)
+    }))
 }
 
 /// The list a cursor continues: a cursor is good for that list only.

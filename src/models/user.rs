@@ -245,18 +245,24 @@ pub struct ProfilePatch {
 }
 
 /// The `user` object of the contract. `email` is present only in the caller's own.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     id: Uuid,
     username: String,
+    /// Only in the caller's own user object.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Email)]
     email: Option<String>,
     display_name: String,
+    #[schema(required = true)]
     avatar_url: Option<String>,
+    #[schema(required = true)]
     status: Option<String>,
     is_online: bool,
+    #[schema(required = true, format = DateTime)]
     last_seen: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 

@@ -39,7 +39,7 @@ pub struct ChannelPage {
 }
 
 /// One member as listed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberView {
     /// The member's public profile.
@@ -47,6 +47,7 @@ pub struct MemberView {
     /// Their role.
     pub role: Role,
     /// When they joined.
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod http;
 mod load_tool;
 mod messages;
+mod openapi;
 mod process;
 mod rate_limits;
 mod socket;
