@@ -28,6 +28,10 @@ pub struct DailyFile {
     max_files: usize,
     file: File,
     day: NaiveDate,
+    /// Length of the file after the last whole line written.
+    len: u64,
+    /// Lines that could not be written since the last one that could.
+    lost: u64,
 }
 
 impl DailyFile {
@@ -45,12 +49,15 @@ impl DailyFile {
             .map(|t| chrono::DateTime::<Utc>::from(t).date_naive())
             .unwrap_or(today);
         let file = OpenOptions::new().create(true).append(true).open(&live)?;
+        let len = file.metadata()?.len();
         let mut this = Self {
             dir: dir.to_owned(),
             stem,
             max_files,
             file,
             day,
+            len,
+            lost: 0,
         };
         this.rotate_if_needed(today)?;
         Ok(this)
@@ -76,6 +83,7 @@ impl DailyFile {
             .create(true)
             .append(true)
             .open(self.live_path())?;
+        self.len = self.file.metadata()?.len();
         self.day = today;
         self.prune()
     }
@@ -112,9 +120,39 @@ impl DailyFile {
 }
 
 impl Write for DailyFile {
+    /// Writes one whole line or nothing. A line the disk cannot take (full, read-only,
+    /// failing) is cut back out, so the file never holds half a line run into the next;
+    /// the console still has it. The first loss and the recovery are said on stderr.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.rotate_if_needed(Utc::now().date_naive())?;
-        self.file.write(buf)
+        let written = self
+            .rotate_if_needed(Utc::now().date_naive())
+            .and_then(|()| self.file.write_all(buf));
+        match written {
+            Ok(()) => {
+                self.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
+                if self.lost > 0 {
+                    eprintln!(
+                        "chai-tapri: {} is writable again; {} log lines were lost from it",
+                        self.live_path().display(),
+                        self.lost
+                    );
+                    self.lost = 0;
+                }
+                Ok(buf.len())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                if self.lost == 0 {
+                    eprintln!(
+                        "chai-tapri: cannot write to {}: {e}; logging to the console only until \
+                         it can",
+                        self.live_path().display()
+                    );
+                }
+                self.lost += 1;
+                Err(e)
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

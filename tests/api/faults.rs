@@ -406,3 +406,80 @@ async fn redis_restarted_under_two_nodes_delivery_crosses_again() {
     );
     drop(redis);
 }
+
+#[tokio::test]
+#[ignore = "mounts a tmpfs (needs root): run by scripts/test.sh when it can mount"]
+async fn a_full_disk_under_log_dir_keeps_the_console_and_the_log_file_recovers() {
+    let dir = TempDir::new();
+    let disk = Tmpfs::mount(&dir.0, "1m");
+    let logs = disk.0.join("logs");
+    let (mut child, addr) = crate::process::start(
+        &dir.0,
+        &[
+            ("LOG_DIR", logs.to_str().unwrap()),
+            ("LOG_LEVEL", "info"),
+            ("RATE_LIMIT_ENABLED", "false"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    // Requests whose log lines carry a marker of the phase they belong to.
+    let ask = |phase: &'static str, n: usize| {
+        let (client, addr) = (client.clone(), addr.clone());
+        async move {
+            for i in 0..n {
+                let response = client
+                    .get(format!("{addr}/health"))
+                    .header("x-request-id", format!("{phase}-{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{phase}-{i}");
+            }
+        }
+    };
+    let logged = |path: &Path, phase: &str| -> usize {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"{phase}-")))
+            .count()
+    };
+    let combined = logs.join("combined.log");
+    let console = dir.0.join("stdout.log");
+    let until = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    ask("before", 5).await;
+    until("lines reach the file", &|| logged(&combined, "before") == 5);
+
+    // The disk of LOG_DIR fills: the server answers as before, the console has every line;
+    // the file takes what still fits in its last page, then nothing.
+    fill(&disk.0.join("filler"));
+    ask("full", 60).await;
+    until("the console has every line", &|| {
+        logged(&console, "full") == 60
+    });
+    let kept = logged(&combined, "full");
+    assert!(kept < 50, "a full disk took {kept} of 60 lines");
+
+    // Space returns: the next lines reach the file again, with no line broken by the loss.
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    ask("after", 5).await;
+    until("the file takes lines again", &|| {
+        logged(&combined, "after") == 5
+    });
+    let lines = crate::process::json_lines(&combined);
+    assert!(lines.len() >= 10, "{} lines", lines.len());
+    let stderr = std::fs::read_to_string(dir.0.join("stderr.log")).unwrap_or_default();
+    assert!(stderr.contains("logging to the console only"), "{stderr}");
+    assert!(stderr.contains("is writable again"), "{stderr}");
+
+    crate::process::terminate(&child);
+    crate::process::wait_with_deadline(&mut child, Duration::from_secs(10));
+    drop(disk);
+}

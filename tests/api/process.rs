@@ -1,7 +1,7 @@
 //! The binary itself: configuration errors, first run on the embedded default, log files,
 //! and SIGTERM.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,13 +58,16 @@ pub(crate) fn start_limited(
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    // Read on a thread of its own, which keeps draining stdout afterwards so the server
-    // never blocks on a full pipe; the address must come within 30 s.
+    // Read on a thread of its own, which keeps draining stdout afterwards (into
+    // `stdout.log` in `dir`) so the server never blocks on a full pipe; the address must
+    // come within 30 s.
     let (tx, rx) = std::sync::mpsc::channel();
+    let mut copy = std::fs::File::create(dir.join("stdout.log")).unwrap();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            let _ = writeln!(copy, "{line}");
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
