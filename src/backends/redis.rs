@@ -6,7 +6,8 @@
 //! without a goodbye stops counting after [`PRESENCE_TTL`]. The online/offline decisions
 //! are Lua scripts, so two nodes connecting the same user at once cannot both miss it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +27,19 @@ pub struct RedisBackends {
     prefix: Arc<str>,
     node: Arc<str>,
     ttl: Duration,
+    mirror: Arc<Mutex<Mirror>>,
+}
+
+/// This node's own sockets per user, kept in process: the truth its hash in Redis copies.
+/// When Redis lost the hash (restarted empty) or missed a change (unreachable), the next
+/// heartbeat writes the hash again from it.
+#[derive(Debug, Default)]
+struct Mirror {
+    sockets: HashMap<Uuid, i64>,
+    /// Bumped by every change, so a rewrite can tell whether it raced one.
+    generation: u64,
+    /// Redis may differ from the mirror: rewrite at the next heartbeat.
+    dirty: bool,
 }
 
 impl std::fmt::Debug for RedisBackends {
@@ -70,6 +84,7 @@ impl RedisBackends {
             prefix: Arc::from(prefix),
             node: Arc::from(Uuid::now_v7().to_string()),
             ttl,
+            mirror: Arc::default(),
         };
         this.heartbeat().await?;
         Ok(this)
@@ -114,16 +129,53 @@ impl RedisBackends {
     /// # Errors
     /// Redis did not answer.
     pub async fn heartbeat(&self) -> Result<(), BackendError> {
+        let beat = self.renew().await;
+        if beat.is_err() {
+            self.mirror().dirty = true;
+        }
+        beat
+    }
+
+    async fn renew(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
         let nodes = self.key("presence:nodes");
-        redis::pipe()
+        let (kept,): (i64,) = redis::pipe()
             .zadd(&nodes, &*self.node, now_ms() + self.ttl_ms())
             .ignore()
             .pexpire(self.node_hash(), self.ttl_ms())
-            .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async(&mut conn)
             .await?;
+        let (sockets, generation, dirty) = {
+            let m = self.mirror();
+            (m.sockets.clone(), m.generation, m.dirty)
+        };
+        if !dirty && (kept == 1 || sockets.is_empty()) {
+            return Ok(());
+        }
+        // Redis lost or missed part of this node's presence: write it whole again.
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(self.node_hash()).ignore();
+        if !sockets.is_empty() {
+            let fields: Vec<(String, i64)> =
+                sockets.iter().map(|(u, n)| (u.to_string(), *n)).collect();
+            pipe.hset_multiple(self.node_hash(), &fields)
+                .ignore()
+                .pexpire(self.node_hash(), self.ttl_ms())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+        let mut m = self.mirror();
+        // A change that raced the rewrite may be missing from it: again at the next beat.
+        m.dirty = m.generation != generation;
+        tracing::info!(
+            users = sockets.len(),
+            "this node's presence written to Redis again"
+        );
         Ok(())
+    }
+
+    fn mirror(&self) -> std::sync::MutexGuard<'_, Mirror> {
+        self.mirror.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Withdraws this node's presence at shutdown (its users go offline at once).
@@ -210,6 +262,24 @@ return out
 
 impl RedisPresence {
     async fn change(&self, user: Uuid, delta: i64) -> Result<bool, BackendError> {
+        let b = &self.0;
+        {
+            let mut m = b.mirror();
+            let n = m.sockets.entry(user).or_insert(0);
+            *n = (*n + delta).max(0);
+            if *n == 0 {
+                m.sockets.remove(&user);
+            }
+            m.generation += 1;
+        }
+        let changed = self.apply(user, delta).await;
+        if changed.is_err() {
+            b.mirror().dirty = true;
+        }
+        changed
+    }
+
+    async fn apply(&self, user: Uuid, delta: i64) -> Result<bool, BackendError> {
         let b = &self.0;
         let script = Script::new(&format!("{LIVE_NODES}{CHANGE_SCRIPT}"));
         let mut conn = b.conn.clone();

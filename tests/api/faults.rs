@@ -334,9 +334,15 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// `GET /api/users/online` as `token`'s user: the list as text, or `None` if not a 200.
+async fn online(app: &TestApp, token: &str) -> Option<String> {
+    let (status, body) = json(app.get_as(token, "/api/users/online").await).await;
+    (status == 200).then(|| body["data"]["users"].to_string())
+}
+
 #[tokio::test]
 #[ignore = "starts a redis-server of its own: run alone by scripts/test.sh"]
-async fn redis_restarted_under_two_nodes_delivery_crosses_again() {
+async fn redis_restarted_under_two_nodes_presence_and_delivery_come_back() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -366,6 +372,11 @@ async fn redis_restarted_under_two_nodes_delivery_crosses_again() {
     a.send_message(&alice, &channel, "before").await;
     on_b.events_before("new-message", heard("before"), Duration::from_secs(5))
         .await;
+    let bob_id = bob.id.clone();
+    assert!(
+        online(&a, &alice.token).await.unwrap().contains(&bob_id),
+        "bob is online before"
+    );
 
     // Redis goes away: the nodes say so, and keep serving what does not need it.
     drop(redis);
@@ -386,6 +397,19 @@ async fn redis_restarted_under_two_nodes_delivery_crosses_again() {
     while json(a.get("/health").await).await.0 != 200 {
         assert!(Instant::now() < deadline, "/health never recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Redis came back empty: node b writes its presence again, so node a sees bob online
+    // (within a heartbeat, a third of the 30 s presence lifetime).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !online(&a, &alice.token)
+        .await
+        .is_some_and(|users| users.contains(&bob_id))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "bob never came back online in Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut crossed = false;
     for i in 0..30 {
