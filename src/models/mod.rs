@@ -1,7 +1,9 @@
 //! Domain types with no I/O. Parsing happens once, at the edge; a value of one of these
-//! types is valid by construction.
+//! types is valid by construction. (`file_type` reads the bytes it judges from any `Read +
+//! Seek` source it is given: a spooled upload, a test buffer.)
 
 pub mod channel;
+pub mod file_type;
 pub mod input;
 pub mod message;
 pub mod page;
