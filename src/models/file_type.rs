@@ -9,7 +9,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// An accepted type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileType {
     Jpeg,
     Png,
