@@ -194,7 +194,7 @@ mod tests {
         let riff = u32::try_from(body.len()).unwrap().to_le_bytes();
         let image = [&b"RIFF"[..], &riff, &body].concat();
         let clean = strip(FileType::Webp, &image).into_owned();
-        let mut flags_cleared = vp8x.clone();
+        let mut flags_cleared = vp8x;
         flags_cleared[8] = 0;
         let body = [&b"WEBP"[..], &flags_cleared, &image_data].concat();
         let riff = u32::try_from(body.len()).unwrap().to_le_bytes();
