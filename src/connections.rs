@@ -563,7 +563,9 @@ impl Server {
         let limits = Arc::new(gate.limits.clone());
         let (done_tx, done_rx) = watch::channel(());
         let mut backoff = Duration::ZERO;
-        let mut warned: Option<Instant> = None;
+        // One warning per 5 s at most, for each kind of trouble.
+        let mut paused_warned: Option<Instant> = None;
+        let mut refused_warned: Option<Instant> = None;
         let mut refused = 0u64;
         loop {
             let accepted = tokio::select! {
@@ -578,8 +580,8 @@ impl Server {
                 Err(e) if out_of_resources(&e) => {
                     backoff =
                         (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
-                    if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
-                        warned = Some(Instant::now());
+                    if paused_warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
+                        paused_warned = Some(Instant::now());
                         tracing::warn!(
                             error = %e,
                             open = gate.total.load(Ordering::SeqCst),
@@ -604,8 +606,8 @@ impl Server {
                     let _ = tcp.try_write(&refusal(why));
                     drop(tcp);
                     refused += 1;
-                    if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
-                        warned = Some(Instant::now());
+                    if refused_warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
+                        refused_warned = Some(Instant::now());
                         tracing::warn!(
                             refused,
                             reason = ?why,
