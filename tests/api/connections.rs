@@ -302,24 +302,20 @@ async fn accepted_connections_carry_tcp_keepalive_so_a_vanished_peer_is_found() 
     }
 }
 
-/// Runs the load tool's `abuse` scenario against `addr` (on a thread of its own: the tool
-/// builds its own runtime).
+/// Runs the load tool's `abuse` scenario against the binary at `addr`.
 async fn abuse(addr: &str, pid: u32, extra: &[&str]) -> serde_json::Value {
-    let mut args: Vec<String> = ["abuse", "--url", addr, "--server-pid", &pid.to_string()]
-        .iter()
-        .chain(extra)
-        .map(|a| (*a).to_owned())
-        .collect();
-    args.extend(["--threads".into(), "2".into()]);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(chai_tapri_bench::run(args).map_err(|e| format!("{e:#}")));
-    });
-    tokio::time::timeout(Duration::from_secs(120), rx)
-        .await
-        .expect("the attack ends by itself")
-        .expect("the tool's thread finished")
-        .unwrap_or_else(|e| panic!("the scenario failed: {e}"))
+    let pid = pid.to_string();
+    let mut args = vec![
+        "abuse",
+        "--url",
+        addr,
+        "--server-pid",
+        &pid,
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    crate::load_tool::run_tool(&args, Duration::from_secs(120)).await
 }
 
 #[tokio::test]

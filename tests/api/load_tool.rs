@@ -8,23 +8,31 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 
-/// Runs a scenario (on a thread of its own, off the runtime that serves the test server, as
-/// the tool builds its own runtime) and returns its result.
+/// Runs a scenario against the in-process test server (this process's CPU and memory are
+/// the server's), with one tool thread.
 async fn bench(app: &TestApp, args: &[&str]) -> Value {
-    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let pid = std::process::id().to_string();
+    let mut all = args.to_vec();
     all.extend([
-        "--url".into(),
-        app.address.clone(),
-        "--server-pid".into(),
-        std::process::id().to_string(),
-        "--threads".into(),
-        "1".into(),
+        "--url",
+        &app.address,
+        "--server-pid",
+        &pid,
+        "--threads",
+        "1",
     ]);
+    run_tool(&all, Duration::from_secs(90)).await
+}
+
+/// Runs the tool with `args` on a thread of its own (off the runtime that serves a test
+/// server, as the tool builds its own runtime); its result, which must come within `limit`.
+pub(crate) async fn run_tool(args: &[&str], limit: Duration) -> Value {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(chai_tapri_bench::run(all).map_err(|e| format!("{e:#}")));
+        let _ = tx.send(chai_tapri_bench::run(args).map_err(|e| format!("{e:#}")));
     });
-    tokio::time::timeout(Duration::from_secs(90), rx)
+    tokio::time::timeout(limit, rx)
         .await
         .expect("the tool stops by itself")
         .expect("the tool's thread finished")
