@@ -13,31 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ=tests/fuzz
+# shellcheck source=scripts/test-server.sh
+source scripts/test-server.sh
 
-if [ ! -x "$FUZZ/.venv/bin/schemathesis" ]; then
-    echo "== installing schemathesis (pip)"
-    python3 -m venv "$FUZZ/.venv"
-    "$FUZZ/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$FUZZ/requirements.txt"
-fi
+ensure_venv "$FUZZ/.venv" "$FUZZ/requirements.txt" "schemathesis" \
+    "$FUZZ/.venv/bin/schemathesis" --version
 
-cargo build --locked --quiet --bin chai-tapri
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-server_env=(
-    "PORT=$port" "HOST=127.0.0.1" "DATABASE_URL=sqlite://$work/fuzz.db" "LOG_DIR=$work/logs"
-    "LOG_LEVEL=warn" "JWT_SECRET=fuzz-secret-fuzz-secret-fuzz-secret-fuzz" "BCRYPT_COST=4"
-    "RATE_LIMIT_ENABLED=false"
-)
-(cd "$work" && exec env -i "${server_env[@]}" "$OLDPWD/target/debug/chai-tapri" >"$work/server.log" 2>&1) &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request; urllib.request.urlopen('$base/health')" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
+start_test_server
+base="$SERVER_URL"
 token="$(python3 - "$base" <<'PY'
 import json, sys, urllib.request
 body = json.dumps({"username": "fuzzer", "email": "fuzzer@example.com",
