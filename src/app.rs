@@ -87,7 +87,13 @@ impl App {
         let passwords = PasswordHasher::new(config.bcrypt_cost)
             .await
             .context("cannot prepare the password hasher")?;
-        let state = AppState::new(config, store, backends, passwords);
+        let storage = crate::storage::Storage::open(&config.storage_url).with_context(|| {
+            format!(
+                "cannot open the file storage {}",
+                crate::config::redact_url(&config.storage_url)
+            )
+        })?;
+        let state = AppState::new(config, store, storage, backends, passwords);
         services::auth::restore_revocations(&state)
             .await
             .context("cannot load token revocations")?;

@@ -81,6 +81,15 @@ pub enum AppError {
     /// No such file.
     #[error("file not found")]
     FileNotFound,
+    /// The file is attached to a message and cannot be deleted on its own.
+    #[error("file attached to a message")]
+    FileAttached,
+    /// A `Range` that starts past the end of the file (its size, for `Content-Range`).
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The file's size in bytes.
+        size: u64,
+    },
     /// No such route.
     #[error("route not found")]
     NotFound,
@@ -161,6 +170,10 @@ impl AppError {
             Self::ChannelNotFound => (StatusCode::NOT_FOUND, "CHANNEL_NOT_FOUND"),
             Self::MessageNotFound => (StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND"),
             Self::FileNotFound => (StatusCode::NOT_FOUND, "FILE_NOT_FOUND"),
+            Self::FileAttached => (StatusCode::CONFLICT, "FILE_ATTACHED"),
+            Self::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_NOT_SATISFIABLE")
+            }
             Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::UserExists => (StatusCode::CONFLICT, "USER_EXISTS"),
@@ -196,6 +209,12 @@ impl AppError {
             Self::ChannelNotFound => "Channel not found".into(),
             Self::MessageNotFound => "Message not found".into(),
             Self::FileNotFound => "File not found".into(),
+            Self::FileAttached => {
+                "This file is attached to a message; delete the message instead".into()
+            }
+            Self::RangeNotSatisfiable { size } => {
+                format!("The requested range starts past the end of the file ({size} bytes)")
+            }
             Self::NotFound => "Route not found".into(),
             Self::MethodNotAllowed => "Method not allowed on this route".into(),
             Self::UserExists => "Username or email is already taken".into(),
@@ -242,6 +261,13 @@ impl IntoResponse for AppError {
             let headers = response.headers_mut();
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             rate_limit::set_headers(headers, limit, 0, retry_after);
+        }
+        if let Self::RangeNotSatisfiable { size } = self {
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}"))
+                    .unwrap_or(HeaderValue::from_static("bytes */0")),
+            );
         }
         if status.is_server_error() {
             response

@@ -39,6 +39,7 @@ pub mod models;
 pub mod services;
 pub mod socket;
 pub mod state;
+pub mod storage;
 pub mod store;
 
 pub use app::{App, Stopped};

@@ -32,10 +32,11 @@ impl AppState {
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
+        storage: crate::storage::Storage,
         backends: Backends,
         passwords: Arc<PasswordHasher>,
     ) -> Self {
-        let services = Services::new(&config, store, backends, passwords);
+        let services = Services::new(&config, store, storage, backends, passwords);
         Self(Arc::new(Inner {
             config,
             services,

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod files;
 pub mod health;
 pub mod messages;
 pub mod openapi;
@@ -42,6 +43,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::remove_member))
         .routes(routes!(messages::list_messages, messages::send_message))
         .routes(routes!(messages::edit_message, messages::delete_message))
+        .routes(routes!(files::upload, files::delete_upload))
+        .routes(routes!(files::upload_multiple))
+        .routes(routes!(files::get_file))
         .routes(routes!(openapi::document))
 }
 

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
+use crate::models::file::FileView;
 use crate::models::message::MessageView;
 use crate::models::page::Pagination;
 use crate::models::user::UserView;
@@ -182,6 +183,8 @@ pub enum ErrorCode {
     CHANNEL_NOT_FOUND,
     MESSAGE_NOT_FOUND,
     FILE_NOT_FOUND,
+    FILE_ATTACHED,
+    RANGE_NOT_SATISFIABLE,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     USER_EXISTS,
@@ -303,8 +306,32 @@ pub struct SendMessageBody {
     /// 1–100 characters: a repeated send with the same nonce returns the first message.
     #[schema(min_length = 1, max_length = 100)]
     nonce: Option<String>,
-    /// Keys of uploaded files.
+    /// Keys of files the sender uploaded and no other message attaches (at most 10).
+    #[schema(max_items = 10)]
     attachments: Option<Vec<String>>,
+}
+
+/// `POST /api/upload`.
+#[derive(ToSchema)]
+pub struct UploadForm {
+    /// The file (at most `MAX_FILE_SIZE` bytes; its type is read from its bytes).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// `POST /api/upload/multiple`.
+#[derive(ToSchema)]
+pub struct UploadManyForm {
+    /// 1–10 files, each as `file` of `/upload`.
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1, max_items = 10)]
+    files: Vec<Vec<u8>>,
+}
+
+/// `DELETE /api/upload`.
+#[derive(ToSchema)]
+pub struct DeleteFileBody {
+    /// The key of a file the caller uploaded.
+    key: String,
 }
 
 /// `PATCH /api/messages/{id}`.
@@ -405,6 +432,24 @@ pub struct MessagePage {
 #[derive(ToSchema)]
 pub struct MessageData {
     message: MessageView,
+}
+
+/// `{file}`.
+#[derive(ToSchema)]
+pub struct FileData {
+    file: FileView,
+}
+
+/// `{files}`, in the order sent.
+#[derive(ToSchema)]
+pub struct FilesData {
+    files: Vec<FileView>,
+}
+
+/// `{key}` of a deleted file.
+#[derive(ToSchema)]
+pub struct FileKeyData {
+    key: String,
 }
 
 /// `{messageId, channelId}`.

@@ -1,6 +1,8 @@
 //! Files: the keys the server mints, the names uploads carry, and the parts of a download's
 //! answer that depend on them alone (docs/api.md, Files).
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::file_type::FileType;
@@ -219,6 +221,90 @@ impl Range {
                     },
                 }
             }
+        }
+    }
+}
+
+/// An upload's row (the `files` table), with the channel of the message attaching it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRow {
+    /// The key's UUIDv7.
+    pub id: Uuid,
+    /// Storage key of the bytes as uploaded (less their metadata).
+    pub key: String,
+    /// Storage key of the thumbnail, for images that have one.
+    pub thumbnail_key: Option<String>,
+    /// Who uploaded it.
+    pub uploader_id: Uuid,
+    /// The name it came with (checked by [`FileName::parse`]).
+    pub file_name: String,
+    /// MIME type decided from the bytes.
+    pub file_type: String,
+    /// Bytes stored.
+    pub file_size: i64,
+    /// `pending` until the bytes are stored, then `ready`.
+    pub state: String,
+    /// The message attaching it.
+    pub message_id: Option<Uuid>,
+    /// The channel of that message (read with the row, not stored).
+    #[sqlx(default)]
+    pub channel_id: Option<Uuid>,
+    /// Upload time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl FileRow {
+    /// `state` of a row whose bytes are being written.
+    pub const PENDING: &str = "pending";
+    /// `state` of a row whose bytes are stored.
+    pub const READY: &str = "ready";
+
+    /// Whether its bytes are all stored.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.state == Self::READY
+    }
+
+    /// The storage keys holding its bytes (the original, then the thumbnail).
+    #[must_use]
+    pub fn storage_keys(&self) -> Vec<String> {
+        std::iter::once(self.key.clone())
+            .chain(self.thumbnail_key.clone())
+            .collect()
+    }
+}
+
+/// The `file` object of the contract.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    /// Where to download it: `/api/files/<key>`.
+    pub file_url: String,
+    /// The name it was uploaded with.
+    pub file_name: String,
+    /// MIME type decided from the bytes.
+    pub file_type: String,
+    /// Bytes stored.
+    pub file_size: i64,
+    /// `/api/files/<thumbnail key>` for an image with a thumbnail.
+    #[schema(required = true)]
+    pub thumbnail_url: Option<String>,
+    /// The key to attach it to a message or delete it.
+    pub key: String,
+}
+
+impl From<&FileRow> for FileView {
+    fn from(row: &FileRow) -> Self {
+        Self {
+            file_url: format!("/api/files/{}", row.key),
+            file_name: row.file_name.clone(),
+            file_type: row.file_type.clone(),
+            file_size: row.file_size,
+            thumbnail_url: row
+                .thumbnail_key
+                .as_ref()
+                .map(|k| format!("/api/files/{k}")),
+            key: row.key.clone(),
         }
     }
 }

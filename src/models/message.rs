@@ -192,8 +192,8 @@ pub struct MessageView {
     pub sender: SenderView,
     /// Content.
     pub content: String,
-    /// File objects.
-    #[schema(value_type = Vec<Object>)]
+    /// File objects, in the order the sender gave them.
+    #[schema(value_type = Vec<super::file::FileView>)]
     pub attachments: Value,
     /// Replied-to message.
     #[schema(required = true)]
@@ -242,6 +242,8 @@ pub struct NewMessage {
     pub content: MessageContent,
     /// JSON array of file objects.
     pub attachments: String,
+    /// The files those objects describe, linked to the message inside its write.
+    pub attachment_ids: Vec<Uuid>,
     /// Replied-to message (checked to be in the same channel).
     pub parent_id: Option<Uuid>,
     /// Idempotency key.

@@ -9,6 +9,7 @@ pub mod input;
 pub mod message;
 pub mod metadata;
 pub mod page;
+pub mod thumbnail;
 pub mod user;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -220,18 +220,20 @@ pub async fn update(
     Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
 }
 
-/// Deletes a channel and its messages (owner only).
+/// Deletes a channel, its messages and their files (owner only).
 ///
 /// # Errors
 /// Permissions.
 pub async fn delete(services: &Services, auth: &AuthUser, id: Uuid) -> Result<(), AppError> {
     load(services, id, auth.user.id).await?.check_owner()?;
-    let members = services.store.delete_channel(id).await?;
+    let deleted = services.store.delete_channel(id).await?;
     services.events.emit(Event::MembersLeft {
         channel_id: id,
-        user_ids: members,
+        user_ids: deleted.members,
         reason: LeftReason::Deleted,
     });
+    // The files' rows went with the channel's messages; now their bytes.
+    services.storage.delete_all(&deleted.file_keys).await;
     Ok(())
 }
 

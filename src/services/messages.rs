@@ -14,6 +14,7 @@ use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::channels;
 use crate::services::events::Event;
+use crate::services::files;
 use crate::services::limits::{self, Limit, Subject, Verdict};
 
 /// What a send did.
@@ -110,20 +111,18 @@ pub async fn send(
             ));
         }
     }
-    if !input.attachments.is_empty() {
-        // Every key must name a file the sender uploaded; no upload exists yet to match.
-        return Err(AppError::field(
-            "attachments",
-            format!("unknown file keys: {}", input.attachments.join(", ")),
-        ));
-    }
+    // Checked here to name the keys at fault; linked inside the write, which refuses a
+    // file attached elsewhere meanwhile.
+    let (attachments, attachment_ids) =
+        files::attachments(services, auth, &input.attachments).await?;
     let inserted = match services
         .writer
         .insert(NewMessage {
             channel_id,
             sender: SenderView::from(&auth.user),
             content: input.content,
-            attachments: "[]".to_owned(),
+            attachments,
+            attachment_ids,
             parent_id: input.parent_id,
             nonce: input.nonce,
         })
@@ -244,9 +243,11 @@ pub async fn delete(
     if !allowed {
         return Err(AppError::NotMessageOwner);
     }
-    if !services.store.delete_message(message_id).await? {
+    let Some(file_keys) = services.store.delete_message(message_id).await? else {
         return Err(AppError::MessageNotFound);
-    }
+    };
+    // The rows went with the message; now their bytes.
+    services.storage.delete_all(&file_keys).await;
     services.events.emit(Event::MessageDeleted {
         message_id,
         channel_id: message.channel_id,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod channels;
 pub mod events;
+pub mod files;
 pub mod last_seen;
 pub mod limits;
 pub mod messages;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use crate::backends::Backends;
 use crate::config::Config;
+use crate::storage::Storage;
 use crate::store::Store;
 
 /// Everything the rules stand on (an `Arc` inside: cloning is a reference count).
@@ -34,6 +36,8 @@ pub struct Services(Arc<Parts>);
 pub struct Parts {
     /// The database.
     pub store: Arc<dyn Store>,
+    /// File bytes (a directory or a bucket).
+    pub storage: Storage,
     /// Presence, counters and revocations (memory or Redis).
     pub backends: Backends,
     /// The one emit path for committed changes.
@@ -55,12 +59,13 @@ pub struct Parts {
 }
 
 impl Services {
-    /// Wraps the parts and starts the message and `lastSeen` writers (a Tokio runtime must
-    /// be running).
+    /// Wraps the parts and starts the message and `lastSeen` writers and the sweep of
+    /// crashed uploads (a Tokio runtime must be running).
     #[must_use]
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
+        storage: Storage,
         backends: Backends,
         passwords: Arc<passwords::PasswordHasher>,
     ) -> Self {
@@ -71,18 +76,21 @@ impl Services {
             events.clone(),
         );
         let last_seen = last_seen::LastSeenWriter::start(store.clone());
-        Self(Arc::new(Parts {
+        let services = Self(Arc::new(Parts {
             tokens: tokens::TokenKeys::new(&config.jwt_secret, config.jwt_expires_in),
             limits: limits::Limits::new(config.rate_limit.clone()),
             presence: presence::Presence::new(config.presence_broadcast, config.presence_grace),
             store,
+            storage,
             backends,
             events,
             writer,
             passwords,
             users: auth::UserCache::default(),
             last_seen,
-        }))
+        }));
+        files::spawn_sweeper(&services);
+        services
     }
 }
 
@@ -125,7 +133,8 @@ mod tests {
         .unwrap();
         let store = Arc::new(SqliteStore::open(&scratch.0.join("t.db"), 2).await.unwrap());
         let passwords = passwords::PasswordHasher::new(4).await.unwrap();
-        let services = Services::new(&config, store, Backends::in_memory(), passwords);
+        let storage = Storage::open(scratch.0.join("uploads").to_str().unwrap()).unwrap();
+        let services = Services::new(&config, store, storage, Backends::in_memory(), passwords);
         let mut heard = services.events.subscribe();
 
         let session = auth::signup(

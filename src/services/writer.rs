@@ -40,6 +40,10 @@ fn to_app_error(e: StoreError) -> AppError {
     match e {
         StoreError::Missing => AppError::ChannelNotFound,
         StoreError::NotMember => AppError::NotChannelMember,
+        StoreError::Unattachable => AppError::field(
+            "attachments",
+            "a file was attached to another message or deleted meanwhile",
+        ),
         other => other.into(),
     }
 }

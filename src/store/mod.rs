@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
@@ -35,6 +36,10 @@ pub enum StoreError {
     /// The sender of a message is not a member of its channel (checked inside the write).
     #[error("sender is not a member of the channel")]
     NotMember,
+    /// A file to attach is not the sender's, not stored yet, or attached elsewhere (checked
+    /// inside the write).
+    #[error("file cannot be attached")]
+    Unattachable,
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -106,6 +111,15 @@ pub enum Left {
         /// The new owner, if ownership was handed over.
         new_owner: Option<Uuid>,
     },
+}
+
+/// What deleting a channel removed.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelDeleted {
+    /// Who were members.
+    pub members: Vec<Uuid>,
+    /// Storage keys of the files its messages attached (their rows are gone).
+    pub file_keys: Vec<String>,
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -208,8 +222,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Deletes a channel with its messages, memberships and stars; returns who were members.
-    async fn delete_channel(&self, id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// Deletes a channel with its messages, their files' rows, memberships and stars.
+    async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError>;
 
     /// Adds `user` as a member (as owner when the channel has no owner and `claim_ownerless`).
     async fn insert_member(
@@ -299,8 +313,28 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<MessageRow>, StoreError>;
 
-    /// Deletes a message; `false` when it was already gone.
-    async fn delete_message(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes a message and the rows of its files; `None` when it was already gone, else
+    /// the storage keys of those files.
+    async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// Writes an upload's row as `pending`, before its bytes are stored.
+    async fn insert_file(&self, file: &FileRow) -> Result<(), StoreError>;
+
+    /// Marks an upload `ready` once its bytes are stored; `false` when its row is gone.
+    async fn mark_file_ready(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// A file (pending or ready) with the channel of the message attaching it.
+    async fn fetch_file(&self, id: Uuid) -> Result<Option<FileRow>, StoreError>;
+
+    /// The files with these ids, in no particular order (unknown ids are skipped).
+    async fn list_files_by_ids(&self, ids: &[Uuid]) -> Result<Vec<FileRow>, StoreError>;
+
+    /// Deletes a file's row unless a message attaches it; `false` when nothing was deleted.
+    async fn delete_unattached_file(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Deletes the rows of uploads still `pending` since before `before` (a crash
+    /// mid-upload) and returns them, for their bytes to be removed.
+    async fn delete_stale_files(&self, before: DateTime<Utc>) -> Result<Vec<FileRow>, StoreError>;
 }
 
 /// Connects to the database named by the configuration and applies pending migrations.

@@ -176,6 +176,54 @@ pub(super) const UPDATE_MESSAGE: &str =
 
 pub(super) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = $1";
 
+/// A file with the channel of the message attaching it.
+const FILE_SELECT: &str = "SELECT f.id, f.key, f.thumbnail_key, f.uploader_id, f.file_name, \
+    f.file_type, f.file_size, f.state, f.message_id, m.channel_id, f.created_at \
+    FROM files f LEFT JOIN messages m ON m.id = f.message_id ";
+
+pub(super) const INSERT_FILE: &str = "INSERT INTO files \
+    (id, key, thumbnail_key, uploader_id, file_name, file_type, file_size, state, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)";
+
+pub(super) const MARK_FILE_READY: &str =
+    "UPDATE files SET state = 'ready' WHERE id = $1 AND state = 'pending'";
+
+pub(super) fn fetch_file() -> String {
+    format!("{FILE_SELECT} WHERE f.id = $1")
+}
+
+/// `… WHERE f.id IN ($1, …, $n)`.
+pub(super) fn files_by_ids(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("{FILE_SELECT} WHERE f.id IN ({})", placeholders.join(", "))
+}
+
+/// Deletes a file that no message attaches (the condition and the delete are one statement,
+/// so an attach racing the delete cannot leave a message pointing at nothing).
+pub(super) const DELETE_UNATTACHED_FILE: &str =
+    "DELETE FROM files WHERE id = $1 AND message_id IS NULL";
+
+pub(super) const LIST_STALE_FILES: &str = "SELECT id, key, thumbnail_key, uploader_id, file_name, file_type, file_size, state, \
+    message_id, created_at FROM files WHERE state = 'pending' AND created_at < $1";
+
+pub(super) const DELETE_STALE_FILE: &str = "DELETE FROM files WHERE id = $1 AND state = 'pending'";
+
+/// Links a file to the message attaching it: only a ready file the sender uploaded that no
+/// other message carries.
+pub(super) const ATTACH_FILE: &str = "UPDATE files SET message_id = $1 \
+    WHERE id = $2 AND uploader_id = $3 AND state = 'ready' AND message_id IS NULL";
+
+pub(super) const MESSAGE_FILE_KEYS: &str =
+    "SELECT key, thumbnail_key FROM files WHERE message_id = $1";
+
+pub(super) const DELETE_MESSAGE_FILES: &str = "DELETE FROM files WHERE message_id = $1";
+
+pub(super) const CHANNEL_FILE_KEYS: &str = "SELECT f.key, f.thumbnail_key FROM files f \
+    JOIN messages m ON m.id = f.message_id WHERE m.channel_id = $1";
+
+pub(super) const DELETE_CHANNEL_FILES: &str =
+    "DELETE FROM files WHERE message_id IN (SELECT id FROM messages WHERE channel_id = $1)";
+
 /// `SELECT * FROM users WHERE id IN ($1, …, $n) ORDER BY lower(username)`.
 pub(super) fn users_by_ids(n: usize) -> String {
     let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
@@ -442,18 +490,23 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn delete_channel(&self, id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+            async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let members: Vec<Uuid> = sqlx::query_scalar(queries::LIST_MEMBER_IDS)
                     .bind(id)
                     .fetch_all(&mut *tx)
                     .await?;
+                let files: Vec<(String, Option<String>)> = sqlx::query_as(queries::CHANNEL_FILE_KEYS)
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query(queries::DELETE_CHANNEL_FILES).bind(id).execute(&mut *tx).await?;
                 sqlx::query(queries::DELETE_CHANNEL)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(members)
+                Ok(ChannelDeleted { members, file_keys: flatten_keys(files) })
             }
 
             async fn insert_member(
@@ -713,13 +766,101 @@ macro_rules! impl_store {
                 self.fetch_message(id).await
             }
 
-            async fn delete_message(&self, id: Uuid) -> Result<bool, StoreError> {
-                Ok(sqlx::query(queries::DELETE_MESSAGE)
+            async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let files: Vec<(String, Option<String>)> = sqlx::query_as(queries::MESSAGE_FILE_KEYS)
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query(queries::DELETE_MESSAGE_FILES).bind(id).execute(&mut *tx).await?;
+                let deleted = sqlx::query(queries::DELETE_MESSAGE)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if !deleted {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                tx.commit().await?;
+                Ok(Some(flatten_keys(files)))
+            }
+
+            async fn insert_file(&self, file: &FileRow) -> Result<(), StoreError> {
+                sqlx::query(queries::INSERT_FILE)
+                    .bind(file.id)
+                    .bind(&file.key)
+                    .bind(file.thumbnail_key.as_deref())
+                    .bind(file.uploader_id)
+                    .bind(&file.file_name)
+                    .bind(&file.file_type)
+                    .bind(file.file_size)
+                    .bind(file.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::conflict_on_unique)?;
+                Ok(())
+            }
+
+            async fn mark_file_ready(&self, id: Uuid) -> Result<bool, StoreError> {
+                Ok(sqlx::query(queries::MARK_FILE_READY)
                     .bind(id)
                     .execute(&self.pool)
                     .await?
                     .rows_affected()
                     > 0)
+            }
+
+            async fn fetch_file(&self, id: Uuid) -> Result<Option<FileRow>, StoreError> {
+                Ok(sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(queries::fetch_file()))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_files_by_ids(&self, ids: &[Uuid]) -> Result<Vec<FileRow>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = queries::files_by_ids(ids.len());
+                let mut query = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    query = query.bind(*id);
+                }
+                Ok(query.fetch_all(&self.pool).await?)
+            }
+
+            async fn delete_unattached_file(&self, id: Uuid) -> Result<bool, StoreError> {
+                Ok(sqlx::query(queries::DELETE_UNATTACHED_FILE)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    > 0)
+            }
+
+            async fn delete_stale_files(
+                &self,
+                before: DateTime<Utc>,
+            ) -> Result<Vec<FileRow>, StoreError> {
+                let stale: Vec<FileRow> = sqlx::query_as(queries::LIST_STALE_FILES)
+                    .bind(before)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut deleted = Vec::with_capacity(stale.len());
+                for file in stale {
+                    let gone = sqlx::query(queries::DELETE_STALE_FILE)
+                        .bind(file.id)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    if gone {
+                        deleted.push(file);
+                    }
+                }
+                Ok(deleted)
             }
         }
 
@@ -770,6 +911,7 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                 results[i] = Some(if written == 1 {
+                    attach_files(&mut tx, message, id).await?;
                     *last = Some(id);
                     *dirty = true;
                     Ok(Inserted { message: row_of(message, id, created_at), created: true })
@@ -826,6 +968,33 @@ macro_rules! impl_store {
             }
             tx.commit().await?;
             Ok(results.into_iter().map(|r| r.unwrap_or(Err(StoreError::Missing))).collect())
+        }
+
+        /// Storage keys of deleted files: each original, then its thumbnail.
+        fn flatten_keys(files: Vec<(String, Option<String>)>) -> Vec<String> {
+            files.into_iter().flat_map(|(key, thumb)| std::iter::once(key).chain(thumb)).collect()
+        }
+
+        /// Attaches a message's files inside its write; [`StoreError::Unattachable`] when one
+        /// is not the sender's, not ready, or already attached (the message is then not written).
+        async fn attach_files(
+            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            message: &NewMessage,
+            id: Uuid,
+        ) -> Result<(), StoreError> {
+            for file in &message.attachment_ids {
+                let linked = sqlx::query(queries::ATTACH_FILE)
+                    .bind(id)
+                    .bind(*file)
+                    .bind(message.sender.id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if linked != 1 {
+                    return Err(StoreError::Unattachable);
+                }
+            }
+            Ok(())
         }
 
         /// The stored row of a message just written (no query: the sender's profile came
@@ -922,6 +1091,7 @@ macro_rules! impl_store {
             if written == 0 {
                 return unwritten(tx, message).await?;
             }
+            attach_files(tx, message, id).await?;
             Ok(Inserted { message: row_of(message, id, created_at), created: true })
         }
     };

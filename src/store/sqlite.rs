@@ -11,8 +11,9 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::{ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
+use super::{ChannelDeleted, ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
@@ -32,6 +33,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         3,
         "health_probe",
         include_str!("../../migrations/sqlite/0003_health_probe.sql"),
+    ),
+    (
+        4,
+        "files",
+        include_str!("../../migrations/sqlite/0004_files.sql"),
     ),
 ];
 

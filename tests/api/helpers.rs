@@ -84,10 +84,13 @@ pub fn test_vars(dir: &TempDir) -> HashMap<String, String> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     vars.insert("LOG_DIR".into(), dir.0.join("logs").display().to_string());
-    vars.insert(
-        "STORAGE_URL".into(),
-        dir.0.join("uploads").display().to_string(),
-    );
+    // The second pass stores files in an S3-compatible server (`TEST_STORAGE_URL`); keys
+    // are fresh UUIDs, so tests share its bucket.
+    let storage = std::env::var("TEST_STORAGE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| dir.0.join("uploads").display().to_string());
+    vars.insert("STORAGE_URL".into(), storage);
     let database = match test_database_url() {
         Some(url) => {
             let sep = if url.contains('?') { '&' } else { '?' };

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use chai_tapri::Config;
 use chai_tapri::models::channel::{ChannelName, NewChannel, Role};
+use chai_tapri::models::file::{FileKey, FileRow};
+use chai_tapri::models::file_type::FileType;
 use chai_tapri::models::message::{Anchor, MessageContent, NewMessage, Nonce, SenderView};
 use chai_tapri::models::user::{DisplayName, Email, NewUser, ProfilePatch, UserRow, Username};
 use chai_tapri::store::{self, ChannelQuery, Joined, Left, Store, StoreError, UserQuery};
@@ -77,6 +79,7 @@ fn message(channel: Uuid, sender: &UserRow, content: &str, nonce: Option<&str>) 
         sender: SenderView::from(sender),
         content: MessageContent::parse(content).unwrap(),
         attachments: "[]".to_owned(),
+        attachment_ids: Vec::new(),
         parent_id: None,
         nonce: nonce.map(|n| Nonce::parse(n).unwrap()),
     }
@@ -739,8 +742,11 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
         ["m4", "m3", "m2", "m1"]
     );
     // A deleted anchor still marks its place.
-    assert!(store.delete_message(ids[2]).await.unwrap());
-    assert!(!store.delete_message(ids[2]).await.unwrap());
+    assert_eq!(
+        store.delete_message(ids[2]).await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(store.delete_message(ids[2]).await.unwrap(), None);
     assert!(store.fetch_message(ids[2]).await.unwrap().is_none());
     assert_eq!(page(Anchor::Before(ids[2]), 10).await, ["m2", "m1"]);
     assert_eq!(page(Anchor::After(ids[2]), 10).await, ["m4", "m5"]);
@@ -780,7 +786,7 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
     let gone = send(&*store, id, &member, "soon gone").await;
     let stays = send(&*store, kept, &owner, "stays").await;
     store.insert_star(member.id, id, Utc::now()).await.unwrap();
-    let mut members = store.delete_channel(id).await.unwrap();
+    let mut members = store.delete_channel(id).await.unwrap().members;
     members.sort();
     let mut expected = vec![owner.id, member.id];
     expected.sort();
@@ -803,7 +809,7 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.delete_channel(id).await.unwrap(), Vec::<Uuid>::new());
+    assert!(store.delete_channel(id).await.unwrap().members.is_empty());
     // Writing to it now fails alone.
     let results = store
         .insert_messages(&[
@@ -814,4 +820,122 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
         .unwrap();
     assert!(results[0].is_err());
     assert!(results[1].as_ref().unwrap().created);
+}
+
+/// A `pending` row of an upload by `uploader`, created `age` ago.
+fn file_row(uploader: Uuid, ty: FileType, age: Span) -> FileRow {
+    let key = FileKey::mint(ty);
+    FileRow {
+        id: key.id(),
+        key: key.to_string(),
+        thumbnail_key: ty
+            .is_image()
+            .then(|| key.thumbnail(FileType::Jpeg).to_string()),
+        uploader_id: uploader,
+        file_name: format!("name.{}", ty.extension()),
+        file_type: ty.mime().to_owned(),
+        file_size: 1234,
+        state: FileRow::PENDING.to_owned(),
+        message_id: None,
+        channel_id: None,
+        created_at: Utc::now() - age,
+    }
+}
+
+#[tokio::test]
+async fn files_go_pending_to_ready_attach_to_one_message_and_leave_with_it() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "fileowner").await;
+    let other = user(&*store, "fileother").await;
+    let room = channel(&*store, owner.id, "files", false, &[other.id]).await;
+    let png = file_row(owner.id, FileType::Png, Span::zero());
+    let pdf = file_row(owner.id, FileType::Pdf, Span::zero());
+    let theirs = file_row(other.id, FileType::Txt, Span::zero());
+    for f in [&png, &pdf, &theirs] {
+        store.insert_file(f).await.unwrap();
+    }
+    // Pending rows cannot be attached.
+    let mut m = message(room, &owner, "with files", None);
+    m.attachment_ids = vec![png.id];
+    let results = store.insert_messages(&[m.clone()]).await.unwrap();
+    assert!(matches!(results[0], Err(StoreError::Unattachable)));
+    for f in [&png, &pdf, &theirs] {
+        assert!(store.mark_file_ready(f.id).await.unwrap());
+    }
+    assert!(!store.mark_file_ready(png.id).await.unwrap(), "only once");
+    let fetched = store.fetch_file(png.id).await.unwrap().unwrap();
+    assert!(fetched.is_ready());
+    assert_eq!(fetched.thumbnail_key, png.thumbnail_key);
+    assert_eq!((fetched.message_id, fetched.channel_id), (None, None));
+    // Someone else's file fails that message alone; the other message of the batch goes in.
+    let mut stolen = message(room, &owner, "not mine", None);
+    stolen.attachment_ids = vec![theirs.id];
+    m.attachment_ids = vec![png.id, pdf.id];
+    let results = store.insert_messages(&[stolen, m.clone()]).await.unwrap();
+    assert!(matches!(results[0], Err(StoreError::Unattachable)));
+    let sent = results[1].as_ref().unwrap().message.id;
+    let attached = store.fetch_file(pdf.id).await.unwrap().unwrap();
+    assert_eq!(attached.message_id, Some(sent));
+    assert_eq!(
+        attached.channel_id,
+        Some(room),
+        "the channel comes with the row"
+    );
+    // A file is attached to one message only.
+    let mut again = message(room, &owner, "again", None);
+    again.attachment_ids = vec![png.id];
+    let results = store.insert_messages(&[again]).await.unwrap();
+    assert!(matches!(results[0], Err(StoreError::Unattachable)));
+    assert!(!store.delete_unattached_file(png.id).await.unwrap());
+    let mut listed: Vec<Uuid> = store
+        .list_files_by_ids(&[png.id, theirs.id, Uuid::now_v7()])
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    listed.sort();
+    let mut expected = vec![png.id, theirs.id];
+    expected.sort();
+    assert_eq!(listed, expected);
+    // Deleting the message takes the rows and gives back every key to remove.
+    let mut keys = store.delete_message(sent).await.unwrap().unwrap();
+    keys.sort();
+    let mut expected = [png.storage_keys(), pdf.storage_keys()].concat();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert!(store.fetch_file(png.id).await.unwrap().is_none());
+    // An unattached file is deleted on its own.
+    assert!(store.delete_unattached_file(theirs.id).await.unwrap());
+    assert!(!store.delete_unattached_file(theirs.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_sweep_takes_old_pending_rows_only_and_a_channel_takes_its_files() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "sweepowner").await;
+    let room = channel(&*store, owner.id, "sweep", false, &[]).await;
+    let crashed = file_row(owner.id, FileType::Pdf, Span::hours(2));
+    let uploading = file_row(owner.id, FileType::Pdf, Span::minutes(1));
+    let old_but_ready = file_row(owner.id, FileType::Gif, Span::hours(3));
+    for f in [&crashed, &uploading, &old_but_ready] {
+        store.insert_file(f).await.unwrap();
+    }
+    assert!(store.mark_file_ready(old_but_ready.id).await.unwrap());
+    let swept = store
+        .delete_stale_files(Utc::now() - Span::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(swept.iter().map(|f| f.id).collect::<Vec<_>>(), [crashed.id]);
+    assert!(store.fetch_file(uploading.id).await.unwrap().is_some());
+    assert!(!store.mark_file_ready(crashed.id).await.unwrap(), "gone");
+    // A channel's deletion removes the rows of its messages' files and names their keys.
+    let mut m = message(room, &owner, "gif", None);
+    m.attachment_ids = vec![old_but_ready.id];
+    store.insert_messages(&[m]).await.unwrap()[0]
+        .as_ref()
+        .unwrap();
+    let deleted = store.delete_channel(room).await.unwrap();
+    assert_eq!(deleted.file_keys, old_but_ready.storage_keys());
+    assert!(store.fetch_file(old_but_ready.id).await.unwrap().is_none());
 }
