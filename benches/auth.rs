@@ -35,6 +35,7 @@ async fn main() {
     let seconds = env_num("BENCH_SECONDS", 10);
     let pin = std::env::var("BENCH_PIN").is_ok_and(|v| v == "1");
     let server = start_server(cost, pin, &[]);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let addr = server.addr.clone();
     eprintln!("server at {addr}, BCRYPT_COST={cost}, {clients} clients, pinned={pin}");

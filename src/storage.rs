@@ -163,6 +163,17 @@ impl Storage {
         })
     }
 
+    /// Every key stored, in no particular order (for audits and tests; a bucket shared with
+    /// other data lists that too).
+    ///
+    /// # Errors
+    /// The storage could not be reached.
+    pub async fn keys(&self) -> Result<Vec<String>, StorageError> {
+        use futures_util::TryStreamExt;
+        let listed: Vec<object_store::ObjectMeta> = self.inner.list(None).try_collect().await?;
+        Ok(listed.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
     /// Removes the object under `key`; one already gone is not an error.
     ///
     /// # Errors

@@ -341,7 +341,6 @@ fn too_large() -> AppError {
     AppError::FileTooLarge
 }
 
-
 fn multipart_error(e: multer::Error) -> AppError {
     match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {

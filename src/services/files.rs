@@ -37,7 +37,9 @@ impl Spool {
     /// The file cannot be created (answered 503).
     pub async fn create() -> Result<(Self, tokio::fs::File), AppError> {
         let dir = std::env::temp_dir().join("chai-tapri-uploads");
-        tokio::fs::create_dir_all(&dir).await.map_err(spool_failed)?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(spool_failed)?;
         let path = dir.join(Uuid::now_v7().to_string());
         let file = tokio::fs::File::create(&path).await.map_err(spool_failed)?;
         Ok((Self { path, size: 0 }, file))

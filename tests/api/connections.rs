@@ -441,7 +441,7 @@ async fn out_of_descriptors_the_server_pauses_accepting_and_recovers_without_spi
     );
     // The header timer frees descriptors; every queued connection is served and closed in
     // turn, and a normal client is answered again.
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ok = client

@@ -54,7 +54,7 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
         ("RATE_LIMIT_ENABLED", "false"),
     ];
     let (mut child, addr) = start(&dir.0, &vars);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let signup = signup_at(&client, &addr, "durable", "password1").await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();
     let body = json!({"name": "durable"});

@@ -445,7 +445,7 @@ async fn a_full_disk_under_log_dir_keeps_the_console_and_the_log_file_recovers()
             ("RATE_LIMIT_ENABLED", "false"),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     // Requests whose log lines carry a marker of the phase they belong to.
     let ask = |phase: &'static str, n: usize| {
         let (client, addr) = (client.clone(), addr.clone());

@@ -35,6 +35,31 @@ pub fn test_redis_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The S3-compatible server of the second pass (`http://127.0.0.1:<port>`), if any.
+pub fn test_s3_endpoint() -> Option<String> {
+    std::env::var("TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Creates a bucket on the test's S3-compatible server (which takes unsigned requests).
+fn create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("the S3 test server is up");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "bucket {bucket}: {answer}"
+    );
+}
+
 /// PostgreSQL for a test that needs it (marked `#[ignore]`, run by the second pass).
 pub fn require_database_url() -> String {
     test_database_url().expect("TEST_DATABASE_URL must name PostgreSQL for this test")
@@ -43,6 +68,18 @@ pub fn require_database_url() -> String {
 /// Redis for a test that needs it (marked `#[ignore]`, run by the second pass).
 pub fn require_redis_url() -> String {
     test_redis_url().expect("TEST_REDIS_URL must name Redis for this test")
+}
+
+/// A client builder. reqwest shares the server's TLS features (for S3), which come without a
+/// default crypto provider: the one the server uses is installed first.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A plain client.
+pub fn http_client() -> reqwest::Client {
+    client_builder().build().unwrap()
 }
 
 /// A unique, lower-case name for this test's database objects.
@@ -84,12 +121,16 @@ pub fn test_vars(dir: &TempDir) -> HashMap<String, String> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     vars.insert("LOG_DIR".into(), dir.0.join("logs").display().to_string());
-    // The second pass stores files in an S3-compatible server (`TEST_STORAGE_URL`); keys
-    // are fresh UUIDs, so tests share its bucket.
-    let storage = std::env::var("TEST_STORAGE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| dir.0.join("uploads").display().to_string());
+    // The second pass stores files in an S3-compatible server (`TEST_S3_ENDPOINT`), in a
+    // bucket of the test's own.
+    let storage = match test_s3_endpoint() {
+        Some(endpoint) => {
+            let bucket = name.replace('_', "-");
+            create_bucket(&endpoint, &bucket);
+            format!("s3://{bucket}?endpoint={endpoint}&region=us-east-1")
+        }
+        None => dir.0.join("uploads").display().to_string(),
+    };
     vars.insert("STORAGE_URL".into(), storage);
     let database = match test_database_url() {
         Some(url) => {
@@ -183,7 +224,7 @@ impl TestApp {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
-            client: reqwest::Client::builder()
+            client: client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

@@ -8,6 +8,7 @@ mod channels;
 mod connections;
 mod crash;
 mod faults;
+mod files;
 mod helpers;
 mod http;
 mod load_tool;

@@ -193,7 +193,9 @@ async fn the_first_run_creates_the_database_answers_health_logs_json_and_exits_0
     let dir = TempDir::new();
     let (mut child, addr) = start(&dir.0, &[]);
     assert!(dir.0.join("data/chai-tapri.db").exists());
-    let body: Value = reqwest::get(format!("{addr}/health"))
+    let body: Value = crate::helpers::http_client()
+        .get(format!("{addr}/health"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -201,7 +203,11 @@ async fn the_first_run_creates_the_database_answers_health_logs_json_and_exits_0
         .unwrap();
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["redis"], "disabled");
-    let response = reqwest::get(format!("{addr}/api/nope")).await.unwrap();
+    let response = crate::helpers::http_client()
+        .get(format!("{addr}/api/nope"))
+        .send()
+        .await
+        .unwrap();
     let request_id = response.headers()["x-request-id"]
         .to_str()
         .unwrap()
@@ -233,7 +239,7 @@ async fn sigterm_with_sockets_open_stores_their_last_seen_and_panics_nowhere() {
         ("JWT_SECRET", "sigterm-test-secret-sigterm-test-secret"),
     ];
     let (mut child, addr) = start(&dir.0, &vars);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
     let mut sockets = Vec::new();
     let mut ids = Vec::new();
@@ -338,7 +344,9 @@ async fn the_same_binary_runs_on_postgres_and_redis() {
             ("REDIS_PREFIX", &prefix),
         ],
     );
-    let body: Value = reqwest::get(format!("{addr}/health"))
+    let body: Value = crate::helpers::http_client()
+        .get(format!("{addr}/health"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -365,7 +373,7 @@ async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs() {
             ("JWT_SECRET", secret),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let password = "pass-word-never-logged";
     let signup = signup_at(&client, &addr, "quiet", password).await;
     let token = signup["data"]["token"].as_str().unwrap().to_owned();

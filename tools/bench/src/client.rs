@@ -60,6 +60,9 @@ async fn setup_request(
 
 impl Api {
     pub fn new(base: &str, connections: usize) -> anyhow::Result<Self> {
+        // Built in one workspace with the server, reqwest carries TLS with no default
+        // provider; any second install is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .tcp_nodelay(true)
