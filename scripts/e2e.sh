@@ -5,7 +5,8 @@
 #
 # Starts the server binary on a free port with a fresh database: SQLite by default, or
 # PostgreSQL when E2E_DATABASE_URL is set (a schema of its own), with Redis when
-# E2E_REDIS_URL is set (a key prefix of its own). Stops it at the end.
+# E2E_REDIS_URL is set (a key prefix of its own), storing files in an S3-compatible server
+# when E2E_S3_ENDPOINT is set (a bucket of its own). Stops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E2E=tests/e2e
@@ -27,6 +28,13 @@ if [ -n "${E2E_DATABASE_URL:-}" ]; then
 fi
 if [ -n "${E2E_REDIS_URL:-}" ]; then
     extra+=("REDIS_URL=$E2E_REDIS_URL" "REDIS_PREFIX=chai:test:$name:")
+fi
+if [ -n "${E2E_S3_ENDPOINT:-}" ]; then
+    # A bucket of its own (moto takes an unsigned create).
+    bucket="${name//_/-}"
+    python3 -c "import urllib.request as u; u.urlopen(u.Request('$E2E_S3_ENDPOINT/$bucket', method='PUT'))"
+    extra+=("STORAGE_URL=s3://$bucket?endpoint=$E2E_S3_ENDPOINT&region=us-east-1"
+        "AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-chai-test}" "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-chai-test-secret}")
 fi
 start_test_server "${extra[@]}"
 export SERVER_URL

@@ -4,6 +4,8 @@
 # pass ends with the end-to-end suites of the official Socket.IO clients (scripts/e2e.sh,
 # which installs them with npm and pip into ignored folders when missing). The first pass also
 # runs Schemathesis against the OpenAPI document (scripts/fuzz.sh, pip into an ignored folder).
+# The second pass stores files in an S3-compatible server (moto, scripts/s3.sh, pip into an
+# ignored folder); the first in a local directory.
 #
 # With CI=true the PostgreSQL + Redis pass is mandatory; elsewhere it is skipped, loudly,
 # when either service is not reachable. Override the addresses with TEST_PG_URL and
@@ -119,9 +121,19 @@ if command -v redis-cli >/dev/null 2>&1; then
         | xargs -r -n 500 redis-cli -u "$REDIS_URL_FOR_TESTS" DEL >/dev/null 2>&1 || true
 fi
 
-echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis_port)"
+# Files go to an S3-compatible server in this pass (a bucket per test).
+# shellcheck source=scripts/test-server.sh
+source scripts/test-server.sh
+# shellcheck source=scripts/s3.sh
+source scripts/s3.sh
+start_s3
+
+echo "== pass 2 of 2: PostgreSQL ($pg_host:$pg_port) + Redis ($redis_host:$redis_port) + S3 ($TEST_S3_ENDPOINT)"
 TEST_DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" run_tests all
-E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" scripts/e2e.sh
+E2E_DATABASE_URL="$PG_URL" E2E_REDIS_URL="$REDIS_URL_FOR_TESTS" E2E_S3_ENDPOINT="$TEST_S3_ENDPOINT" \
+    scripts/e2e.sh
+# The fault tests below bring their own storage.
+unset TEST_S3_ENDPOINT
 
 # Redis restarted under two nodes: a redis-server of the test's own, so the shared one stays up.
 echo "== storage faults: Redis restarted under two nodes"

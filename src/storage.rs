@@ -210,7 +210,14 @@ fn s3(rest: &str) -> Result<object_store::aws::AmazonS3, StorageError> {
             "an S3 URL is s3://bucket?endpoint=…&region=…".into(),
         ));
     }
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    // Client options first: setting them later would replace `allow_http`.
+    let mut builder = AmazonS3Builder::from_env()
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(5))
+                .with_timeout(Duration::from_secs(60)),
+        )
+        .with_bucket_name(bucket);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
@@ -229,11 +236,6 @@ fn s3(rest: &str) -> Result<object_store::aws::AmazonS3, StorageError> {
         }
     }
     builder
-        .with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(5))
-                .with_timeout(Duration::from_secs(60)),
-        )
         .with_retry(RetryConfig {
             backoff: BackoffConfig::default(),
             max_retries: 2,

@@ -150,3 +150,40 @@ test('without an ack, a refused event answers with an error event', TEST, async 
     s.close();
   }
 });
+
+test('a message with an attachment arrives in new-message with its file object, and the file downloads', TEST, async () => {
+  const a = await signup('jsf');
+  const b = await signup('jsg');
+  const created = await api('POST', '/api/channels', a.token, { name: `jsfiles-${a.username}`.toLowerCase() });
+  const channelId = created.body.data.channel.id;
+  assert.equal((await api('POST', `/api/channels/${channelId}/join`, b.token)).status, 200);
+
+  // The part claims an image; the bytes say text, and the server believes the bytes.
+  const form = new FormData();
+  form.append('file', new Blob(['notes from the js client\n'], { type: 'image/png' }), 'notes.txt');
+  const res = await fetch(`${BASE}/api/upload`, { method: 'POST', headers: { authorization: `Bearer ${a.token}` }, body: form });
+  const uploaded = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(uploaded));
+  const file = uploaded.data.file;
+  assert.equal(file.fileType, 'text/plain');
+  assert.equal(file.fileName, 'notes.txt');
+
+  const sa = await connect({ transports: ['websocket'], auth: { token: a.token } });
+  const sb = await connect({ transports: ['polling'], auth: { token: b.token } });
+  try {
+    for (const s of [sa, sb]) assert.equal((await call(s, 'join-channel', { channelId })).success, true);
+    const received = next(sb, 'new-message');
+    const ack = await call(sa, 'send-message', { channelId, content: 'see attached', attachments: [file.key] });
+    assert.equal(ack.success, true, JSON.stringify(ack));
+    assert.deepEqual(ack.data.message.attachments, [file]);
+    const message = await received;
+    assert.deepEqual(message.attachments, [file]);
+    const download = await fetch(`${BASE}${message.attachments[0].fileUrl}`, { headers: { authorization: `Bearer ${b.token}` } });
+    assert.equal(download.status, 200);
+    assert.equal(download.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(await download.text(), 'notes from the js client\n');
+  } finally {
+    sa.close();
+    sb.close();
+  }
+});

@@ -99,6 +99,36 @@ def round_trip(transports, how):
         sb.disconnect()
 
 
+def attachment():
+    a, b = signup("pyf"), signup("pyg")
+    _, created = api("POST", "/api/channels", a["token"], {"name": f"pyfiles-{a['name']}".lower()})
+    channel = created["data"]["channel"]["id"]
+    assert api("POST", f"/api/channels/{channel}/join", b["token"])[0] == 200
+    r = requests.post(BASE + "/api/upload", headers={"Authorization": f"Bearer {a['token']}"},
+                      files={"file": ("voice.pdf", b"%PDF-1.4\n%%EOF\n", "audio/mpeg")}, timeout=10)
+    assert r.status_code == 201, r.text
+    file = r.json()["data"]["file"]
+    assert file["fileType"] == "application/pdf", file
+    sa, _ = client(a["token"], ["websocket"], "auth")
+    sb, eb = client(b["token"], ["polling"], "auth")
+    try:
+        for s in (sa, sb):
+            assert s.call("join-channel", {"channelId": channel}, timeout=5)["success"]
+        ack = sa.call("send-message", {"channelId": channel, "content": "the report",
+                                       "attachments": [file["key"]]}, timeout=5)
+        assert ack["success"], ack
+        got = wait_for(eb, "new-message")
+        assert got["attachments"] == [file], got
+        download = requests.get(BASE + got["attachments"][0]["fileUrl"],
+                                headers={"Authorization": f"Bearer {b['token']}"}, timeout=10)
+        assert download.status_code == 200, download.text
+        assert download.content == b"%PDF-1.4\n%%EOF\n"
+        assert download.headers["Content-Type"] == "application/pdf"
+    finally:
+        sa.disconnect()
+        sb.disconnect()
+
+
 def refused():
     sio = socketio.Client(reconnection=False)
     errors = []
@@ -120,6 +150,7 @@ def main():
         for how in ("auth", "header", "cookie"):
             check(f"{'→'.join(transports)} with the token in the {how}", lambda t=transports, h=how: round_trip(t, h))
     check("a bad token is refused with INVALID_TOKEN", refused)
+    check("a message with an attachment arrives in new-message, and the file downloads", attachment)
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0
 
