@@ -136,8 +136,8 @@ pub async fn delete_upload(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The bytes, with their content type", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The range asked for, with `Content-Range`", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The bytes, with their content type (one per file type)", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The range asked for, with `Content-Range` (one content type per file type)", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match` matched)"),
         (status = 404, description = "FILE_NOT_FOUND (unknown, not minted here, or not readable by the caller)", body = openapi::ErrorEnvelope),
         (status = 416, description = "RANGE_NOT_SATISFIABLE", body = openapi::ErrorEnvelope),

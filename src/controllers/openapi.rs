@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
 use crate::models::file::FileView;
+use crate::models::file_type::FileType;
 use crate::models::message::MessageView;
 use crate::models::page::Pagination;
 use crate::models::user::UserView;
@@ -92,6 +93,42 @@ fn refine(doc: &mut Value) {
                         json!({ "anyOf": [schema.take(), { "type": "string", "maxLength": 0 }] });
                 }
             }
+        }
+    }
+    // A download answers with the type of the stored bytes: each type a file can have.
+    let download = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .and_then(|p| p.iter_mut().find(|(k, _)| k.ends_with("/files/{key}")))
+        .and_then(|(_, item)| item.get_mut("get"))
+        .and_then(|op| op.get_mut("responses"));
+    if let Some(responses) = download {
+        let content: serde_json::Map<String, Value> = FileType::ALL
+            .iter()
+            .map(|t| {
+                let schema =
+                    json!({ "schema": { "type": "string", "contentMediaType": t.mime() } });
+                (t.mime().to_owned(), schema)
+            })
+            .collect();
+        for status in ["200", "206"] {
+            if let Some(answer) = responses.get_mut(status).and_then(Value::as_object_mut) {
+                answer.insert("content".to_owned(), Value::Object(content.clone()));
+            }
+        }
+    }
+    let schemas = doc
+        .get_mut("components")
+        .and_then(|c| c.get_mut("schemas"))
+        .and_then(Value::as_object_mut);
+    for (name, schema) in schemas.into_iter().flat_map(|s| s.iter_mut()) {
+        // An upload takes its file parts and nothing else; a delete, its key.
+        if matches!(
+            name.as_str(),
+            "UploadForm" | "UploadManyForm" | "DeleteFileBody"
+        ) && let Some(object) = schema.as_object_mut()
+        {
+            object.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
     }
     let login = doc

@@ -215,7 +215,9 @@ async fn an_image_is_stored_with_a_thumbnail_and_served_with_its_headers() {
 async fn ranges_serve_parts_for_seeking_and_refuse_one_past_the_end() {
     let app = TestApp::spawn().await;
     let u = app.signup("seeker").await;
-    let text: Vec<u8> = (0..2000u32).map(|i| b'a' + (i % 26).to_le_bytes()[0]).collect();
+    let text: Vec<u8> = (0..2000u32)
+        .map(|i| b'a' + (i % 26).to_le_bytes()[0])
+        .collect();
     let file = upload(&app, &u, "notes.txt", &text).await;
     assert_eq!(file["fileType"], "text/plain");
     assert_eq!(file["thumbnailUrl"], Value::Null);
