@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{
+    Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header,
+};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
@@ -84,9 +86,14 @@ pub fn stack(
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             HeaderName::from_static(request_id::HEADER),
+            // Downloads: seeking and revalidation.
+            header::RANGE,
+            header::IF_NONE_MATCH,
         ])
         .expose_headers([
             HeaderName::from_static(request_id::HEADER),
+            header::CONTENT_DISPOSITION,
+            header::CONTENT_RANGE,
             header::RETRY_AFTER,
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),
@@ -101,7 +108,13 @@ pub fn stack(
         .compress_when(
             SizeAbove::new(1024)
                 .and(NotForContentType::GRPC)
-                .and(NotForContentType::IMAGES),
+                .and(NotForContentType::IMAGES)
+                // File downloads keep their `Content-Length` and byte ranges.
+                .and(
+                    |_: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions| {
+                        !headers.contains_key(header::ACCEPT_RANGES)
+                    },
+                ),
         );
     socket(router.layer(gzip))
         .layer(axum::middleware::map_request(detach_socket_request))

@@ -2,11 +2,14 @@
 //! answered only when both are in; downloads for the uploader and for readers of a channel
 //! whose message attaches the file; deletes row-then-bytes.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -21,6 +24,9 @@ use crate::services::channels;
 pub const STALE_AFTER: Duration = Duration::from_secs(3600);
 /// How often the sweep runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Turns to judge an upload (read, strip, thumbnail): one per core.
+static JUDGES: OnceLock<Semaphore> = OnceLock::new();
 
 /// A part's bytes spooled to a temporary file as they arrived; the file is removed when
 /// this is dropped, whatever happened to the request.
@@ -79,64 +85,69 @@ pub struct Incoming {
     pub spool: Spool,
 }
 
-/// An upload judged and ready to store.
+/// An upload judged and ready to store: its bytes (less their metadata) in its spool.
 struct Prepared {
     file_type: FileType,
     name: FileName,
-    original: Original,
-    size: u64,
+    spool: Spool,
     thumbnail: Option<thumbnail::Thumbnail>,
 }
 
-/// The bytes to store: an image rewritten without its metadata, or the spool as it came.
-enum Original {
-    Bytes(Bytes),
-    Spooled(Spool),
-}
-
-/// Judges a file by its bytes: its type (415 otherwise); for an image, its bytes without
-/// EXIF/XMP and its thumbnail, made on a blocking thread.
+/// Judges a file by its bytes: its type (415 otherwise); for an image, its thumbnail, and
+/// its EXIF/XMP cut out of the spool, on a blocking thread. Only the thumbnail stays in
+/// memory after.
 async fn prepare(incoming: Incoming) -> Result<Prepared, AppError> {
-    let Incoming { field, name, spool } = incoming;
+    let Incoming {
+        field,
+        name,
+        mut spool,
+    } = incoming;
     if spool.size == 0 {
         return Err(AppError::field(&field, "must not be empty"));
     }
     let path = spool.path.clone();
+    // One image in memory per core at most: decoding more at once would not finish sooner,
+    // only hold more (a 10 MB image is about 35 MB while it is judged).
+    let _turn = JUDGES
+        .get_or_init(|| {
+            Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+        })
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
     let judged = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         let mut file = std::fs::File::open(&path)?;
         let Some(ty) = file_type::detect(&mut file)? else {
             return Ok(None);
         };
         if !ty.is_image() {
-            return Ok(Some((ty, None)));
+            return Ok(Some((ty, None, None)));
         }
         let bytes = std::fs::read(&path)?;
-        let stripped = Bytes::from(metadata::strip(ty, &bytes).into_owned());
-        let thumb = thumbnail::make(ty, &stripped);
-        Ok(Some((ty, Some((stripped, thumb)))))
+        let (image, cut_size) = match metadata::strip(ty, &bytes) {
+            Cow::Owned(cut) => {
+                std::fs::write(&path, &cut)?;
+                let size = cut.len() as u64;
+                (cut, Some(size))
+            }
+            Cow::Borrowed(_) => (bytes, None),
+        };
+        Ok(Some((ty, thumbnail::make(ty, &image), cut_size)))
     })
     .await
     .map_err(AppError::internal)?
     .map_err(spool_failed)?;
-    let Some((file_type, image)) = judged else {
+    let Some((file_type, thumbnail, cut_size)) = judged else {
         return Err(AppError::UnsupportedFileType);
     };
-    let name = name.unwrap_or_else(|| FileName::fallback(file_type));
-    Ok(match image {
-        Some((bytes, thumbnail)) => Prepared {
-            file_type,
-            name,
-            size: bytes.len() as u64,
-            original: Original::Bytes(bytes),
-            thumbnail,
-        },
-        None => Prepared {
-            file_type,
-            name,
-            size: spool.size,
-            original: Original::Spooled(spool),
-            thumbnail: None,
-        },
+    if let Some(size) = cut_size {
+        spool.size = size;
+    }
+    Ok(Prepared {
+        file_type,
+        name: name.unwrap_or_else(|| FileName::fallback(file_type)),
+        spool,
+        thumbnail,
     })
 }
 
@@ -158,7 +169,7 @@ async fn commit(
         uploader_id: auth.user.id,
         file_name: prepared.name.as_str().to_owned(),
         file_type: prepared.file_type.mime().to_owned(),
-        file_size: i64::try_from(prepared.size).unwrap_or(i64::MAX),
+        file_size: i64::try_from(prepared.spool.size).unwrap_or(i64::MAX),
         state: FileRow::PENDING.to_owned(),
         message_id: None,
         channel_id: None,
@@ -166,10 +177,10 @@ async fn commit(
     };
     services.store.insert_file(&row).await?;
     let stored = async {
-        match &prepared.original {
-            Original::Bytes(bytes) => services.storage.put(&row.key, bytes.clone()).await?,
-            Original::Spooled(spool) => services.storage.put_file(&row.key, &spool.path).await?,
-        }
+        services
+            .storage
+            .put_file(&row.key, &prepared.spool.path)
+            .await?;
         if let Some((key, bytes)) = &thumbnail {
             services.storage.put(key, bytes.clone()).await?;
         }

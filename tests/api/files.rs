@@ -250,6 +250,17 @@ async fn ranges_serve_parts_for_seeking_and_refuse_one_past_the_end() {
     let r = ranged("bytes=2000-").await.unwrap();
     assert_eq!(r.headers()["content-range"], "bytes */2000");
     assert_error(r, 416, "RANGE_NOT_SATISFIABLE").await;
+    // Never compressed: the length and the ranges stay those of the stored bytes.
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(&u.token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.headers()["content-length"], "2000");
     let whole = ranged("bytes=0-1,5-9").await.unwrap();
     assert_eq!(whole.status(), 200, "several ranges: the whole file");
     assert_eq!(whole.headers()["content-type"], "text/plain; charset=utf-8");

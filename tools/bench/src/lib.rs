@@ -4,7 +4,7 @@
 //! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history|abuse|loopback> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|abuse|files|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
@@ -15,6 +15,7 @@ mod args;
 mod client;
 mod connect;
 mod fanout;
+mod files;
 mod history;
 mod http;
 mod loopback;
@@ -35,6 +36,9 @@ scenarios:
   abuse    --idle 5000 --slow 1000 --from 127.0.0.2 --dribble-ms 1000 --calm 3 --settle 120
            (connections from one address that never become requests; a normal client's
            /health and login latency meanwhile; the server's descriptors with --server-pid)
+  files    --op upload|download|oversize --kind png|txt --bytes 102400 --connections 8
+           --seconds 10 [--count N]
+           (uploads/s with thumbnails, downloads/s and MB/s, RSS around refused oversize bodies)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
@@ -89,6 +93,7 @@ pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
             "http" => http::run(common, args).await,
             "history" => history::run(common, args).await,
             "abuse" => abuse::run(common, args).await,
+            "files" => files::run(common, args).await,
             other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     })
