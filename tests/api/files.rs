@@ -284,6 +284,55 @@ async fn types_come_from_the_bytes_never_from_the_name() {
     let sound = upload(&app, &u, "voice.wav", &wav()).await;
     assert_eq!(sound["fileType"], "audio/wav");
 
+    // The rest of the types, whatever their names claim (the detector's unit tests build
+    // DOCX and XLSX too); Office files download as attachments, the others inline.
+    let mut doc = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+    std::io::Write::write_all(&mut doc.create_stream("/WordDocument").unwrap(), b"words").unwrap();
+    doc.flush().unwrap();
+    let doc = doc.into_inner().into_inner();
+    let mut webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm".to_vec();
+    webm.resize(64, 0);
+    let typed: [(&str, &[u8], &str, &str); 6] = [
+        ("minutes.txt", &doc, "application/msword", "attachment"),
+        (
+            "clip.mp3",
+            b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom",
+            "video/mp4",
+            "inline",
+        ),
+        ("clip.mp4", &webm, "video/webm", "inline"),
+        (
+            "song.wav",
+            b"ID3\x04\0\0\0\0\0\x10rest",
+            "audio/mpeg",
+            "inline",
+        ),
+        (
+            "anim.webp",
+            b"GIF89a\x01\0\x01\0\0\0\0",
+            "image/gif",
+            "inline",
+        ),
+        (
+            "still.gif",
+            b"RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0",
+            "image/webp",
+            "inline",
+        ),
+    ];
+    for (name, bytes, mime, disposition) in typed {
+        let file = upload(&app, &u, name, bytes).await;
+        assert_eq!(file["fileType"], mime, "{name}");
+        let r = download(&app, &u, file["fileUrl"].as_str().unwrap()).await;
+        assert_eq!(r.headers()["content-type"], mime);
+        let got = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(got.starts_with(disposition), "{name}: {got}");
+        assert_eq!(r.bytes().await.unwrap(), bytes, "{name}");
+    }
+
     let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
     elf.resize(4096, 0);
     let refused: [(&str, &[u8]); 5] = [
@@ -323,7 +372,7 @@ async fn types_come_from_the_bytes_never_from_the_name() {
     );
     assert_eq!(
         stored_keys(&app).await.len(),
-        3,
+        9,
         "only the accepted files are stored"
     );
 }
