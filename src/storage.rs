@@ -2,6 +2,7 @@
 //! the `object_store` crate's one trait. Keys come from [`crate::models::file::FileKey`]
 //! only, so a client's string is never joined to a path here.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +75,9 @@ impl From<StorageError> for crate::error::AppError {
 pub struct Storage {
     inner: Arc<dyn ObjectStore>,
     part_size: usize,
+    /// The directory of a local storage: written objects are fsynced there (the crate
+    /// renames them into place but does not sync them).
+    local_root: Option<PathBuf>,
 }
 
 /// Part of an object, streamed.
@@ -96,6 +100,7 @@ impl Storage {
             return Ok(Self {
                 inner: Arc::new(s3(rest)?),
                 part_size: S3_PART_SIZE,
+                local_root: None,
             });
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
@@ -108,7 +113,25 @@ impl Storage {
         Ok(Self {
             inner: Arc::new(local),
             part_size: LOCAL_PART_SIZE,
+            local_root: Some(PathBuf::from(dir)),
         })
+    }
+
+    /// On a local directory, makes a written object durable: the file's data, then the
+    /// directory entry the rename made. An acknowledged upload survives a power loss, as an
+    /// acknowledged message does.
+    async fn sync(&self, key: &str) -> Result<(), StorageError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let file = root.join(key);
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            std::fs::File::open(&root)?.sync_all()
+        })
+        .await
+        .map_err(|e| StorageError::Unavailable(e.to_string()))??;
+        Ok(())
     }
 
     /// Stores `bytes` under `key` (replacing nothing: keys are fresh).
@@ -119,7 +142,7 @@ impl Storage {
         self.inner
             .put(&Path::from(key), PutPayload::from_bytes(bytes))
             .await?;
-        Ok(())
+        self.sync(key).await
     }
 
     /// Streams a local file to `key` in parts, holding at most one part in memory.
@@ -133,7 +156,7 @@ impl Storage {
         match tokio::io::copy(&mut source, &mut writer).await {
             Ok(_) => {
                 writer.shutdown().await?;
-                Ok(())
+                self.sync(key).await
             }
             Err(e) => {
                 let _ = writer.abort().await;

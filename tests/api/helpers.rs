@@ -43,7 +43,7 @@ pub fn test_s3_endpoint() -> Option<String> {
 }
 
 /// Creates a bucket on the test's S3-compatible server (which takes unsigned requests).
-fn create_bucket(endpoint: &str, bucket: &str) {
+pub fn create_bucket(endpoint: &str, bucket: &str) {
     use std::io::{Read, Write};
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(host).expect("the S3 test server is up");
