@@ -23,6 +23,8 @@ pub struct App {
     state: AppState,
     in_flight: InFlight,
     io: socket::Closer,
+    metrics_addr: Option<SocketAddr>,
+    metrics_stop: watch::Sender<bool>,
 }
 
 /// How a run ended.
@@ -99,23 +101,33 @@ impl App {
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
         let routes = controllers::router(state.clone(), extra_api);
-        let (router, io) = match &state.config().redis_url {
+        let (router, io, census) = match &state.config().redis_url {
             None => {
-                let (layer, close) = socket::build_local(&state, state.config().typing_timeout);
+                let (layer, close, census) =
+                    socket::build_local(&state, state.config().typing_timeout);
                 (
                     middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
                     close,
+                    census,
                 )
             }
             Some(url) => {
                 let config = state.config();
-                let (layer, close) =
+                let (layer, close, census) =
                     socket::build_redis(&state, config.typing_timeout, url, &config.redis_prefix)
                         .await?;
                 (
                     middleware::stack(routes, |r| r.layer(layer), &frontend_url, in_flight.clone()),
                     close,
+                    census,
                 )
+            }
+        };
+        let (metrics_stop, metrics_stopped) = watch::channel(false);
+        let metrics_addr = match state.config().metrics_addr {
+            None => None,
+            Some(addr) => {
+                Some(crate::metrics::serve(addr, state.clone(), census, metrics_stopped).await?)
             }
         };
         Ok(Self {
@@ -124,7 +136,15 @@ impl App {
             state,
             in_flight,
             io,
+            metrics_addr,
+            metrics_stop,
         })
+    }
+
+    /// Where `GET /metrics` is served (`METRICS_ADDR`, with the port actually bound).
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The port actually bound.
@@ -168,6 +188,8 @@ impl App {
             state,
             in_flight,
             io,
+            metrics_addr: _,
+            metrics_stop,
         } = self;
         let timeout = state.config().shutdown_timeout;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -207,6 +229,7 @@ impl App {
             state.writer.shutdown().await;
             state.store.close().await;
         }
+        let _ = metrics_stop.send(true);
         tracing::info!(outcome = ?outcome, "server stopped");
         Ok(outcome)
     }

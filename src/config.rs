@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -308,6 +308,8 @@ pub struct Config {
     pub connections: ConnectionConfig,
     /// Gather concurrent message sends into one transaction (off only to measure the gain).
     pub message_group_commit: bool,
+    /// Where `GET /metrics` is served, on a listener of its own; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Parses `30s`, `15m`, `12h`, `7d`, `2w`, `250ms` or a bare number of seconds.
@@ -387,6 +389,14 @@ impl Config {
     /// # Errors
     /// The first variable whose value cannot be used.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_and_flags(HashMap::new())
+    }
+
+    /// As [`Config::from_env`], with values given on the command line winning over both.
+    ///
+    /// # Errors
+    /// The first variable whose value cannot be used.
+    pub fn from_env_and_flags(flags: HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut map = HashMap::new();
         if let Ok(iter) = dotenvy::from_path_iter(".env") {
             for item in iter {
@@ -398,6 +408,7 @@ impl Config {
             }
         }
         map.extend(std::env::vars());
+        map.extend(flags);
         Self::from_map(&map)
     }
 
@@ -669,6 +680,16 @@ impl Config {
                 },
             },
             message_group_commit: v.bool("MESSAGE_GROUP_COMMIT", true)?,
+            metrics_addr: match v.get("METRICS_ADDR") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|_| {
+                    ConfigError::expected(
+                        "METRICS_ADDR",
+                        "an address and port such as 127.0.0.1:9464",
+                        raw,
+                    )
+                })?),
+            },
         })
     }
 

@@ -14,6 +14,7 @@
 //! state       store/ (SqliteStore | PgStore)   backends/ (memory | redis)
 //! ```
 //! - [`config`]: every environment variable, typed once at start-up.
+//! - [`cli`]: the command line: `--help`, `--version`, and each setting as a flag.
 //! - [`app`]: build (connect, migrate, bind) and run until stopped (graceful shutdown).
 //! - [`connections`]: the accept loop, connection caps and the timers of slow clients.
 //! - [`state`]: what HTTP handlers receive: the configuration and the services.
@@ -22,6 +23,7 @@
 //! - [`socket`]: Socket.IO, the controllers' twin, and the one task that delivers events.
 //! - [`error`]: [`error::AppError`], the contract's closed catalogue of error codes.
 //! - [`logging`]: console + `combined.log` + `error.log`, rotated daily.
+//! - [`metrics`]: Prometheus metrics on a listener of their own (`METRICS_ADDR`).
 //! - [`models`]: domain types with no I/O, valid by construction.
 //! - [`services`]: the rules, transport-agnostic; a test builds them on memory backends.
 //! - [`store`]: one persistence trait, one implementation per database.
@@ -29,11 +31,13 @@
 
 pub mod app;
 pub mod backends;
+pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod controllers;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod services;

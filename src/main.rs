@@ -1,13 +1,19 @@
-//! The `chai-tapri` server: read the configuration, set up logging, build the app and serve
+//! The `chai-tapri` server: read the command line and the configuration, set up logging, build the app and serve
 //! until SIGTERM or SIGINT (exit code 2 for a configuration error).
 
 use std::process::ExitCode;
 
+use chai_tapri::cli::{self, Invocation};
 use chai_tapri::{App, Config, Stopped, app::shutdown_signal, logging};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
+    let flags = match cli::parse(std::env::args_os()) {
+        Ok(Invocation::Serve(flags)) => flags,
+        // Help and version to stdout (exit 0); a usage error to stderr (exit 2).
+        Err(e) => e.exit(),
+    };
+    let config = match Config::from_env_and_flags(flags) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("chai-tapri: configuration error: {e}");

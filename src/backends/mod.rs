@@ -18,7 +18,15 @@ use uuid::Uuid;
 /// A backend could not answer.
 #[derive(Debug, thiserror::Error)]
 #[error("redis: {0}")]
-pub struct BackendError(#[from] pub ::redis::RedisError);
+pub struct BackendError(pub ::redis::RedisError);
+
+/// Every failed Redis command of the backends passes here, and is counted.
+impl From<::redis::RedisError> for BackendError {
+    fn from(e: ::redis::RedisError) -> Self {
+        metrics::counter!(crate::metrics::names::REDIS_ERRORS).increment(1);
+        Self(e)
+    }
+}
 
 impl From<BackendError> for crate::error::AppError {
     fn from(e: BackendError) -> Self {

@@ -207,6 +207,8 @@ async fn observe(State(in_flight): State<InFlight>, req: Request, next: Next) ->
         .map_or("<unmatched>", MatchedPath::as_str)
         .to_owned();
     let method = req.method().clone();
+    // Engine.IO's requests (long polls held for 25 s) are not REST requests.
+    let counted = crate::metrics::enabled() && !req.uri().path().starts_with("/socket.io");
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -230,8 +232,11 @@ async fn observe(State(in_flight): State<InFlight>, req: Request, next: Next) ->
             .insert(HeaderName::from_static(request_id::HEADER), value);
     }
     let status = response.status().as_u16();
-    let latency_ms =
-        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
+    let elapsed = started.elapsed();
+    if counted {
+        crate::metrics::http_request(&method, &route, status, elapsed);
+    }
+    let latency_ms = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
     span.in_scope(|| {
         if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
             tracing::error!(status, cause = %cause, "request failed");

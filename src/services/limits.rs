@@ -66,6 +66,18 @@ impl Limits {
     }
 }
 
+impl Limit {
+    /// The name of the budget in metrics.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Auth => "auth",
+            Self::Messages => "messages",
+        }
+    }
+}
+
 fn key(limit: Limit, subject: Subject) -> String {
     let prefix = match limit {
         Limit::Api => "api",
@@ -146,7 +158,7 @@ pub async fn charge(
         .counters
         .hit(&key(limit, subject), quota.window)
         .await?;
-    Ok(Some(Verdict {
+    let verdict = Verdict {
         limit: u64::from(quota.count),
         used: hit.count,
         reset_secs: hit
@@ -156,7 +168,12 @@ pub async fn charge(
             .try_into()
             .unwrap_or(u64::MAX)
             .max(1),
-    }))
+    };
+    if verdict.exceeded() {
+        metrics::counter!(crate::metrics::names::RATE_LIMITED, "limit" => limit.label())
+            .increment(1);
+    }
+    Ok(Some(verdict))
 }
 
 #[cfg(test)]

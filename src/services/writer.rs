@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
+use crate::metrics::names;
 use crate::models::message::{Inserted, MessageView, NewMessage};
 use crate::services::events::{Event, Events};
 use crate::store::{Store, StoreError};
@@ -103,6 +104,7 @@ fn finish(job: Job, result: Result<Inserted, AppError>, events: &Events) {
     if let Ok(inserted) = &result
         && inserted.created
     {
+        metrics::counter!(names::MESSAGES_SENT).increment(1);
         events.emit(Event::NewMessage(MessageView::from(&inserted.message)));
     }
     let _ = job.reply.send(result);
@@ -112,7 +114,13 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
-        match store.insert_messages(&batch).await {
+        let started = std::time::Instant::now();
+        let written = store.insert_messages(&batch).await;
+        if crate::metrics::enabled() {
+            metrics::histogram!(names::BATCH_SIZE).record(batch.len() as f64);
+            metrics::histogram!(names::BATCH_WRITE).record(started.elapsed().as_secs_f64());
+        }
+        match written {
             Ok(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
                     finish(job, result.map_err(to_app_error), &events);

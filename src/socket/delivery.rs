@@ -4,6 +4,7 @@
 
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::services::Services;
@@ -40,17 +41,13 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         // Messages (the bulk of the traffic) are serialised straight from their view, once,
         // without an intermediate JSON tree.
         Event::NewMessage(m) | Event::MessageEdited(m) => {
-            io.to(channel_room(m.channel_id)).emit(name, m).await
+            send(io.to(channel_room(m.channel_id)), name, m).await
         }
         Event::MessageDeleted { channel_id, .. } => {
-            io.to(channel_room(*channel_id))
-                .emit(name, &event.payload())
-                .await
+            send(io.to(channel_room(*channel_id)), name, &event.payload()).await
         }
         Event::MemberAdded { user_id, .. } => {
-            io.to(user_room(*user_id))
-                .emit(name, &event.payload())
-                .await
+            send(io.to(user_room(*user_id)), name, &event.payload()).await
         }
         Event::MembersLeft {
             channel_id,
@@ -65,11 +62,7 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
             }
             // One broadcast to all the rooms reaches each socket once; then they leave the
             // room, before this task delivers anything else, so nothing more reaches them.
-            let result = io
-                .clone()
-                .to(rooms.clone())
-                .emit(name, &event.payload())
-                .await;
+            let result = send(io.clone().to(rooms.clone()), name, &event.payload()).await;
             if let Err(e) = io.to(rooms).leave(room).await {
                 tracing::warn!(error = %e, "could not take sockets out of a channel's room");
             }
@@ -77,29 +70,22 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         }
         Event::UserOnline { audience, .. } | Event::UserOffline { audience, .. } => {
             match audience {
-                Audience::Everyone => io.to(EVERYONE_ROOM).emit(name, &event.payload()).await,
+                Audience::Everyone => send(io.to(EVERYONE_ROOM), name, &event.payload()).await,
                 Audience::Users(ids) => {
-                    io.to(ids.iter().map(|u| user_room(*u)).collect::<Vec<_>>())
-                        .emit(name, &event.payload())
-                        .await
+                    let rooms: Vec<_> = ids.iter().map(|u| user_room(*u)).collect();
+                    send(io.to(rooms), name, &event.payload()).await
                 }
             }
         }
         Event::Typing {
             channel_id, user, ..
         } => {
-            io.to(channel_room(*channel_id))
-                .except(user_room(user.id))
-                .emit(name, &event.payload())
-                .await
+            let op = io.to(channel_room(*channel_id)).except(user_room(user.id));
+            send(op, name, &event.payload()).await
         }
         Event::TokenRevoked { jti } => {
             // Every socket opened with the token is in its room, on whichever node.
-            let result = io
-                .clone()
-                .to(token_room(*jti))
-                .emit(name, &event.payload())
-                .await;
+            let result = send(io.clone().to(token_room(*jti)), name, &event.payload()).await;
             if let Err(e) = io.to(token_room(*jti)).disconnect().await {
                 tracing::warn!(error = %e, "could not disconnect the sockets of a revoked token");
             }
@@ -109,6 +95,21 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
     if let Err(e) = result {
         report(&e, name);
     }
+}
+
+/// Emits to the sockets `op` selects, counting them in the metrics when those are on (the
+/// count walks the rooms' local sockets once more, so it is made only then).
+async fn send<A: Adapter, T: serde::Serialize + ?Sized>(
+    op: BroadcastOperators<A>,
+    name: &'static str,
+    data: &T,
+) -> Result<(), socketioxide::BroadcastError> {
+    if crate::metrics::enabled() {
+        let reached = op.clone().sockets().len();
+        metrics::counter!(crate::metrics::names::DELIVERIES, "event" => name)
+            .increment(reached as u64);
+    }
+    op.emit(name, data).await
 }
 
 /// A broadcast reached some sockets but not all: a socket that was closing is expected

@@ -224,6 +224,24 @@ async fn socket_gone<A: Adapter>(
 /// Closes every socket of this node (at shutdown).
 pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
+/// This node's open sockets and the rooms they are in, counted when asked (metrics).
+pub type Census =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = (usize, usize)> + Send>> + Send + Sync>;
+
+fn census<A: Adapter>(io: SocketIo<A>) -> Census {
+    Arc::new(move || {
+        let io = io.clone();
+        Box::pin(async move {
+            let Some(root) = io.of("/") else {
+                return (0, 0);
+            };
+            let sockets = root.clone().local().sockets().len();
+            let rooms = root.local().rooms().await.map_or(0, |r| r.len());
+            (sockets, rooms)
+        })
+    })
+}
+
 fn builder(state: &SocketState) -> socketioxide::SocketIoBuilder {
     SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
@@ -266,12 +284,15 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &SocketState) -> Closer {
 
 /// The Socket.IO layer of a single node, with delivery of committed events started.
 #[must_use]
-pub fn build_local(services: &Services, typing_timeout: Duration) -> (SocketIoLayer, Closer) {
+pub fn build_local(
+    services: &Services,
+    typing_timeout: Duration,
+) -> (SocketIoLayer, Closer, Census) {
     let state = SocketState::new(services, typing_timeout);
     let (layer, io) = builder(&state).build_layer();
     io.ns("/", on_connect.with(authenticate));
     delivery::spawn(io.clone(), services);
-    (layer, closer(io, &state))
+    (layer, closer(io.clone(), &state), census(io))
 }
 
 /// The Socket.IO layer of one node of many: broadcasts go through Redis (RESP3, channels
@@ -287,6 +308,7 @@ pub async fn build_redis(
 ) -> anyhow::Result<(
     SocketIoLayer<CustomRedisAdapter<socketioxide::adapter::Emitter, ResilientDriver>>,
     Closer,
+    Census,
 )> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let client =
@@ -304,5 +326,5 @@ pub async fn build_redis(
         .await
         .context("cannot start the Socket.IO namespace on Redis")?;
     delivery::spawn(io.clone(), services);
-    Ok((layer, closer(io, &state)))
+    Ok((layer, closer(io.clone(), &state), census(io)))
 }

@@ -141,6 +141,17 @@ pub trait HasDatabase {
     type Db: sqlx::Database;
 }
 
+/// Connections of a store's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Lent out to a query or transaction.
+    pub in_use: u32,
+    /// Open and free.
+    pub idle: u32,
+    /// The most the pool opens (`DATABASE_MAX_CONNECTIONS`).
+    pub max: u32,
+}
+
 /// The persistence interface every service uses.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -155,6 +166,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits for open connections to finish and closes the pool.
     async fn close(&self);
+
+    /// How the connection pool is used right now (for the metrics).
+    fn pool_stats(&self) -> PoolStats;
 
     /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
     async fn insert_user(&self, user: &NewUser) -> Result<UserRow, StoreError>;

@@ -56,7 +56,7 @@ impl PgStore {
         )
         .bind(ids)
         .bind(ats)
-        .execute(&self.pool)
+        .execute(&mut *queries::acquire(&self.pool).await?)
         .await?;
         Ok(())
     }

@@ -233,6 +233,17 @@ pub(super) fn users_by_ids(n: usize) -> String {
     )
 }
 
+/// A connection from `pool`, counted as waiting (in the metrics) until it comes.
+///
+/// # Errors
+/// The pool is closed or timed out.
+pub(crate) async fn acquire<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    let _waiting = crate::metrics::Waiting::start();
+    pool.acquire().await
+}
+
 /// Implements [`super::Store`] for a store type with a `pool` field.
 ///
 /// - `$kind`: the name reported by `kind()`;
@@ -251,17 +262,27 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(&mut *queries::acquire(&self.pool).await?).await?;
                 Ok(())
             }
 
             async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query(queries::PROBE_WRITE).bind(now).execute(&self.pool).await?;
+                sqlx::query(queries::PROBE_WRITE).bind(now).execute(&mut *queries::acquire(&self.pool).await?).await?;
                 Ok(())
             }
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+
+            fn pool_stats(&self) -> $crate::store::PoolStats {
+                let size = self.pool.size();
+                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(size);
+                $crate::store::PoolStats {
+                    in_use: size.saturating_sub(idle),
+                    idle,
+                    max: self.pool.options().get_max_connections(),
+                }
             }
 
             async fn insert_user(&self, user: &NewUser) -> Result<UserRow, StoreError> {
@@ -273,7 +294,7 @@ macro_rules! impl_store {
                     .bind(user.display_name.as_str())
                     .bind(user.display_name.as_str().to_lowercase())
                     .bind(user.created_at)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *queries::acquire(&self.pool).await?)
                     .await
                     .map_err($crate::store::conflict_on_unique)
             }
@@ -281,7 +302,7 @@ macro_rules! impl_store {
             async fn fetch_user(&self, id: Uuid) -> Result<Option<UserRow>, StoreError> {
                 Ok(sqlx::query_as::<_, UserRow>(queries::FETCH_USER)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -291,7 +312,7 @@ macro_rules! impl_store {
             ) -> Result<Option<UserRow>, StoreError> {
                 Ok(sqlx::query_as::<_, UserRow>(queries::FETCH_USER_BY_EMAIL)
                     .bind(email)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -302,7 +323,7 @@ macro_rules! impl_store {
                 Ok(
                     sqlx::query_as::<_, UserRow>(queries::FETCH_USER_BY_USERNAME)
                         .bind(username)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                         .await?,
                 )
             }
@@ -312,7 +333,7 @@ macro_rules! impl_store {
                     .bind(query.prefix.as_deref().map($crate::store::like_prefix))
                     .bind(query.after_username.as_deref())
                     .bind(i64::from(query.limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -324,7 +345,7 @@ macro_rules! impl_store {
                     for id in chunk {
                         q = q.bind(*id);
                     }
-                    rows.extend(q.fetch_all(&self.pool).await?);
+                    rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
                 }
                 rows.sort_by_key(|r| r.username.to_lowercase());
                 Ok(rows)
@@ -346,7 +367,7 @@ macro_rules! impl_store {
                     .bind(patch.status.is_some())
                     .bind(patch.status.clone().flatten())
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -366,7 +387,7 @@ macro_rules! impl_store {
                 sqlx::query(queries::INSERT_REVOCATION)
                     .bind(jti)
                     .bind(expires_at)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?;
                 Ok(())
             }
@@ -374,14 +395,14 @@ macro_rules! impl_store {
             async fn list_revocations(&self, now: i64) -> Result<Vec<(Uuid, i64)>, StoreError> {
                 Ok(sqlx::query_as::<_, (Uuid, i64)>(queries::LIST_REVOCATIONS)
                     .bind(now)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
             async fn delete_expired_revocations(&self, now: i64) -> Result<u64, StoreError> {
                 Ok(sqlx::query(queries::DELETE_EXPIRED_REVOCATIONS)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?
                     .rows_affected())
             }
@@ -391,7 +412,8 @@ macro_rules! impl_store {
                 channel: &NewChannel,
                 members: &[Uuid],
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query(queries::INSERT_CHANNEL)
                     .bind(channel.id)
                     .bind(channel.name.as_str())
@@ -434,7 +456,7 @@ macro_rules! impl_store {
                     sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::fetch_channel()))
                         .bind(viewer)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                         .await?,
                 )
             }
@@ -454,7 +476,7 @@ macro_rules! impl_store {
                         .bind(search)
                         .bind(query.after_name.as_deref())
                         .bind(i64::from(query.limit))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
                         .await?,
                 )
             }
@@ -467,7 +489,7 @@ macro_rules! impl_store {
                     queries::list_starred_channels(),
                 ))
                 .bind(viewer)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *queries::acquire(&self.pool).await?)
                 .await?)
             }
 
@@ -484,14 +506,15 @@ macro_rules! impl_store {
                     .bind(description.is_some())
                     .bind(description.flatten())
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await
                     .map_err($crate::store::conflict_on_unique)?;
                 Ok(())
             }
 
             async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let members: Vec<Uuid> = sqlx::query_scalar(queries::LIST_MEMBER_IDS)
                     .bind(id)
                     .fetch_all(&mut *tx)
@@ -516,7 +539,8 @@ macro_rules! impl_store {
                 claim_ownerless: bool,
                 now: DateTime<Utc>,
             ) -> Result<Joined, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 if lock_channel(&mut tx, channel).await?.is_none() {
                     return Err(StoreError::Missing);
                 }
@@ -552,7 +576,8 @@ macro_rules! impl_store {
                 role: Role,
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 if lock_channel(&mut tx, channel).await?.is_none() {
                     return Err(StoreError::Missing);
                 }
@@ -583,7 +608,7 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as::<_, MemberRow>(queries::FETCH_MEMBER)
                     .bind(channel)
                     .bind(user)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -598,12 +623,13 @@ macro_rules! impl_store {
                     .bind(after.map(|(at, _)| at))
                     .bind(after.map(|(_, id)| id))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
             async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 lock_channel(&mut tx, channel).await?;
                 let current = member_in(&mut tx, channel, user).await?;
                 let Some(current) = current else {
@@ -637,7 +663,7 @@ macro_rules! impl_store {
             async fn list_co_member_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
                 Ok(sqlx::query_scalar::<_, Uuid>(queries::LIST_CO_MEMBER_IDS)
                     .bind(user)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -651,7 +677,7 @@ macro_rules! impl_store {
                     .bind(user)
                     .bind(channel)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?;
                 Ok(())
             }
@@ -660,7 +686,7 @@ macro_rules! impl_store {
                 sqlx::query(queries::DELETE_STAR)
                     .bind(user)
                     .bind(channel)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?;
                 Ok(())
             }
@@ -685,7 +711,7 @@ macro_rules! impl_store {
                 Ok(
                     sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::fetch_message()))
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                         .await?,
                 )
             }
@@ -702,7 +728,7 @@ macro_rules! impl_store {
                 .bind(channel)
                 .bind(sender)
                 .bind(nonce)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                 .await?)
             }
 
@@ -720,7 +746,7 @@ macro_rules! impl_store {
                         ))
                         .bind(channel)
                         .bind(limit)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
                         .await?
                     }
                     Anchor::Before(id) => {
@@ -730,7 +756,7 @@ macro_rules! impl_store {
                         .bind(channel)
                         .bind(id)
                         .bind(limit)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
                         .await?
                     }
                     Anchor::After(id) => {
@@ -740,7 +766,7 @@ macro_rules! impl_store {
                         .bind(channel)
                         .bind(id)
                         .bind(limit)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
                         .await?
                     }
                 };
@@ -757,7 +783,7 @@ macro_rules! impl_store {
                     .bind(id)
                     .bind(content)
                     .bind(at)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?
                     .rows_affected();
                 if updated == 0 {
@@ -767,7 +793,8 @@ macro_rules! impl_store {
             }
 
             async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let files: Vec<(String, Option<String>)> = sqlx::query_as(queries::MESSAGE_FILE_KEYS)
                     .bind(id)
                     .fetch_all(&mut *tx)
@@ -797,7 +824,7 @@ macro_rules! impl_store {
                     .bind(&file.file_type)
                     .bind(file.file_size)
                     .bind(file.created_at)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await
                     .map_err($crate::store::conflict_on_unique)?;
                 Ok(())
@@ -806,7 +833,7 @@ macro_rules! impl_store {
             async fn mark_file_ready(&self, id: Uuid) -> Result<bool, StoreError> {
                 Ok(sqlx::query(queries::MARK_FILE_READY)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?
                     .rows_affected()
                     > 0)
@@ -815,7 +842,7 @@ macro_rules! impl_store {
             async fn fetch_file(&self, id: Uuid) -> Result<Option<FileRow>, StoreError> {
                 Ok(sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(queries::fetch_file()))
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                     .await?)
             }
 
@@ -828,13 +855,13 @@ macro_rules! impl_store {
                 for id in ids {
                     query = query.bind(*id);
                 }
-                Ok(query.fetch_all(&self.pool).await?)
+                Ok(query.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
             }
 
             async fn delete_unattached_file(&self, id: Uuid) -> Result<bool, StoreError> {
                 Ok(sqlx::query(queries::DELETE_UNATTACHED_FILE)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
                     .await?
                     .rows_affected()
                     > 0)
@@ -846,13 +873,13 @@ macro_rules! impl_store {
             ) -> Result<Vec<FileRow>, StoreError> {
                 let stale: Vec<FileRow> = sqlx::query_as(queries::LIST_STALE_FILES)
                     .bind(before)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
                     .await?;
                 let mut deleted = Vec::with_capacity(stale.len());
                 for file in stale {
                     let gone = sqlx::query(queries::DELETE_STALE_FILE)
                         .bind(file.id)
-                        .execute(&self.pool)
+                        .execute(&mut *queries::acquire(&self.pool).await?)
                         .await?
                         .rows_affected()
                         > 0;
@@ -929,7 +956,7 @@ macro_rules! impl_store {
         /// Why an insert wrote nothing: the nonce was seen (answer with that message) or the
         /// sender is not a member.
         async fn unwritten(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             message: &NewMessage,
         ) -> Result<Result<Inserted, StoreError>, StoreError> {
             if let Some(nonce) = &message.nonce
@@ -978,7 +1005,7 @@ macro_rules! impl_store {
         /// Attaches a message's files inside its write; [`StoreError::Unattachable`] when one
         /// is not the sender's, not ready, or already attached (the message is then not written).
         async fn attach_files(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             message: &NewMessage,
             id: Uuid,
         ) -> Result<(), StoreError> {
@@ -1019,7 +1046,7 @@ macro_rules! impl_store {
 /// A channel's newest message id, locking its row where the database has row locks;
         /// `None` when the channel does not exist.
         async fn lock_channel(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             channel: Uuid,
         ) -> Result<Option<Option<Uuid>>, StoreError> {
             Ok(sqlx::query_scalar($lock_channel).bind(channel).fetch_optional(&mut **tx).await?)
@@ -1027,7 +1054,7 @@ macro_rules! impl_store {
 
         /// The membership of `user` in `channel`, read inside the transaction.
         async fn member_in(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             channel: Uuid,
             user: Uuid,
         ) -> Result<Option<MemberRow>, StoreError> {
@@ -1036,7 +1063,7 @@ macro_rules! impl_store {
 
         /// The earlier message with the same channel, sender and nonce.
         async fn fetch_by_nonce(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             message: &NewMessage,
             nonce: &str,
         ) -> Result<Option<MessageRow>, StoreError> {
@@ -1053,7 +1080,7 @@ macro_rules! impl_store {
         /// One send inside the batch transaction: nonce check, id minted after the
         /// channel's newest id (row locked where the database can), then the insert.
         async fn insert_one(
-            tx: &mut sqlx::Transaction<'static, <$store as $crate::store::HasDatabase>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             message: &NewMessage,
         ) -> Result<Inserted, StoreError> {
             if let Some(nonce) = &message.nonce {

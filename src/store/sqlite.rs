@@ -50,7 +50,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// One transaction of one `UPDATE` per user: statements are in-process calls here.
     async fn write_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = queries::acquire(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         for (id, at) in queries::latest_per_user(seen) {
             sqlx::query(queries::UPDATE_LAST_SEEN)
                 .bind(id)

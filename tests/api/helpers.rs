@@ -187,6 +187,8 @@ pub struct TestApp {
     pub vars: HashMap<String, String>,
     /// Requests that reached `/api/__test/slow`.
     pub slow_entered: Arc<AtomicUsize>,
+    /// `http://host:port` of `GET /metrics`, when `METRICS_ADDR` is set.
+    pub metrics_address: Option<String>,
     connections: chai_tapri::connections::OpenConnections,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<Stopped>>>,
@@ -215,6 +217,7 @@ impl TestApp {
             .await
             .expect("test server starts");
         let port = app.port();
+        let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let connections = app.open_connections();
         let (tx, rx) = oneshot::channel::<()>();
@@ -231,6 +234,7 @@ impl TestApp {
             state,
             vars,
             slow_entered,
+            metrics_address,
             connections,
             shutdown: Some(tx),
             handle: Some(handle),

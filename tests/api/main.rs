@@ -13,6 +13,7 @@ mod helpers;
 mod http;
 mod load_tool;
 mod messages;
+mod metrics;
 mod openapi;
 mod process;
 mod rate_limits;

@@ -155,6 +155,63 @@ fn a_bad_value_stops_the_start_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn help_and_version_print_and_exit_0_and_an_unknown_argument_is_a_usage_error() {
+    let dir = TempDir::new();
+    let secret = "a-secret-that-help-must-never-show-0123456789";
+    let help = command(&dir.0, &[("JWT_SECRET", secret)])
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    for expected in [
+        "Usage: chai-tapri",
+        "--port <PORT>",
+        "[env: PORT]",
+        "[default: 3000]",
+        "--database-url",
+        "--jwt-secret",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+    assert!(
+        !text.contains(secret),
+        "the environment's values stay hidden:\n{text}"
+    );
+
+    let version = command(&dir.0, &[]).arg("--version").output().unwrap();
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap().trim(),
+        format!("chai-tapri {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    for bad in ["--bogus", "serve-please"] {
+        let output = command(&dir.0, &[]).arg(bad).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("Usage: chai-tapri"), "{stderr}");
+        assert!(stderr.contains(bad), "{stderr}");
+    }
+    assert!(
+        !dir.0.join("data").exists() && !dir.0.join("logs").exists(),
+        "help, version and a usage error start nothing"
+    );
+}
+
+#[test]
+fn a_flag_wins_over_the_environment() {
+    let dir = TempDir::new();
+    let output = command(&dir.0, &[("PORT", "0")])
+        .args(["--port", "abc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("PORT: expected a port number"), "{stderr}");
+}
+
+#[test]
 fn production_refuses_to_start_without_a_strong_jwt_secret() {
     let dir = TempDir::new();
     let output = command(

@@ -1,0 +1,189 @@
+//! The command line. With no argument the binary serves; every setting of
+//! [`crate::config`] is also a flag (`PORT` → `--port`), listed in `--help` with its variable,
+//! its default and what it does — all read from `.env.example`, the one place they are written.
+//! A flag wins over the environment, which wins over `.env`. An unknown argument is a usage
+//! error (exit 2) and starts nothing.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+/// `.env.example`: every setting, its default and a comment saying what it does.
+const ENV_EXAMPLE: &str = include_str!("../.env.example");
+
+/// One setting as `.env.example` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The environment variable, e.g. `PORT`.
+    pub var: &'static str,
+    /// The value used when it is unset; `None` when unset means something of its own
+    /// (written in `help`).
+    pub default: Option<&'static str>,
+    /// The comment above it in `.env.example`, joined into one paragraph.
+    pub help: String,
+}
+
+impl Setting {
+    /// `DATABASE_URL` → `database-url`.
+    #[must_use]
+    pub fn flag(&self) -> String {
+        self.var.to_ascii_lowercase().replace('_', "-")
+    }
+}
+
+fn variable_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Every setting in `.env.example`, in its order. A `VAR=value` line gives a default; a
+/// commented `# VAR=…` line a setting with none. The comment lines of a paragraph describe
+/// the variables that follow them in it.
+#[must_use]
+pub fn settings() -> Vec<Setting> {
+    let mut out = Vec::new();
+    let mut comment: Vec<&str> = Vec::new();
+    for line in ENV_EXAMPLE.lines().map(str::trim) {
+        if line.is_empty() {
+            comment.clear();
+            continue;
+        }
+        let (commented, body) = match line.strip_prefix('#') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, line),
+        };
+        match body.split_once('=') {
+            Some((var, value)) if variable_name(var) => out.push(Setting {
+                var,
+                default: (!commented && !value.is_empty()).then_some(value),
+                help: comment.join(" "),
+            }),
+            _ if commented => comment.push(body),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Serve, with these settings given as flags (variable name → value).
+    Serve(HashMap<String, String>),
+}
+
+fn command() -> Command {
+    let mut cmd = Command::new("chai-tapri")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Team chat over REST and Socket.IO: one binary on SQLite, or many nodes on PostgreSQL + Redis")
+        .long_about(
+            "Team chat over REST and Socket.IO.\n\n\
+             With no argument it serves, configured by the settings below: each is a flag or \
+             its environment variable (also read from ./.env); a flag wins over the \
+             environment, which wins over .env. Secrets (JWT_SECRET, passwords in URLs) \
+             belong in the environment, not on a command line others can list.",
+        )
+        .next_help_heading("Settings");
+    for s in settings() {
+        let mut help = s.help.clone();
+        if let Some(d) = s.default {
+            help = format!("{help} [default: {d}]");
+        }
+        cmd = cmd.arg(
+            Arg::new(s.var)
+                .long(s.flag())
+                .value_name(s.var)
+                .env(s.var)
+                // The environment's values are never printed: some are secrets.
+                .hide_env_values(true)
+                .action(ArgAction::Set)
+                .help(help),
+        );
+    }
+    cmd
+}
+
+fn invocation(matches: &ArgMatches) -> Invocation {
+    let mut flags = HashMap::new();
+    for s in settings() {
+        if matches.value_source(s.var) == Some(ValueSource::CommandLine)
+            && let Some(v) = matches.get_one::<String>(s.var)
+        {
+            flags.insert(s.var.to_owned(), v.clone());
+        }
+    }
+    Invocation::Serve(flags)
+}
+
+/// Parses the command line; `--help`, `--version` and usage errors come back as the error,
+/// to be printed and exited with (`clap::Error::exit`: 0 for help and version, 2 otherwise).
+///
+/// # Errors
+/// Help, version, or a usage error.
+pub fn parse<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    command().try_get_matches_from(args).map(|m| invocation(&m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_of_the_example_is_read_with_its_default_and_comment() {
+        let all = settings();
+        let port = all.iter().find(|s| s.var == "PORT").unwrap();
+        assert_eq!(port.default, Some("3000"));
+        assert_eq!(port.help, "Where to listen.");
+        assert_eq!(port.flag(), "port");
+        let secret = all.iter().find(|s| s.var == "JWT_SECRET").unwrap();
+        assert_eq!(secret.default, None);
+        assert!(secret.help.starts_with("HS256 key."), "{}", secret.help);
+        let proxies = all.iter().find(|s| s.var == "TRUSTED_PROXIES").unwrap();
+        assert_eq!(proxies.default, None);
+        assert!(all.iter().all(|s| !s.help.is_empty()), "{all:#?}");
+        let mut vars: Vec<_> = all.iter().map(|s| s.var).collect();
+        vars.sort_unstable();
+        let n = vars.len();
+        vars.dedup();
+        assert_eq!(vars.len(), n, "each setting once");
+    }
+
+    #[test]
+    fn the_defaults_written_in_the_example_are_the_ones_the_server_uses() {
+        let written: HashMap<String, String> = settings()
+            .into_iter()
+            .filter_map(|s| s.default.map(|d| (s.var.to_owned(), d.to_owned())))
+            .collect();
+        let with = crate::Config::from_map(&written).unwrap();
+        let without = crate::Config::from_map(&HashMap::new()).unwrap();
+        assert_eq!(format!("{with:?}"), format!("{without:?}"));
+    }
+
+    #[test]
+    fn flags_win_and_anything_unknown_is_a_usage_error() {
+        let Invocation::Serve(flags) =
+            parse(["chai-tapri", "--port", "4000", "--log-level=debug"]).unwrap();
+        assert_eq!(flags["PORT"], "4000");
+        assert_eq!(flags["LOG_LEVEL"], "debug");
+        assert_eq!(flags.len(), 2);
+        for bad in [
+            &["chai-tapri", "--bogus"][..],
+            &["chai-tapri", "serve-please"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(parse(["chai-tapri", "--help"]).unwrap_err().exit_code(), 0);
+        assert_eq!(
+            parse(["chai-tapri", "--version"]).unwrap_err().exit_code(),
+            0
+        );
+    }
+}
