@@ -4,7 +4,8 @@
 #   scripts/bench.sh <fanout|connect|http|history> [tool options]
 #
 # The server is the release binary on a free port with a temporary SQLite database,
-# BCRYPT_COST=4 and rate limits off; it is stopped (and its data removed) afterwards.
+# BCRYPT_COST=4, rate limits and the per-address connection cap off; it is stopped (and
+# its data removed) afterwards.
 #   BENCH_PIN=1            server on core 0, load tool on core 1 with one worker thread (taskset)
 #   BENCH_DATABASE_URL=…   PostgreSQL instead (a schema of its own, dropped at the end)
 #   BENCH_REDIS_URL=…      Redis for presence and the Socket.IO adapter (a key prefix of its own)
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -32,6 +33,8 @@ fi
 server_env=(
     "PORT=$port" "HOST=127.0.0.1" "DATABASE_URL=$database" "LOG_DIR=$work/logs" "LOG_LEVEL=warn"
     "JWT_SECRET=$secret" "BCRYPT_COST=4" "RATE_LIMIT_ENABLED=false"
+    # Every socket and connection of the tool comes from 127.0.0.1.
+    "MAX_CONNECTIONS_PER_IP=1000000"
 )
 if [ -n "${BENCH_REDIS_URL:-}" ]; then
     server_env+=("REDIS_URL=$BENCH_REDIS_URL" "REDIS_PREFIX=chai:bench:$name:")

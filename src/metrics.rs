@@ -1,14 +1,16 @@
 //! Prometheus metrics on `METRICS_ADDR`, a listener of their own (never the API's port).
 //!
-//! Recording goes through the `metrics` facade: until a node with `METRICS_ADDR` installs the
-//! Prometheus recorder, every `counter!`/`histogram!` is a no-op, and the one count that costs
-//! a lookup of its own (sockets reached by a broadcast) is skipped ([`enabled`]). Values that
-//! are a state rather than a stream of events (pool, rooms, presence, memory) are read when
-//! Prometheus scrapes.
+//! Recording goes through the `metrics` facade; until a node with `METRICS_ADDR` installs the
+//! Prometheus recorder, its handles are no-ops and the counts that cost work of their own
+//! (sockets reached by a broadcast, REST requests) are skipped ([`enabled`]). Hot paths hold
+//! handles made once (per route, per event) or bump plain atomics that a scrape copies in;
+//! values that are a state rather than a stream of events (pool, rooms, presence, memory)
+//! are read when Prometheus scrapes.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,7 +20,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
@@ -72,6 +75,10 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = HANDLE.get_or_init(|| handle).clone();
     describe();
     gauge!("chai_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let _ = BATCH.set((
+        histogram!(names::BATCH_SIZE),
+        histogram!(names::BATCH_WRITE),
+    ));
     ENABLED.store(true, Ordering::Relaxed);
     // Histogram samples wait in buckets until drained; unscraped, they would pile up.
     let upkeep = handle.clone();
@@ -129,6 +136,64 @@ fn describe() {
     describe_gauge!("process_open_fds", "Open file descriptors of this process");
 }
 
+/// The handles of one route and method: a counter per status seen, one latency histogram.
+struct RouteHandles {
+    method: axum::http::Method,
+    latency: Histogram,
+    statuses: Vec<(u16, Counter)>,
+}
+
+/// Handles by route pattern, made on a route's first request: a request costs a read lock,
+/// a lookup and two atomic updates, not a registry lookup with fresh label strings.
+static HTTP: LazyLock<RwLock<HashMap<String, Vec<RouteHandles>>>> = LazyLock::new(RwLock::default);
+
+fn http_handles(method: &axum::http::Method, route: &str, status: u16) -> (Counter, Histogram) {
+    let found = HTTP
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(route)
+        .and_then(|all| all.iter().find(|h| h.method == *method))
+        .and_then(|h| {
+            let count = h.statuses.iter().find(|(s, _)| *s == status)?.1.clone();
+            Some((count, h.latency.clone()))
+        });
+    if let Some(found) = found {
+        return found;
+    }
+    let mut map = HTTP.write().unwrap_or_else(PoisonError::into_inner);
+    let all = map.entry(route.to_owned()).or_default();
+    let index = match all.iter().position(|h| h.method == *method) {
+        Some(i) => i,
+        None => {
+            all.push(RouteHandles {
+                method: method.clone(),
+                latency: histogram!(
+                    names::HTTP_DURATION,
+                    "method" => method.as_str().to_owned(),
+                    "route" => route.to_owned()
+                ),
+                statuses: Vec::new(),
+            });
+            all.len() - 1
+        }
+    };
+    let handles = &mut all[index];
+    let count = match handles.statuses.iter().find(|(s, _)| *s == status) {
+        Some((_, c)) => c.clone(),
+        None => {
+            let c = counter!(
+                names::HTTP_REQUESTS,
+                "method" => method.as_str().to_owned(),
+                "route" => route.to_owned(),
+                "status" => status.to_string()
+            );
+            handles.statuses.push((status, c.clone()));
+            c
+        }
+    };
+    (count, handles.latency.clone())
+}
+
 /// Counts one answered REST request and its time.
 pub(crate) fn http_request(
     method: &axum::http::Method,
@@ -136,16 +201,51 @@ pub(crate) fn http_request(
     status: u16,
     elapsed: Duration,
 ) {
-    let method = method.as_str().to_owned();
-    counter!(
-        names::HTTP_REQUESTS,
-        "method" => method.clone(),
-        "route" => route.to_owned(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    histogram!(names::HTTP_DURATION, "method" => method, "route" => route.to_owned())
-        .record(elapsed.as_secs_f64());
+    let (count, latency) = http_handles(method, route, status);
+    count.increment(1);
+    latency.record(elapsed.as_secs_f64());
+}
+
+/// Counts made on hot paths as plain atomics, whether or not metrics are served; a scrape
+/// copies them into the registry.
+static MESSAGES_SENT: AtomicU64 = AtomicU64::new(0);
+static DB_WAITING: AtomicI64 = AtomicI64::new(0);
+
+/// A message was stored (not found again by its nonce).
+pub(crate) fn message_sent() {
+    MESSAGES_SENT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The group-commit histograms, made once the recorder is installed.
+static BATCH: OnceLock<(Histogram, Histogram)> = OnceLock::new();
+
+/// One group-commit transaction of `size` messages took `elapsed` to write and commit.
+pub(crate) fn batch_written(size: usize, elapsed: Duration) {
+    if let Some((sizes, times)) = BATCH.get() {
+        sizes.record(size as f64);
+        times.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Delivery counters by event name, made on an event's first broadcast.
+static DELIVERED: LazyLock<RwLock<HashMap<&'static str, Counter>>> = LazyLock::new(RwLock::default);
+
+/// A broadcast of `event` reached `sockets` sockets of this node.
+pub(crate) fn delivered(event: &'static str, sockets: usize) {
+    let found = DELIVERED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(event)
+        .cloned();
+    let counter = found.unwrap_or_else(|| {
+        DELIVERED
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(event)
+            .or_insert_with(|| counter!(names::DELIVERIES, "event" => event))
+            .clone()
+    });
+    counter.increment(sockets as u64);
 }
 
 #[derive(Clone)]
@@ -195,6 +295,8 @@ pub async fn serve(
 }
 
 async fn scrape(State(s): State<Scrape>) -> Response {
+    counter!(names::MESSAGES_SENT).absolute(MESSAGES_SENT.load(Ordering::Relaxed));
+    gauge!(names::DB_POOL_WAITING).set(DB_WAITING.load(Ordering::Relaxed) as f64);
     let (sockets, rooms) = (s.census)().await;
     gauge!(names::SOCKET_CONNECTIONS).set(sockets as f64);
     gauge!("chai_socket_rooms").set(rooms as f64);
@@ -236,22 +338,17 @@ fn process_figures() -> Option<(u64, usize)> {
 }
 
 /// Counts a query waiting for a pooled database connection while it waits.
-pub(crate) struct Waiting(bool);
+pub(crate) struct Waiting;
 
 impl Waiting {
     pub(crate) fn start() -> Self {
-        let on = enabled();
-        if on {
-            gauge!(names::DB_POOL_WAITING).increment(1.0);
-        }
-        Self(on)
+        DB_WAITING.fetch_add(1, Ordering::Relaxed);
+        Self
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if self.0 {
-            gauge!(names::DB_POOL_WAITING).decrement(1.0);
-        }
+        DB_WAITING.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -16,7 +16,6 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
-use crate::metrics::names;
 use crate::models::message::{Inserted, MessageView, NewMessage};
 use crate::services::events::{Event, Events};
 use crate::store::{Store, StoreError};
@@ -104,7 +103,7 @@ fn finish(job: Job, result: Result<Inserted, AppError>, events: &Events) {
     if let Ok(inserted) = &result
         && inserted.created
     {
-        metrics::counter!(names::MESSAGES_SENT).increment(1);
+        crate::metrics::message_sent();
         events.emit(Event::NewMessage(MessageView::from(&inserted.message)));
     }
     let _ = job.reply.send(result);
@@ -116,10 +115,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
         let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
         let started = std::time::Instant::now();
         let written = store.insert_messages(&batch).await;
-        if crate::metrics::enabled() {
-            metrics::histogram!(names::BATCH_SIZE).record(batch.len() as f64);
-            metrics::histogram!(names::BATCH_WRITE).record(started.elapsed().as_secs_f64());
-        }
+        crate::metrics::batch_written(batch.len(), started.elapsed());
         match written {
             Ok(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {

@@ -105,9 +105,7 @@ async fn send<A: Adapter, T: serde::Serialize + ?Sized>(
     data: &T,
 ) -> Result<(), socketioxide::BroadcastError> {
     if crate::metrics::enabled() {
-        let reached = op.clone().sockets().len();
-        metrics::counter!(crate::metrics::names::DELIVERIES, "event" => name)
-            .increment(reached as u64);
+        crate::metrics::delivered(name, op.clone().sockets().len());
     }
     op.emit(name, data).await
 }
