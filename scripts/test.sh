@@ -5,7 +5,8 @@
 # which installs them with npm and pip into ignored folders when missing). The first pass also
 # runs Schemathesis against the OpenAPI document (scripts/fuzz.sh, pip into an ignored folder).
 # The second pass stores files in an S3-compatible server (moto, scripts/s3.sh, pip into an
-# ignored folder); the first in a local directory.
+# ignored folder); the first in a local directory. Before them, scripts/deploy-check.sh
+# checks the deployment files (systemd unit, nginx configuration).
 #
 # With CI=true the PostgreSQL + Redis pass is mandatory; elsewhere it is skipped, loudly,
 # when either service is not reachable. Override the addresses with TEST_PG_URL and
@@ -69,6 +70,12 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# The shipped systemd unit and nginx configuration; the log-rotation test drives the real
+# logrotate (both installed from Debian's packages when missing).
+scripts/deploy-check.sh
+source scripts/packages.sh
+ensure_debs logrotate logrotate
 
 echo "== pass 1 of 2: SQLite, in-process presence (no Redis)"
 TEST_DATABASE_URL="" TEST_REDIS_URL="" run_tests default

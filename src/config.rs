@@ -221,6 +221,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Dated files kept per log.
     pub max_files: usize,
+    /// Whether the server renames its files at midnight UTC (`LOG_ROTATION=daily`) or leaves
+    /// that to logrotate (`off`; SIGHUP reopens them either way).
+    pub rotate_daily: bool,
 }
 
 /// Rate-limit settings (API.md §9).
@@ -640,6 +643,13 @@ impl Config {
                 dir: PathBuf::from(v.or("LOG_DIR", "logs")),
                 format,
                 max_files,
+                rotate_daily: match v.or("LOG_ROTATION", "daily").to_ascii_lowercase().as_str() {
+                    "daily" => true,
+                    "off" => false,
+                    other => {
+                        return Err(ConfigError::expected("LOG_ROTATION", "daily or off", other));
+                    }
+                },
             },
             shutdown_timeout: v.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
             request_timeout: v.duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,

@@ -3,13 +3,15 @@
 //!
 //! The live files keep fixed names; at midnight UTC each is renamed
 //! `combined.YYYY-MM-DD.log` / `error.YYYY-MM-DD.log` and a new one is opened, and only the
-//! newest `LOG_MAX_FILES` dated files are kept. (tracing-appender's daily roller puts the
+//! newest `LOG_MAX_FILES` dated files are kept (`LOG_ROTATION=off` leaves renaming to
+//! logrotate). SIGHUP makes both files reopen their live names. (tracing-appender's daily roller puts the
 //! date in the live name, which operators' tooling of the original does not expect; its
 //! non-blocking writer is used on top of ours so requests never wait on the disk.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{NaiveDate, Utc};
 use tracing_appender::non_blocking::WorkerGuard;
@@ -32,6 +34,21 @@ pub struct DailyFile {
     len: u64,
     /// Lines that could not be written since the last one that could.
     lost: u64,
+    /// Renames at midnight UTC (else logrotate does).
+    rotate_daily: bool,
+    /// The [`reopen`] request last acted on.
+    generation: u64,
+}
+
+/// Bumped by [`reopen`]; each file reopens its live name before its next line once it sees
+/// a new value.
+static REOPEN: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every log file reopen its live name before its next line (SIGHUP): after logrotate
+/// renamed a file, lines go on into the renamed one until then, and into the new one after —
+/// none is lost.
+pub fn reopen() {
+    REOPEN.fetch_add(1, Ordering::SeqCst);
 }
 
 impl DailyFile {
@@ -40,7 +57,12 @@ impl DailyFile {
     ///
     /// # Errors
     /// The folder or file cannot be created.
-    pub fn open(dir: &Path, stem: &'static str, max_files: usize) -> io::Result<Self> {
+    pub fn open(
+        dir: &Path,
+        stem: &'static str,
+        max_files: usize,
+        rotate_daily: bool,
+    ) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let live = dir.join(format!("{stem}.log"));
         let today = Utc::now().date_naive();
@@ -58,6 +80,8 @@ impl DailyFile {
             day,
             len,
             lost: 0,
+            rotate_daily,
+            generation: REOPEN.load(Ordering::SeqCst),
         };
         this.rotate_if_needed(today)?;
         Ok(this)
@@ -67,9 +91,21 @@ impl DailyFile {
         self.dir.join(format!("{}.log", self.stem))
     }
 
-    /// Renames the live file with its day and opens a fresh one when `today` is later.
+    /// Reopens the live name when [`reopen`] was called since the last line; with daily
+    /// rotation, renames the live file with its day and opens a fresh one when `today` is
+    /// later.
     fn rotate_if_needed(&mut self, today: NaiveDate) -> io::Result<()> {
-        if today <= self.day {
+        let generation = REOPEN.load(Ordering::Relaxed);
+        if generation != self.generation {
+            self.file.flush()?;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.live_path())?;
+            self.len = self.file.metadata()?.len();
+            self.generation = generation;
+        }
+        if !self.rotate_daily || today <= self.day {
             return Ok(());
         }
         self.file.flush()?;
@@ -160,6 +196,24 @@ impl Write for DailyFile {
     }
 }
 
+/// Reopens the log files on every SIGHUP (what logrotate's `postrotate` sends), for the
+/// life of the process. Without this, SIGHUP would end the process.
+///
+/// # Errors
+/// The signal handler cannot be installed.
+#[cfg(unix)]
+pub fn reopen_on_sighup() -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            reopen();
+            tracing::info!("SIGHUP: log files reopened");
+        }
+    });
+    Ok(())
+}
+
 /// Keeps the background log writers alive; dropping it flushes them.
 #[must_use = "dropping the guard stops file logging"]
 pub struct LogGuard {
@@ -187,8 +241,13 @@ where
 /// The log folder or files cannot be created.
 pub fn init(config: &LogConfig) -> io::Result<LogGuard> {
     let level = LevelFilter::from_level(config.level);
-    let combined = DailyFile::open(&config.dir, "combined", config.max_files)?;
-    let errors = DailyFile::open(&config.dir, "error", config.max_files)?;
+    let combined = DailyFile::open(
+        &config.dir,
+        "combined",
+        config.max_files,
+        config.rotate_daily,
+    )?;
+    let errors = DailyFile::open(&config.dir, "error", config.max_files, config.rotate_daily)?;
     let (combined, g1) = tracing_appender::non_blocking(combined);
     let (errors, g2) = tracing_appender::non_blocking(errors);
     // Everything at LOG_LEVEL, except chatty dependencies, which stay at warn at most.
@@ -232,7 +291,7 @@ mod tests {
     #[test]
     fn midnight_renames_the_live_file_with_its_date_and_keeps_the_newest_files() {
         let dir = temp_dir("rotate");
-        let mut file = DailyFile::open(&dir, "combined", 2).unwrap();
+        let mut file = DailyFile::open(&dir, "combined", 2, true).unwrap();
         let start = file.day;
         for offset in 1..=3 {
             writeln!(file, "{{\"day\":{offset}}}").unwrap();

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use chai_tapri::cli::{self, Invocation};
 use chai_tapri::{App, Config, Stopped, app::shutdown_signal, logging};
 
@@ -42,6 +44,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<Stopped> {
+    logging::reopen_on_sighup().context("cannot listen for SIGHUP")?;
     if config.jwt_secret_generated {
         tracing::warn!(
             "JWT_SECRET is not set: using a random secret, so tokens die with a restart"

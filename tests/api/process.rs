@@ -487,3 +487,126 @@ async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs() {
     // The bcrypt hash is not logged either.
     assert!(!logs.contains("$2b$"), "a password hash reached the log");
 }
+
+/// `deploy/logrotate/chai-tapri`, run by the real logrotate against this server's files
+/// (paths, user and `postrotate` pointed at the test's own), while requests keep coming.
+#[tokio::test]
+async fn logrotate_with_sighup_loses_no_line_and_duplicates_none() {
+    let logrotate = ["/usr/sbin/logrotate", "/usr/bin/logrotate"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("logrotate is installed (scripts/test.sh installs it)");
+    let dir = TempDir::new();
+    let (mut child, addr) = start(&dir.0, &[("LOG_ROTATION", "off")]);
+    let logs = dir.0.join("logs");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/logrotate/chai-tapri"
+    ))
+    .unwrap();
+    let config = shipped
+        .replace("/var/log/chai-tapri", &logs.display().to_string())
+        .replace("su chai-tapri chai-tapri", "su root root")
+        .replace(
+            "systemctl reload chai-tapri.service >/dev/null 2>&1 || true",
+            &format!("kill -HUP {}", child.id()),
+        );
+    assert!(
+        config.contains("kill -HUP"),
+        "the shipped postrotate was found"
+    );
+    let conf = dir.0.join("logrotate.conf");
+    std::fs::write(&conf, config).unwrap();
+
+    // Requests with ids of our own, one after the other, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let client = crate::helpers::http_client();
+            let mut sent = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = client
+                    .get(format!("{addr}/health"))
+                    .header("x-request-id", format!("rot-{sent}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    let completed = |path: &Path| -> Vec<String> {
+        json_lines(path)
+            .into_iter()
+            .filter(|l| l["message"] == "request completed")
+            .filter_map(|l| l["span"]["request_id"].as_str().map(str::to_owned))
+            .filter(|id| id.starts_with("rot-"))
+            .collect()
+    };
+    let live = logs.join("combined.log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while completed(&live).len() < 50 {
+        assert!(Instant::now() < deadline, "requests reach the log");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = dir.0.join("logrotate.state");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(logrotate)
+            .arg("--force")
+            .arg("--state")
+            .arg(&state)
+            .arg(&conf)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The reopened file takes requests again.
+    while completed(&live).len() < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the reopened file takes new lines"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let sent = sender.await.unwrap();
+    terminate(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(15)).success());
+
+    let rotated: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("combined.log-")
+        })
+        .collect();
+    assert_eq!(rotated.len(), 1, "one rotated file: {rotated:?}");
+    let before = completed(&rotated[0]);
+    let after = completed(&live);
+    assert!(!before.is_empty() && !after.is_empty());
+    let mut all: Vec<String> = before.into_iter().chain(after).collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "no line twice");
+    let expected: std::collections::BTreeSet<String> =
+        (0..sent).map(|n| format!("rot-{n}")).collect();
+    let got: std::collections::BTreeSet<String> = all.into_iter().collect();
+    assert_eq!(got, expected, "every request of the {sent} is logged once");
+    let reopened = json_lines(&live)
+        .iter()
+        .any(|l| l["message"] == "SIGHUP: log files reopened");
+    assert!(reopened, "the server says it reopened its files");
+}
