@@ -42,7 +42,9 @@ error_log $dir/logs/error.log warn;
 worker_processes 1;
 events { worker_connections 4096; }
 http {
-    access_log $dir/logs/access.log;
+    # Which node answered what (the cluster test reads it).
+    log_format upstream '\$msec \$upstream_addr \$status \$request_method \$uri';
+    access_log $dir/logs/upstream.log upstream;
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
     fastcgi_temp_path $dir/tmp/fastcgi;

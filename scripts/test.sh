@@ -158,3 +158,8 @@ if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" = 0 ] && [ "$pg_host:$pg_
 else
     cannot "the PostgreSQL fault test" "it needs root, pg_ctlcluster and the cluster on 127.0.0.1:5432"
 fi
+
+# The cluster test: nginx (installed from Debian's packages when missing) in front of three
+# nodes on PostgreSQL + Redis, one node killed with SIGKILL mid-chat (scripts/cluster.sh).
+echo "== cluster: nginx + 3 nodes + PostgreSQL + Redis, a node killed mid-chat"
+TEST_PG_URL="$PG_URL" TEST_REDIS="$REDIS_URL_FOR_TESTS" scripts/cluster.sh

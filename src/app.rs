@@ -59,12 +59,15 @@ impl App {
         let backends = match &config.redis_url {
             None => Backends::in_memory(),
             Some(url) => {
-                let redis = RedisBackends::connect(url, &config.redis_prefix)
-                    .await
-                    .with_context(|| {
-                        format!("cannot reach Redis at {}", crate::config::redact_url(url))
-                    })?;
-                spawn_heartbeat(redis.clone());
+                let redis = RedisBackends::connect_with_ttl(
+                    url,
+                    &config.redis_prefix,
+                    config.presence_node_ttl,
+                )
+                .await
+                .with_context(|| {
+                    format!("cannot reach Redis at {}", crate::config::redact_url(url))
+                })?;
                 Backends::shared(redis)
             }
         };
@@ -100,6 +103,9 @@ impl App {
             .await
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
+        if let Some(redis) = state.backends.redis.clone() {
+            spawn_heartbeat(state.clone(), redis);
+        }
         let routes = controllers::router(state.clone(), extra_api);
         let (router, io, census) = match &state.config().redis_url {
             None => {
@@ -251,8 +257,9 @@ fn spawn_revocation_purge(state: AppState) {
     });
 }
 
-/// Keeps this node's presence registration alive in Redis.
-fn spawn_heartbeat(redis: RedisBackends) {
+/// Keeps this node's presence registration alive in Redis, and announces offline the users
+/// of nodes whose registration lapsed.
+fn spawn_heartbeat(state: AppState, redis: RedisBackends) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(redis.heartbeat_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -260,6 +267,18 @@ fn spawn_heartbeat(redis: RedisBackends) {
             tick.tick().await;
             if let Err(e) = redis.heartbeat().await {
                 tracing::warn!(error = %e, "presence heartbeat to Redis failed");
+                continue;
+            }
+            match redis.sweep().await {
+                Ok(gone) if gone.is_empty() => {}
+                Ok(gone) => {
+                    tracing::info!(
+                        users = gone.len(),
+                        "a node stopped renewing its presence; its users are offline"
+                    );
+                    services::presence::lapsed(&state, gone).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "presence sweep in Redis failed"),
             }
         }
     });

@@ -80,7 +80,11 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl DatabaseUrl {
-    fn parse(raw: &str) -> Result<Self, ConfigError> {
+    /// Parses a `DATABASE_URL` (also `migrate-data`'s `--from` and `--to`).
+    ///
+    /// # Errors
+    /// Not a SQLite or PostgreSQL URL, or an in-memory database.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         let form = "sqlite://<path>, sqlite:///<absolute path>, postgres://… or postgresql://…";
         if let Some(path) = raw
             .strip_prefix("sqlite://")
@@ -283,6 +287,9 @@ pub struct Config {
     /// How long a user whose last socket closed may take to come back before `user:offline`
     /// goes out (0: at once). A return within it announces nothing at all.
     pub presence_grace: Duration,
+    /// Many nodes: how long a node that stopped renewing its presence (killed, frozen, cut
+    /// off from Redis) keeps its users online; the other nodes then announce them offline.
+    pub presence_node_ttl: Duration,
     /// How long a typing state lasts with no new `typing-start` before the server ends it.
     pub typing_timeout: Duration,
     /// HS256 key for tokens.
@@ -623,6 +630,14 @@ impl Config {
                 None => Duration::ZERO,
                 Some(raw) => parse_duration(raw)
                     .ok_or_else(|| ConfigError::expected("PRESENCE_GRACE", DURATION_FORM, raw))?,
+            },
+            presence_node_ttl: match v.get("PRESENCE_NODE_TTL") {
+                None => Duration::from_secs(30),
+                Some(raw) => parse_duration(raw)
+                    .filter(|d| *d >= Duration::from_secs(3))
+                    .ok_or_else(|| {
+                        ConfigError::expected("PRESENCE_NODE_TTL", "a duration of at least 3s", raw)
+                    })?,
             },
             typing_timeout: match v.get("TYPING_TIMEOUT") {
                 None => Duration::from_secs(5),

@@ -1,10 +1,14 @@
 //! Multi-node backends on Redis. Every key starts with `REDIS_PREFIX`.
 //!
 //! Presence: each node keeps a hash `<prefix>presence:node:<node>` (user → live sockets)
-//! that expires unless the node refreshes it, and registers itself in the sorted set
-//! `<prefix>presence:nodes` (score = when its registration lapses). A node that dies
-//! without a goodbye stops counting after [`PRESENCE_TTL`]. The online/offline decisions
-//! are Lua scripts, so two nodes connecting the same user at once cannot both miss it.
+//! and registers itself in the sorted set `<prefix>presence:nodes` (score = when its
+//! registration lapses), renewing both every third of the node TTL ([`PRESENCE_TTL`] unless
+//! configured). A node that dies without a goodbye stops counting once its registration
+//! lapses; the next heartbeat of any other node then claims it (one script: exactly one
+//! node does) and announces offline those of its users connected nowhere else. The hash
+//! outlives the registration (three TTLs) so that the claim can still read it. The
+//! online/offline decisions are Lua scripts, so two nodes connecting the same user at once
+//! cannot both miss it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +23,10 @@ use super::{BackendError, Counters, Hit, PresenceRegistry, Revocations};
 
 /// How long a node's presence outlives its last heartbeat.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+
+/// How long a message's broadcast is remembered (and so how late a retry of its send may
+/// still find it unannounced and announce it).
+pub const ANNOUNCED_FOR: Duration = Duration::from_secs(120);
 
 /// A Redis connection shared by the three backends of one node.
 #[derive(Clone)]
@@ -136,13 +144,33 @@ impl RedisBackends {
         beat
     }
 
+    /// Claims the nodes whose registration lapsed (killed, frozen, cut off) and returns
+    /// their users who have no socket on a live node: they are offline now, and this node
+    /// is the one to say so. Run after each heartbeat.
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn sweep(&self) -> Result<Vec<Uuid>, BackendError> {
+        let mut conn = self.conn.clone();
+        let gone: Vec<String> = Script::new(SWEEP_SCRIPT)
+            .key(self.key("presence:nodes"))
+            .arg(now_ms())
+            .arg(self.key("presence:node:"))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(gone
+            .iter()
+            .filter_map(|s| Uuid::parse_str(s).ok())
+            .collect())
+    }
+
     async fn renew(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
         let nodes = self.key("presence:nodes");
         let (kept,): (i64,) = redis::pipe()
             .zadd(&nodes, &*self.node, now_ms() + self.ttl_ms())
             .ignore()
-            .pexpire(self.node_hash(), self.ttl_ms())
+            .pexpire(self.node_hash(), self.ttl_ms() * HASH_LIFETIMES)
             .query_async(&mut conn)
             .await?;
         let (sockets, generation, dirty) = {
@@ -160,7 +188,7 @@ impl RedisBackends {
                 sockets.iter().map(|(u, n)| (u.to_string(), *n)).collect();
             pipe.hset_multiple(self.node_hash(), &fields)
                 .ignore()
-                .pexpire(self.node_hash(), self.ttl_ms())
+                .pexpire(self.node_hash(), self.ttl_ms() * HASH_LIFETIMES)
                 .ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;
@@ -194,6 +222,31 @@ impl RedisBackends {
         Ok(())
     }
 
+    /// The key that records that a new message's broadcast was published (the Socket.IO
+    /// driver sets it in the same script as the publish; see `socket::redis_driver`).
+    #[must_use]
+    pub fn announced_key(&self, message: Uuid) -> String {
+        self.key(&format!("announced:{message}"))
+    }
+
+    /// Claims the broadcast of a message whose publish nobody recorded (the node that wrote
+    /// it died first): `true` when the caller is the one to announce it now.
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn claim_announcement(&self, message: Uuid) -> Result<bool, BackendError> {
+        let mut conn = self.conn.clone();
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(self.announced_key(message))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ANNOUNCED_FOR.as_millis().to_string())
+            .query_async(&mut conn)
+            .await?;
+        Ok(claimed.is_some())
+    }
+
     /// Presence on this connection.
     #[must_use]
     pub fn presence(&self) -> RedisPresence {
@@ -217,18 +270,47 @@ impl RedisBackends {
 #[derive(Debug, Clone)]
 pub struct RedisPresence(RedisBackends);
 
-/// Shared Lua prelude: the live nodes, after dropping lapsed ones.
-/// KEYS[1] = nodes zset; ARGV[1] = now (ms).
+/// A node's hash lives this many node TTLs past its last renewal, so that the node that
+/// claims it after its registration lapsed can still read whom it held.
+const HASH_LIFETIMES: i64 = 3;
+
+/// Shared Lua prelude: the live nodes (a lapsed one stays registered until a sweep claims
+/// it). KEYS[1] = nodes zset; ARGV[1] = now (ms).
 const LIVE_NODES: &str = r"
+local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+";
+
+/// KEYS[1] nodes; ARGV: now, hash prefix. Drops every lapsed node with its hash and returns
+/// its users who are on no live node (each once).
+const SWEEP_SCRIPT: &str = r"
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #lapsed == 0 then return {} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local nodes = redis.call('ZRANGE', KEYS[1], 0, -1)
+local seen = {}
+local gone = {}
+for _, dead in ipairs(lapsed) do
+  local users = redis.call('HKEYS', ARGV[2] .. dead)
+  redis.call('DEL', ARGV[2] .. dead)
+  for _, u in ipairs(users) do
+    if not seen[u] then
+      seen[u] = true
+      local elsewhere = false
+      for _, node in ipairs(nodes) do
+        if redis.call('HEXISTS', ARGV[2] .. node, u) == 1 then elsewhere = true; break end
+      end
+      if not elsewhere then gone[#gone + 1] = u end
+    end
+  end
+end
+return gone
 ";
 
 /// KEYS[1] nodes, KEYS[2] own hash; ARGV: now, user, own node, hash prefix, delta, ttl.
 /// Returns 1 when the user changed state (first socket anywhere, or last one gone).
 const CHANGE_SCRIPT: &str = r"
 local n = redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6] * 3)
 redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[6], ARGV[3])
 if tonumber(ARGV[5]) > 0 and n > 1 then return 0 end
 if tonumber(ARGV[5]) < 0 then

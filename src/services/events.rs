@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
@@ -185,10 +185,16 @@ impl Event {
     }
 }
 
+/// Sends waiting for their message's broadcast to be published.
+type Receipts = Arc<std::sync::Mutex<std::collections::HashMap<Uuid, oneshot::Sender<()>>>>;
+
 /// The emit path of one node.
 #[derive(Debug, Clone)]
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
+    /// On many nodes: a send is answered only once its `new-message` was published to the
+    /// other nodes, so a node that dies right after answering has still told everyone.
+    receipts: Option<Receipts>,
 }
 
 impl Default for Events {
@@ -205,7 +211,55 @@ impl Events {
     #[must_use]
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(Self::CAPACITY);
-        Self { tx }
+        Self { tx, receipts: None }
+    }
+
+    /// A bus whose new messages can be waited on until they are published (many nodes).
+    #[must_use]
+    pub fn with_receipts() -> Self {
+        Self {
+            receipts: Some(Receipts::default()),
+            ..Self::new()
+        }
+    }
+
+    fn receipts(
+        &self,
+    ) -> Option<std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, oneshot::Sender<()>>>>
+    {
+        self.receipts
+            .as_ref()
+            .map(|r| r.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Emits a new message; on a bus with receipts, the returned receiver completes once
+    /// the delivery task has published it ([`Events::published`]).
+    pub fn emit_message(&self, message: MessageView) -> Option<oneshot::Receiver<()>> {
+        let id = message.id;
+        let receipt = self.receipts().map(|mut waiting| {
+            let (tx, rx) = oneshot::channel();
+            waiting.insert(id, tx);
+            rx
+        });
+        self.emit(Event::NewMessage(message));
+        receipt
+    }
+
+    /// The delivery task published a new message's broadcast.
+    pub fn published(&self, message: Uuid) {
+        if let Some(tx) = self
+            .receipts()
+            .and_then(|mut waiting| waiting.remove(&message))
+        {
+            let _ = tx.send(());
+        }
+    }
+
+    /// A send stopped waiting for its receipt (it waited too long).
+    pub fn forget_receipt(&self, message: Uuid) {
+        if let Some(mut waiting) = self.receipts() {
+            waiting.remove(&message);
+        }
     }
 
     /// Hands a committed change to the subscribers (none is fine).

@@ -92,8 +92,10 @@ pub async fn send(
             .fetch_message_by_nonce(channel_id, auth.user.id, nonce.as_str())
             .await?
     {
+        let message = MessageView::from(&first);
+        recover_announcement(services, &message);
         return Ok(Sent {
-            message: MessageView::from(&first),
+            message,
             created: false,
             rate: None,
         });
@@ -138,11 +140,66 @@ pub async fn send(
         Err(e) => return Err(e),
     };
     // The writer announced it (in commit order) if it is new.
+    let message = MessageView::from(&inserted.message);
+    if !inserted.created {
+        recover_announcement(services, &message);
+    }
     Ok(Sent {
-        message: MessageView::from(&inserted.message),
+        message,
         created: inserted.created,
         rate,
     })
+}
+
+/// How long after its commit a message's broadcast may still be on its way from the node
+/// that wrote it; past that, a missing record means that node died before publishing.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A send was answered with a message that had committed before (a retry with its nonce).
+/// On many nodes, the node that wrote it may have died between the commit and the
+/// broadcast: then nobody heard it live. Once the broadcast would surely have been
+/// published, a message with no record of it is announced by the one node that claims it
+/// (within [`crate::backends::redis::ANNOUNCED_FOR`] of its commit). On one node a death
+/// takes every socket with it, and reconnecting clients catch up with `after=`.
+fn recover_announcement(services: &Services, message: &MessageView) {
+    let Some(redis) = services.backends.redis.clone() else {
+        return;
+    };
+    let Some(committed_ms) = message
+        .id
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .and_then(|(s, ns)| {
+            i64::try_from(s)
+                .ok()
+                .map(|s| s * 1000 + i64::from(ns / 1_000_000))
+        })
+    else {
+        return;
+    };
+    let age_ms = Utc::now().timestamp_millis() - committed_ms;
+    let window = i64::try_from(crate::backends::redis::ANNOUNCED_FOR.as_millis()).unwrap_or(0);
+    if age_ms > window {
+        return;
+    }
+    let wait = i64::try_from(ANNOUNCE_WAIT.as_millis()).unwrap_or(0) - age_ms;
+    let wait = std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+    let events = services.events.clone();
+    let message = message.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        match redis.claim_announcement(message.id).await {
+            Ok(true) => {
+                tracing::info!(
+                    message = %message.id,
+                    "a message whose broadcast was lost with its node is announced now"
+                );
+                events.emit(Event::NewMessage(message));
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check a message's broadcast"),
+        }
+    });
 }
 
 /// A page of history around `anchor`, oldest first.

@@ -69,7 +69,11 @@ impl Services {
         backends: Backends,
         passwords: Arc<passwords::PasswordHasher>,
     ) -> Self {
-        let events = events::Events::new();
+        let events = if config.redis_url.is_some() {
+            events::Events::with_receipts()
+        } else {
+            events::Events::new()
+        };
         let writer = writer::MessageWriter::start(
             store.clone(),
             config.message_group_commit,

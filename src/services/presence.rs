@@ -107,6 +107,20 @@ pub async fn socket_closed(services: &Services, user: Uuid, socket: &str, how: D
     }
 }
 
+/// Users whose only sockets were on a node that stopped renewing its presence (it was
+/// killed, or froze): this node claimed them, so it stores their `lastSeen` and announces
+/// them offline (the node TTL already stood in for the grace).
+pub async fn lapsed(services: &Services, users: Vec<Uuid>) {
+    let now = Utc::now();
+    for user in users {
+        if let Err(e) = services.last_seen.record(user, now).await {
+            tracing::warn!(error = %e, "could not store lastSeen");
+        }
+        services.users.forget(user);
+        announce(services, user, Some(now)).await;
+    }
+}
+
 /// Announces `user:offline` after `grace` — and after `lastSeen` is stored, which the
 /// returned sender tells — unless the user has a socket again by then.
 fn announce_later(

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::AppError;
 use crate::models::message::{Inserted, MessageView, NewMessage};
-use crate::services::events::{Event, Events};
+use crate::services::events::Events;
 use crate::store::{Store, StoreError};
 
 /// Sends gathered into one transaction at most.
@@ -25,15 +25,23 @@ pub const MAX_BATCH: usize = 512;
 /// Sends queued before callers wait.
 const QUEUE: usize = 8192;
 
+/// A send's result, and (many nodes) the receipt of its broadcast.
+type Reply = (Result<Inserted, AppError>, Option<oneshot::Receiver<()>>);
+
 struct Job {
     message: NewMessage,
-    reply: oneshot::Sender<Result<Inserted, AppError>>,
+    reply: oneshot::Sender<Reply>,
 }
+
+/// How long a send waits for its broadcast to be published before it is answered anyway
+/// (the message is committed; only live delivery to other nodes is in doubt).
+const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Handle to the writer task.
 pub struct MessageWriter {
     tx: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    events: Events,
 }
 
 fn to_app_error(e: StoreError) -> AppError {
@@ -55,14 +63,16 @@ impl MessageWriter {
     pub fn start(store: Arc<dyn Store>, group_commit: bool, events: Events) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let max_batch = if group_commit { MAX_BATCH } else { 1 };
-        let task = tokio::spawn(run(store, rx, max_batch, events));
+        let task = tokio::spawn(run(store, rx, max_batch, events.clone()));
         Self {
             tx: std::sync::Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
+            events,
         }
     }
 
-    /// Writes one message durably; returns once its transaction has committed.
+    /// Writes one message durably; returns once its transaction has committed (and, on many
+    /// nodes, once its broadcast was published — or after [`RECEIPT_WAIT`]).
     ///
     /// # Errors
     /// `CHANNEL_NOT_FOUND` when the channel went away, `SERVICE_UNAVAILABLE` when the
@@ -79,9 +89,16 @@ impl MessageWriter {
             .send(Job { message, reply })
             .await
             .map_err(|_| AppError::ServiceUnavailable("the message writer has stopped".into()))?;
-        answer
+        let (result, receipt) = answer
             .await
-            .map_err(|_| AppError::internal("the message writer dropped a send"))?
+            .map_err(|_| AppError::internal("the message writer dropped a send"))?;
+        if let (Some(receipt), Ok(inserted)) = (receipt, &result)
+            && tokio::time::timeout(RECEIPT_WAIT, receipt).await.is_err()
+        {
+            self.events.forget_receipt(inserted.message.id);
+            tracing::warn!("a send was answered before its broadcast was published");
+        }
+        result
     }
 
     /// Stops taking sends and waits until every queued one is written.
@@ -100,13 +117,14 @@ impl MessageWriter {
 
 /// Announces a newly written message (not one found again by its nonce), then answers.
 fn finish(job: Job, result: Result<Inserted, AppError>, events: &Events) {
+    let mut receipt = None;
     if let Ok(inserted) = &result
         && inserted.created
     {
         crate::metrics::message_sent();
-        events.emit(Event::NewMessage(MessageView::from(&inserted.message)));
+        receipt = events.emit_message(MessageView::from(&inserted.message));
     }
-    let _ = job.reply.send(result);
+    let _ = job.reply.send((result, receipt));
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize, events: Events) {
@@ -142,7 +160,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
             }
             Err(e) => {
                 if let Some(job) = jobs.pop() {
-                    let _ = job.reply.send(Err(to_app_error(e)));
+                    let _ = job.reply.send((Err(to_app_error(e)), None));
                 }
             }
         }

@@ -15,10 +15,24 @@ use crate::services::events::{
 /// Starts the delivery task.
 pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
     let mut events = services.events.subscribe();
+    let redis = services.backends.redis.clone();
+    let bus = services.events.clone();
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(event) => deliver(&io, &event).await,
+                Ok(event) => match (&*event, &redis) {
+                    (Event::NewMessage(m), Some(redis)) => {
+                        // Published with a record of it, so that a retry of the send through
+                        // another node does not announce it again
+                        // (services::messages::recover_announcement); then the send may be
+                        // answered.
+                        super::redis_driver::ANNOUNCING
+                            .scope(redis.announced_key(m.id), deliver(&io, &event))
+                            .await;
+                        bus.published(m.id);
+                    }
+                    _ => deliver(&io, &event).await,
+                },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::error!(
                         missed,

@@ -14,6 +14,24 @@ use redis::{AsyncCommands, PushInfo, PushKind, Value};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
+tokio::task_local! {
+    /// Set around the broadcast of a new message: the key that records, in the same script as
+    /// the publish, that it was published (`backends::redis::RedisBackends::announced_key`).
+    pub static ANNOUNCING: String;
+}
+
+/// Publishes and records the publication at once, so that a node dying between the two
+/// cannot leave a published message unrecorded (a retry of its send would announce it
+/// twice) or a recorded one unpublished. KEYS[1] record; ARGV: channel, payload, record ms.
+static PUBLISH_AND_RECORD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+",
+    )
+});
+
 /// Each subscribed channel's queue to the adapter.
 type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
@@ -72,7 +90,23 @@ impl Driver for ResilientDriver {
     type Error = redis::RedisError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        self.conn.clone().publish::<_, _, Value>(chan, val).await?;
+        match ANNOUNCING.try_with(Clone::clone) {
+            Ok(record) => {
+                let ms = crate::backends::redis::ANNOUNCED_FOR
+                    .as_millis()
+                    .to_string();
+                PUBLISH_AND_RECORD
+                    .key(record)
+                    .arg(chan)
+                    .arg(val)
+                    .arg(ms)
+                    .invoke_async::<Value>(&mut self.conn.clone())
+                    .await?;
+            }
+            Err(_) => {
+                self.conn.clone().publish::<_, _, Value>(chan, val).await?;
+            }
+        }
         Ok(())
     }
 

@@ -85,11 +85,18 @@ impl PgStore {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options.clone())
                 .await?;
+            // Nodes started together race on CREATE SCHEMA IF NOT EXISTS (it is not atomic
+            // against itself in PostgreSQL); a transaction-scoped advisory lock orders them.
+            let mut tx = admin.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('chai-tapri create schema'))")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
             )))
-            .execute(&admin)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             admin.close().await;
             options = options.options([("search_path", schema.as_str())]);
         }
@@ -106,6 +113,14 @@ impl PgStore {
             .await?;
         super::migrations::migrator(MIGRATIONS).run(&pool).await?;
         Ok(Self { pool })
+    }
+}
+
+impl PgStore {
+    /// The pool, for tools that copy whole tables (`migrate-data`).
+    #[must_use]
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
     }
 }
 

@@ -142,10 +142,19 @@ async fn redis_presence_is_shared_by_nodes_and_forgets_a_node_that_died() {
     );
     assert!(!pa.is_online(user).await.unwrap());
 
-    // Node a takes a socket and then dies: no heartbeat, no goodbye.
+    // Node a takes sockets and then dies: no heartbeat, no goodbye. One of its users also
+    // has a socket on node b.
     let ghost = Uuid::now_v7();
+    let both = Uuid::now_v7();
     assert!(pa.add_socket(ghost, "a2").await.unwrap());
+    assert!(pa.add_socket(both, "a3").await.unwrap());
+    assert!(!pb.add_socket(both, "b3").await.unwrap());
     assert!(pb.is_online(ghost).await.unwrap());
+    assert_eq!(
+        b.sweep().await.unwrap(),
+        Vec::<Uuid>::new(),
+        "node a is alive"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         b.heartbeat().await.unwrap();
@@ -158,6 +167,11 @@ async fn redis_presence_is_shared_by_nodes_and_forgets_a_node_that_died() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The sweep claims node a once: its user connected nowhere else goes offline, the one
+    // still on node b does not; a second sweep (another node's, say) finds nothing.
+    assert_eq!(b.sweep().await.unwrap(), vec![ghost]);
+    assert_eq!(b.sweep().await.unwrap(), Vec::<Uuid>::new());
+    assert!(pb.is_online(both).await.unwrap());
     assert!(
         pb.add_socket(ghost, "b2").await.unwrap(),
         "back online through node b"
