@@ -2,7 +2,8 @@
 //! [`crate::config`] is also a flag (`PORT` → `--port`), listed in `--help` with its variable,
 //! its default and what it does — all read from `.env.example`, the one place they are written.
 //! A flag wins over the environment, which wins over `.env`. An unknown argument is a usage
-//! error (exit 2) and starts nothing.
+//! error (exit 2) and starts nothing. `chai-tapri migrate-data` copies a SQLite database into
+//! PostgreSQL ([`crate::migrate_data`]).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -73,6 +74,15 @@ pub fn settings() -> Vec<Setting> {
 pub enum Invocation {
     /// Serve, with these settings given as flags (variable name → value).
     Serve(HashMap<String, String>),
+    /// Copy a SQLite database into an empty PostgreSQL one.
+    MigrateData {
+        /// `sqlite://…`
+        from: String,
+        /// `postgres://…`
+        to: String,
+        /// Rows per transaction.
+        batch: usize,
+    },
 }
 
 fn command() -> Command {
@@ -85,6 +95,41 @@ fn command() -> Command {
              its environment variable (also read from ./.env); a flag wins over the \
              environment, which wins over .env. Secrets (JWT_SECRET, passwords in URLs) \
              belong in the environment, not on a command line others can list.",
+        )
+        .subcommand(
+            Command::new("migrate-data")
+                .about("Copy a SQLite database into an empty PostgreSQL one (resumable, verified)")
+                .long_about(
+                    "Copies users, channels, members, stars, messages, file records and token \
+                     revocations from a SQLite database into an empty PostgreSQL database, in \
+                     batches; a run that was cut off continues where it stopped when started \
+                     again with the same arguments. Every table is then compared (row counts \
+                     and a checksum of every value). Stop the server that uses the SQLite \
+                     database first. Uploaded files themselves stay where STORAGE_URL keeps \
+                     them.",
+                )
+                .arg(
+                    Arg::new("from")
+                        .long("from")
+                        .value_name("sqlite://PATH")
+                        .required(true)
+                        .help("The SQLite database to copy"),
+                )
+                .arg(
+                    Arg::new("to")
+                        .long("to")
+                        .value_name("postgres://…")
+                        .required(true)
+                        .help("The empty PostgreSQL database to fill"),
+                )
+                .arg(
+                    Arg::new("batch")
+                        .long("batch")
+                        .value_name("ROWS")
+                        .default_value("1000")
+                        .value_parser(clap::value_parser!(u16).range(1..=5000))
+                        .help("Rows per transaction"),
+                ),
         )
         .next_help_heading("Settings");
     for s in settings() {
@@ -107,6 +152,14 @@ fn command() -> Command {
 }
 
 fn invocation(matches: &ArgMatches) -> Invocation {
+    if let Some(m) = matches.subcommand_matches("migrate-data") {
+        let text = |name: &str| m.get_one::<String>(name).cloned().unwrap_or_default();
+        return Invocation::MigrateData {
+            from: text("from"),
+            to: text("to"),
+            batch: usize::from(m.get_one::<u16>("batch").copied().unwrap_or(1000)),
+        };
+    }
     let mut flags = HashMap::new();
     for s in settings() {
         if matches.value_source(s.var) == Some(ValueSource::CommandLine)
@@ -169,7 +222,10 @@ mod tests {
     #[test]
     fn flags_win_and_anything_unknown_is_a_usage_error() {
         let Invocation::Serve(flags) =
-            parse(["chai-tapri", "--port", "4000", "--log-level=debug"]).unwrap();
+            parse(["chai-tapri", "--port", "4000", "--log-level=debug"]).unwrap()
+        else {
+            panic!("no subcommand: serve");
+        };
         assert_eq!(flags["PORT"], "4000");
         assert_eq!(flags["LOG_LEVEL"], "debug");
         assert_eq!(flags.len(), 2);
@@ -179,6 +235,47 @@ mod tests {
         ] {
             let e = parse(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(
+            parse([
+                "chai-tapri",
+                "migrate-data",
+                "--from",
+                "sqlite://a.db",
+                "--to",
+                "postgres://h/db"
+            ])
+            .unwrap(),
+            Invocation::MigrateData {
+                from: "sqlite://a.db".into(),
+                to: "postgres://h/db".into(),
+                batch: 1000
+            }
+        );
+        for bad in [
+            &["chai-tapri", "migrate-data", "--from", "sqlite://a.db"][..],
+            &[
+                "chai-tapri",
+                "migrate-data",
+                "--from",
+                "x",
+                "--to",
+                "y",
+                "--batch",
+                "0",
+            ],
+            &[
+                "chai-tapri",
+                "migrate-data",
+                "--from",
+                "x",
+                "--to",
+                "y",
+                "--batch",
+                "99999",
+            ],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
         assert_eq!(parse(["chai-tapri", "--help"]).unwrap_err().exit_code(), 0);
         assert_eq!(

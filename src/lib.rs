@@ -24,6 +24,7 @@
 //! - [`error`]: [`error::AppError`], the contract's closed catalogue of error codes.
 //! - [`logging`]: console + `combined.log` + `error.log`, rotated daily.
 //! - [`metrics`]: Prometheus metrics on a listener of their own (`METRICS_ADDR`).
+//! - [`migrate_data`]: `chai-tapri migrate-data`, SQLite → PostgreSQL.
 //! - [`models`]: domain types with no I/O, valid by construction.
 //! - [`services`]: the rules, transport-agnostic; a test builds them on memory backends.
 //! - [`store`]: one persistence trait, one implementation per database.
@@ -39,6 +40,7 @@ pub mod error;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;
+pub mod migrate_data;
 pub mod models;
 pub mod services;
 pub mod socket;

@@ -12,6 +12,9 @@ use chai_tapri::{App, Config, Stopped, app::shutdown_signal, logging};
 async fn main() -> ExitCode {
     let flags = match cli::parse(std::env::args_os()) {
         Ok(Invocation::Serve(flags)) => flags,
+        Ok(Invocation::MigrateData { from, to, batch }) => {
+            return migrate(&from, &to, batch).await;
+        }
         // Help and version to stdout (exit 0); a usage error to stderr (exit 2).
         Err(e) => e.exit(),
     };
@@ -54,4 +57,26 @@ async fn run(config: Config) -> anyhow::Result<Stopped> {
     let addr = format!("http://{}", app.local_addr());
     tracing::info!(%addr, "chai-tapri listening");
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// `chai-tapri migrate-data`: progress on stderr, the verified tables on stdout.
+async fn migrate(from: &str, to: &str, batch: usize) -> ExitCode {
+    let mut progress = |line: &str| eprintln!("chai-tapri migrate-data: {line}");
+    match chai_tapri::migrate_data::run(from, to, batch, &mut progress).await {
+        Ok(report) => {
+            for (table, rows, checksum) in &report.tables {
+                println!("{table}\t{rows} rows\tchecksum {checksum:016x}");
+            }
+            println!(
+                "copied and verified{}; {:.0} messages per second",
+                if report.resumed { " (continued)" } else { "" },
+                report.messages_per_second
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chai-tapri migrate-data: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -100,6 +100,14 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The pool, for tools that copy whole tables (`migrate-data`).
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
 impl super::HasDatabase for SqliteStore {
     type Db = sqlx::Sqlite;
 }

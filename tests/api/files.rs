@@ -83,7 +83,7 @@ async fn upload_parts(
 }
 
 /// Uploads one file; its `file` object.
-async fn upload(app: &TestApp, user: &TestUser, name: &str, bytes: &[u8]) -> Value {
+pub(crate) async fn upload(app: &TestApp, user: &TestUser, name: &str, bytes: &[u8]) -> Value {
     let (status, body) =
         json(upload_parts(app, user, "/api/upload", &[part("file", name, bytes)]).await).await;
     assert_eq!(status, 201, "{body}");

@@ -14,6 +14,7 @@ mod http;
 mod load_tool;
 mod messages;
 mod metrics;
+mod migrate;
 mod openapi;
 mod process;
 mod rate_limits;
