@@ -103,8 +103,14 @@ impl Revocations for MemoryRevocations {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: Uuid) -> Result<bool, BackendError> {
+    async fn is_revoked(&self, jti: Uuid) -> Result<Option<bool>, BackendError> {
         let now = chrono::Utc::now().timestamp();
-        Ok(lock(&self.revoked).get(&jti).is_some_and(|exp| *exp > now))
+        Ok(Some(
+            lock(&self.revoked).get(&jti).is_some_and(|exp| *exp > now),
+        ))
+    }
+
+    async fn mark_restored(&self) -> Result<(), BackendError> {
+        Ok(())
     }
 }

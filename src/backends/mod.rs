@@ -68,8 +68,12 @@ pub trait Counters: Send + Sync + 'static {
 pub trait Revocations: Send + Sync + 'static {
     /// Revokes `jti` until `expires_at`.
     async fn revoke(&self, jti: Uuid, expires_at: i64) -> Result<(), BackendError>;
-    /// Whether `jti` is revoked.
-    async fn is_revoked(&self, jti: Uuid) -> Result<bool, BackendError>;
+    /// Whether `jti` is revoked; `None` when the backend does not hold every revocation
+    /// (Redis restarted empty, or was never filled): restore them from the database, then
+    /// [`Revocations::mark_restored`], then ask again.
+    async fn is_revoked(&self, jti: Uuid) -> Result<Option<bool>, BackendError>;
+    /// Records that the backend now holds every revocation in force.
+    async fn mark_restored(&self) -> Result<(), BackendError>;
 }
 
 /// The three backends of one node.

@@ -443,6 +443,10 @@ impl Counters for RedisCounters {
     }
 }
 
+/// Set once every revocation in force was copied from the database; a Redis that restarted
+/// empty lacks it, and the next check copies them again.
+const REVOCATIONS_RESTORED: &str = "revocations:restored";
+
 /// [`Revocations`] shared by every node.
 #[derive(Debug, Clone)]
 pub struct RedisRevocations(RedisBackends);
@@ -465,9 +469,21 @@ impl Revocations for RedisRevocations {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: Uuid) -> Result<bool, BackendError> {
+    async fn is_revoked(&self, jti: Uuid) -> Result<Option<bool>, BackendError> {
         let b = &self.0;
         let mut conn = b.conn.clone();
-        Ok(conn.exists(b.key(&format!("revoked:{jti}"))).await?)
+        let (revoked, restored): (bool, bool) = redis::pipe()
+            .exists(b.key(&format!("revoked:{jti}")))
+            .exists(b.key(REVOCATIONS_RESTORED))
+            .query_async(&mut conn)
+            .await?;
+        Ok(restored.then_some(revoked))
+    }
+
+    async fn mark_restored(&self) -> Result<(), BackendError> {
+        let b = &self.0;
+        let mut conn = b.conn.clone();
+        let _: () = conn.set(b.key(REVOCATIONS_RESTORED), 1).await?;
+        Ok(())
     }
 }

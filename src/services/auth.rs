@@ -189,7 +189,7 @@ impl UserCache {
 /// `TOKEN_EXPIRED`, or `INVALID_TOKEN` for a forged, revoked or orphaned token.
 pub async fn authenticate(services: &Services, token: &str) -> Result<AuthUser, AppError> {
     let token = services.tokens.verify(token)?;
-    if services.backends.revocations.is_revoked(token.jti).await? {
+    if is_revoked(services, token.jti).await? {
         return Err(AppError::InvalidToken);
     }
     let user = match services.users.get(token.user_id) {
@@ -207,6 +207,35 @@ pub async fn authenticate(services: &Services, token: &str) -> Result<AuthUser, 
     Ok(AuthUser { user, token })
 }
 
+/// Whether a token id is revoked. The backend answers; one that lost its revocations (Redis
+/// restarted empty) is filled again from the database first; when Redis cannot be reached,
+/// the database answers (it holds every revocation too).
+async fn is_revoked(services: &Services, jti: Uuid) -> Result<bool, AppError> {
+    static RESTORING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    match services.backends.revocations.is_revoked(jti).await {
+        Ok(Some(revoked)) => Ok(revoked),
+        Ok(None) => {
+            let _one_at_a_time = RESTORING.lock().await;
+            if let Some(revoked) = services.backends.revocations.is_revoked(jti).await? {
+                return Ok(revoked);
+            }
+            restore_revocations(services).await?;
+            Ok(services
+                .backends
+                .revocations
+                .is_revoked(jti)
+                .await?
+                .unwrap_or(true))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "revocations: Redis did not answer; asking the database");
+            let now = Utc::now().timestamp();
+            let live = services.store.list_revocations(now).await?;
+            Ok(live.iter().any(|(id, _)| *id == jti))
+        }
+    }
+}
+
 /// Copies the revocations still in force from the database into the revocation backend
 /// (after a restart, or a Redis that lost its keys) and purges expired ones.
 ///
@@ -219,6 +248,7 @@ pub async fn restore_revocations(services: &Services) -> Result<usize, AppError>
     for (jti, exp) in &live {
         services.backends.revocations.revoke(*jti, *exp).await?;
     }
+    services.backends.revocations.mark_restored().await?;
     tracing::info!(restored = live.len(), purged, "token revocations loaded");
     Ok(live.len())
 }

@@ -139,6 +139,10 @@ fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<&Value>) -> O
         .or_else(|| token_from_headers(&socket.req_parts().headers))
 }
 
+/// How long a handshake waits for a token check that cannot run (database or Redis gone)
+/// before it is refused with `SERVICE_UNAVAILABLE`.
+const HANDSHAKE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Connect middleware: no token, or a bad one, ends in `connect_error` with the code.
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
@@ -147,7 +151,23 @@ async fn authenticate<A: Adapter>(
 ) -> Result<(), ConnectRefused> {
     let auth = auth.ok();
     let token = handshake_token(&socket, auth.as_ref()).ok_or(ConnectRefused("AUTH_REQUIRED"))?;
-    match auth::authenticate(state.services(), &token).await {
+    // A refusal is final for the official clients (they do not reconnect after a
+    // `connect_error` from the server), so a check that cannot run now — the database or
+    // Redis briefly gone — is tried again for a while before the handshake is refused.
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_PATIENCE;
+    let mut pause = std::time::Duration::from_millis(100);
+    let checked = loop {
+        match auth::authenticate(state.services(), &token).await {
+            Err(AppError::ServiceUnavailable(_))
+                if tokio::time::Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            other => break other,
+        }
+    };
+    match checked {
         Ok(user) => {
             socket.extensions.insert(Arc::new(user));
             // Before the client hears it is connected, so an event it emits at once is
