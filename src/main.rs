@@ -67,10 +67,19 @@ async fn migrate(from: &str, to: &str, batch: usize) -> ExitCode {
             for (table, rows, checksum) in &report.tables {
                 println!("{table}\t{rows} rows\tchecksum {checksum:016x}");
             }
+            let rate = if report.copy_seconds > 0.0 {
+                format!(
+                    ", {:.0} per second",
+                    report.messages as f64 / report.copy_seconds
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "copied and verified{}; {:.0} messages per second",
+                "copied and verified{}; {} messages in {:.2} s of copying{rate}",
                 if report.resumed { " (continued)" } else { "" },
-                report.messages_per_second
+                report.messages,
+                report.copy_seconds,
             );
             ExitCode::SUCCESS
         }

@@ -339,8 +339,10 @@ async fn fingerprint_pg(pool: &PgPool, table: &Table) -> anyhow::Result<(u64, u6
 pub struct Report {
     /// `(table, rows, checksum)`, equal on both sides.
     pub tables: Vec<(&'static str, u64, u64)>,
-    /// Messages copied per second of the copy (verification not counted).
-    pub messages_per_second: f64,
+    /// Messages copied by this run.
+    pub messages: u64,
+    /// Seconds this run spent copying (verification not counted).
+    pub copy_seconds: f64,
     /// Whether an earlier, interrupted run was continued.
     pub resumed: bool,
 }
@@ -454,11 +456,8 @@ pub async fn run(
     crate::store::Store::close(&target).await;
     Ok(Report {
         tables,
-        messages_per_second: if elapsed > 0.0 {
-            messages as f64 / elapsed
-        } else {
-            0.0
-        },
+        messages,
+        copy_seconds: elapsed,
         resumed,
     })
 }
