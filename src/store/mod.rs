@@ -311,10 +311,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<MessageRow>, StoreError>;
 
     /// Up to `limit` messages of a channel around `anchor`, in index order (newest first
-    /// for [`Anchor::Latest`] and [`Anchor::Before`], oldest first for [`Anchor::After`]).
+    /// for [`Anchor::Latest`] and [`Anchor::Before`], oldest first for [`Anchor::After`]);
+    /// none when `reader` may not read the channel (private and not a member) or it does
+    /// not exist.
     async fn list_messages(
         &self,
         channel: Uuid,
+        reader: Uuid,
         anchor: Anchor,
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError>;

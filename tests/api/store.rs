@@ -635,7 +635,7 @@ async fn a_batch_writes_members_refuses_strangers_and_survives_one_failing_inser
     }
     assert!(ok[0].message.id < ok[2].message.id);
     let page = store
-        .list_messages(a, Anchor::After(Uuid::nil()), 10)
+        .list_messages(a, owner.id, Anchor::After(Uuid::nil()), 10)
         .await
         .unwrap();
     let contents: Vec<&str> = page.iter().map(|m| m.content.as_str()).collect();
@@ -705,7 +705,7 @@ async fn concurrent_sends_of_one_nonce_write_one_message() {
     assert_eq!(twice[0].message.id, twice[1].message.id);
     assert_eq!(
         store
-            .list_messages(id, Anchor::Latest, 10)
+            .list_messages(id, owner.id, Anchor::Latest, 10)
             .await
             .unwrap()
             .len(),
@@ -727,7 +727,14 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
     };
     let page = |anchor, limit| {
         let store = store.clone();
-        async move { contents(store.list_messages(id, anchor, limit).await.unwrap()) }
+        async move {
+            contents(
+                store
+                    .list_messages(id, owner.id, anchor, limit)
+                    .await
+                    .unwrap(),
+            )
+        }
     };
     assert_eq!(page(Anchor::Latest, 2).await, ["m5", "m4"], "newest first");
     assert_eq!(page(Anchor::Before(ids[0]), 10).await, Vec::<String>::new());
@@ -774,6 +781,26 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
     let newest = send(&*store, id, &owner, "m6").await;
     assert!(newest > ids[4]);
     assert_eq!(page(Anchor::Latest, 1).await, ["m6"]);
+
+    // Pages come only to readers: anyone for a public channel, members for a private one,
+    // nobody for a channel that does not exist.
+    let stranger = user(&*store, "historystranger").await;
+    let secret = channel(&*store, owner.id, "history-secret", true, &[]).await;
+    send(&*store, secret, &owner, "hush").await;
+    let count = |channel, reader| {
+        let store = store.clone();
+        async move {
+            store
+                .list_messages(channel, reader, Anchor::Latest, 10)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count(id, stranger.id).await, 5, "public: anyone reads");
+    assert_eq!(count(secret, owner.id).await, 1, "private: a member reads");
+    assert_eq!(count(secret, stranger.id).await, 0, "private: nobody else");
+    assert_eq!(count(Uuid::now_v7(), owner.id).await, 0, "no such channel");
 }
 
 #[tokio::test]
@@ -804,7 +831,7 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
     );
     assert!(
         store
-            .list_messages(id, Anchor::Latest, 10)
+            .list_messages(id, owner.id, Anchor::Latest, 10)
             .await
             .unwrap()
             .is_empty()
