@@ -632,7 +632,7 @@ impl Config {
                     .ok_or_else(|| ConfigError::expected("PRESENCE_GRACE", DURATION_FORM, raw))?,
             },
             presence_node_ttl: match v.get("PRESENCE_NODE_TTL") {
-                None => Duration::from_secs(30),
+                None => crate::backends::redis::PRESENCE_TTL,
                 Some(raw) => parse_duration(raw)
                     .filter(|d| *d >= Duration::from_secs(3))
                     .ok_or_else(|| {

@@ -176,47 +176,50 @@ impl Value {
     }
 }
 
-fn read_sqlite(row: &sqlx::sqlite::SqliteRow, i: usize, kind: Kind) -> sqlx::Result<Value> {
-    Ok(match kind {
-        Kind::Uuid => Value::Uuid(Some(row.try_get(i)?)),
-        OptUuid => Value::Uuid(row.try_get(i)?),
-        Text => Value::Text(Some(row.try_get(i)?)),
-        OptText => Value::Text(row.try_get(i)?),
-        Time => Value::Time(Some(row.try_get(i)?)),
-        OptTime => Value::Time(row.try_get(i)?),
-        Bool => Value::Bool(row.try_get(i)?),
-        Int => Value::Int(row.try_get(i)?),
-    })
+/// A row of either database whose columns read as [`Value`]s.
+trait ReadValue {
+    /// Column `i`, read as `kind`.
+    fn value(&self, i: usize, kind: Kind) -> sqlx::Result<Value>;
 }
 
-fn read_pg(row: &sqlx::postgres::PgRow, i: usize, kind: Kind) -> sqlx::Result<Value> {
-    Ok(match kind {
-        Kind::Uuid => Value::Uuid(Some(row.try_get(i)?)),
-        OptUuid => Value::Uuid(row.try_get(i)?),
-        Text => Value::Text(Some(row.try_get(i)?)),
-        OptText => Value::Text(row.try_get(i)?),
-        Time => Value::Time(Some(row.try_get(i)?)),
-        OptTime => Value::Time(row.try_get(i)?),
-        Bool => Value::Bool(row.try_get(i)?),
-        Int => Value::Int(row.try_get(i)?),
-    })
+impl<R: Row> ReadValue for R
+where
+    usize: sqlx::ColumnIndex<R>,
+    Uuid: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn value(&self, i: usize, kind: Kind) -> sqlx::Result<Value> {
+        Ok(match kind {
+            Kind::Uuid => Value::Uuid(Some(self.try_get(i)?)),
+            OptUuid => Value::Uuid(self.try_get(i)?),
+            Text => Value::Text(Some(self.try_get(i)?)),
+            OptText => Value::Text(self.try_get(i)?),
+            Time => Value::Time(Some(self.try_get(i)?)),
+            OptTime => Value::Time(self.try_get(i)?),
+            Bool => Value::Bool(self.try_get(i)?),
+            Int => Value::Int(self.try_get(i)?),
+        })
+    }
+}
+
+/// The first `n` columns of a table, quoted and comma-separated.
+fn column_list_of(table: &Table, n: usize) -> String {
+    table.columns[..n]
+        .iter()
+        .map(|(c, _)| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn column_list(table: &Table) -> String {
-    table
-        .columns
-        .iter()
-        .map(|(c, _)| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    column_list_of(table, table.columns.len())
 }
 
 fn key_list(table: &Table) -> String {
-    table.columns[..table.key]
-        .iter()
-        .map(|(c, _)| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    column_list_of(table, table.key)
 }
 
 /// The next batch of `table` after `after` (a key), from SQLite, in key order.
@@ -243,7 +246,7 @@ async fn next_batch(
                 .columns
                 .iter()
                 .enumerate()
-                .map(|(i, (_, kind))| read_sqlite(row, i, *kind))
+                .map(|(i, (_, kind))| row.value(i, *kind))
                 .collect()
         })
         .collect()
@@ -295,39 +298,26 @@ async fn write_batch(target: &PgPool, table: &Table, rows: &[Vec<Value>]) -> sql
     tx.commit().await
 }
 
-/// Row count and checksum of a table, read in key order.
-async fn fingerprint_sqlite(pool: &SqlitePool, table: &Table) -> anyhow::Result<(u64, u64)> {
-    let sql = format!(
+/// The query that reads a whole table back in key order, for its fingerprint.
+fn fingerprint_sql(table: &Table) -> String {
+    format!(
         "SELECT {} FROM {} ORDER BY {}",
         column_list(table),
         table.name,
         key_list(table)
-    );
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(pool);
-    let mut h = DefaultHasher::new();
-    let mut n = 0u64;
-    while let Some(row) = rows.try_next().await? {
-        for (i, (_, kind)) in table.columns.iter().enumerate() {
-            read_sqlite(&row, i, *kind)?.hash(&mut h);
-        }
-        n += 1;
-    }
-    Ok((n, h.finish()))
+    )
 }
 
-async fn fingerprint_pg(pool: &PgPool, table: &Table) -> anyhow::Result<(u64, u64)> {
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        column_list(table),
-        table.name,
-        key_list(table)
-    );
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(pool);
+/// Row count and checksum of a table, from its rows in key order (either database).
+async fn fingerprint<R: ReadValue>(
+    mut rows: impl futures_util::Stream<Item = sqlx::Result<R>> + Unpin,
+    table: &Table,
+) -> anyhow::Result<(u64, u64)> {
     let mut h = DefaultHasher::new();
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await? {
         for (i, (_, kind)) in table.columns.iter().enumerate() {
-            read_pg(&row, i, *kind)?.hash(&mut h);
+            row.value(i, *kind)?.hash(&mut h);
         }
         n += 1;
     }
@@ -430,8 +420,16 @@ pub async fn run(
     let mut tables = Vec::new();
     for table in TABLES {
         let (a, b) = (
-            fingerprint_sqlite(src, table).await?,
-            fingerprint_pg(dst, table).await?,
+            fingerprint(
+                sqlx::query(sqlx::AssertSqlSafe(fingerprint_sql(table))).fetch(src),
+                table,
+            )
+            .await?,
+            fingerprint(
+                sqlx::query(sqlx::AssertSqlSafe(fingerprint_sql(table))).fetch(dst),
+                table,
+            )
+            .await?,
         );
         if a != b {
             bail!(

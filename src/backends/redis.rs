@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use super::{BackendError, Counters, Hit, PresenceRegistry, Revocations};
 
-/// How long a node's presence outlives its last heartbeat.
+/// How long a node's presence outlives its last heartbeat, unless `PRESENCE_NODE_TTL` says
+/// otherwise.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
 
 /// How long a message's broadcast is remembered (and so how late a retry of its send may
@@ -64,15 +65,9 @@ fn now_ms() -> i64 {
 }
 
 impl RedisBackends {
-    /// Connects to `url` (fails fast when Redis does not answer within 5 s).
-    ///
-    /// # Errors
-    /// The URL is invalid or Redis cannot be reached.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
-        Self::connect_with_ttl(url, prefix, PRESENCE_TTL).await
-    }
-
-    /// As [`RedisBackends::connect`], with another presence lifetime (tests use a short one).
+    /// Connects to `url` (fails fast when Redis does not answer within 5 s); this node's
+    /// presence lapses `ttl` after its last renewal (`PRESENCE_NODE_TTL`, by default
+    /// [`PRESENCE_TTL`]; tests use a short one).
     ///
     /// # Errors
     /// The URL is invalid or Redis cannot be reached.
@@ -132,7 +127,8 @@ impl RedisBackends {
         self.key(&format!("presence:node:{}", self.node))
     }
 
-    /// Renews this node's presence registration; run every third of [`PRESENCE_TTL`].
+    /// Renews this node's presence registration; run every third of its TTL
+    /// ([`RedisBackends::heartbeat_interval`]).
     ///
     /// # Errors
     /// Redis did not answer.
@@ -306,11 +302,12 @@ end
 return gone
 ";
 
-/// KEYS[1] nodes, KEYS[2] own hash; ARGV: now, user, own node, hash prefix, delta, ttl.
+/// KEYS[1] nodes, KEYS[2] own hash; ARGV: now, user, own node, hash prefix, delta, ttl, hash
+/// lifetime.
 /// Returns 1 when the user changed state (first socket anywhere, or last one gone).
 const CHANGE_SCRIPT: &str = r"
 local n = redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[6] * 3)
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[6], ARGV[3])
 if tonumber(ARGV[5]) > 0 and n > 1 then return 0 end
 if tonumber(ARGV[5]) < 0 then
@@ -374,6 +371,7 @@ impl RedisPresence {
             .arg(b.key("presence:node:"))
             .arg(delta)
             .arg(b.ttl_ms())
+            .arg(b.ttl_ms() * HASH_LIFETIMES)
             .invoke_async(&mut conn)
             .await?;
         Ok(changed == 1)

@@ -91,10 +91,7 @@ pub async fn socket_closed(services: &Services, user: Uuid, socket: &str, how: D
             // Armed before anything is awaited: a socket of the user that opens from now on
             // (the client saw itself offline and came back) finds it and calls it off.
             let later = (!grace.is_zero()).then(|| announce_later(services, user, now, grace));
-            if let Err(e) = services.last_seen.record(user, now).await {
-                tracing::warn!(error = %e, "could not store lastSeen");
-            }
-            services.users.forget(user);
+            gone_at(services, user, now).await;
             match later {
                 Some(stored) => {
                     let _ = stored.send(());
@@ -113,12 +110,18 @@ pub async fn socket_closed(services: &Services, user: Uuid, socket: &str, how: D
 pub async fn lapsed(services: &Services, users: Vec<Uuid>) {
     let now = Utc::now();
     for user in users {
-        if let Err(e) = services.last_seen.record(user, now).await {
-            tracing::warn!(error = %e, "could not store lastSeen");
-        }
-        services.users.forget(user);
+        gone_at(services, user, now).await;
         announce(services, user, Some(now)).await;
     }
+}
+
+/// A user's last socket anywhere is gone: stores their `lastSeen` and drops their cached
+/// profile (what every way of going offline does before it is announced).
+async fn gone_at(services: &Services, user: Uuid, at: DateTime<Utc>) {
+    if let Err(e) = services.last_seen.record(user, at).await {
+        tracing::warn!(error = %e, "could not store lastSeen");
+    }
+    services.users.forget(user);
 }
 
 /// Announces `user:offline` after `grace` — and after `lastSeen` is stored, which the

@@ -384,22 +384,14 @@ async function main() {
   log('history exact; stayed clients got everything once; reconnected clients caught up');
 
   // Presence: every user online again, through any node.
-  await until('all 100 users online again', 15000, async () => {
-    const r = await api(NGINX, 'GET', '/api/users/online', users[0].token);
-    if (r.status !== 200) return false;
-    const online = new Set(r.body.data.users.map((u) => u.id));
-    return users.every((u) => online.has(u.id));
-  }, 250);
+  await until('all 100 users online again', 15000, async () => everyoneOnline(users), 250);
   log('every user online again');
 
   // The away users come back through nginx: announced online again, and listed.
   const backAt = Date.now();
   const awayBack = awayUsers.map((u) => io(NGINX, { forceNew: true, transports: ['websocket'], auth: { token: u.token } }));
   await until('user:online for the away users back through nginx', 10000, () => awayUsers.every((u) => heardFor('online', u.id, backAt)));
-  const online = await api(NGINX, 'GET', '/api/users/online', users[0].token);
-  assert.equal(online.status, 200, online.text);
-  const onlineIds = new Set(online.body.data.users.map((u) => u.id));
-  for (const u of awayUsers) assert.ok(onlineIds.has(u.id), 'an away user is listed online again');
+  assert.ok(await everyoneOnline(awayUsers), 'the away users are listed online again');
   for (const s of awayBack) s.close();
   observer.close();
   log('the dead node\'s users went offline within the bound and came back online');
@@ -473,12 +465,7 @@ async function main() {
   log(`Redis killed and started again empty: nodes healthy ${Date.now() - redisDown} ms later; sends meanwhile: ${fmt(duringRedis)}`);
   assert.ok(!duringRedis[500], 'no 500 while Redis was gone');
   // Presence is rebuilt from the nodes' own sockets, and broadcasts cross nodes again.
-  await until('all 100 users online again after the Redis restart', 15000, async () => {
-    const r = await api(NGINX, 'GET', '/api/users/online', users[0].token);
-    if (r.status !== 200) return false;
-    const online = new Set(r.body.data.users.map((u) => u.id));
-    return users.every((u) => online.has(u.id));
-  }, 250);
+  await until('all 100 users online again after the Redis restart', 15000, async () => everyoneOnline(users), 250);
   // Each node subscribes again by itself; until it has, a broadcast may miss its sockets
   // (the message is stored: docs/api.md, "Many nodes").
   const resumedAfter = await broadcastsResume('Redis restart', redisDown);
@@ -522,6 +509,14 @@ async function main() {
   for (const c of clients) { c.closing = true; c.socket.close(); }
   for (const child of nodes) child.kill('SIGTERM');
   log('cluster test passed');
+
+  // Whether every one of `who` is listed by GET /api/users/online (through nginx).
+  async function everyoneOnline(who) {
+    const r = await api(NGINX, 'GET', '/api/users/online', users[0].token);
+    if (r.status !== 200) return false;
+    const online = new Set(r.body.data.users.map((u) => u.id));
+    return who.every((u) => online.has(u.id));
+  }
 
   // Sends through nginx from rotating users while `until` (a promise) runs, or for 3 s:
   // the statuses seen, by code. Acknowledged ones join `acked`.
