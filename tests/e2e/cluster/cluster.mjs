@@ -554,6 +554,9 @@ async function main() {
 
   // One message per channel through nginx, each sent until acknowledged; their ids.
   async function sendRound(label) {
+    // Polling clients may have been dropped during an outage and be reconnecting (they
+    // catch up with after=); a round is sent once every client is connected and joined.
+    await until(`every client connected before the ${label} round`, 30000, () => clients.every((c) => c.joined), 100);
     return Promise.all(channels.map(async (channelId, c) => {
       const nonce = `${users[c].name}-round-${label.replace(/ /g, '-')}`;
       const m = await until(`the ${label} round message in channel ${c} acknowledged`, 30000, async () => {
