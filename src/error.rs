@@ -278,12 +278,10 @@ impl IntoResponse for AppError {
     }
 }
 
-/// SQLite gave up waiting for its write lock (`SQLITE_BUSY`, `SQLITE_LOCKED` and their
-/// extended codes): the database is overloaded, not broken, and the request may be retried.
 /// Whether a database error is the storage's or the server's state, not the request's nor
 /// a bug: then the answer is 503 and the same request may succeed later.
 ///
-/// SQLite (primary result codes): BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+/// SQLite (primary result codes): see [`sqlite_unavailable`].
 /// PostgreSQL (SQLSTATE): connection exceptions (`08…`), insufficient resources (`53…`, a full
 /// disk is `53100`), operator intervention (`57P…`: shutdown, cannot connect now), system
 /// errors (`58…`), and a read-only transaction (`25006`, a standby).
@@ -292,7 +290,7 @@ fn storage_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         return code
             .and_then(|c| c.parse::<i32>().ok())
-            .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14));
+            .is_some_and(sqlite_unavailable);
     }
     code.is_some_and(|c| {
         c.starts_with("08")
@@ -301,6 +299,12 @@ fn storage_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
             || c.starts_with("58")
             || c == "25006"
     })
+}
+
+/// A SQLite result code (primary or extended) that is the storage's state: BUSY and LOCKED
+/// (gave up waiting for a lock: overloaded, not broken), READONLY, IOERR, FULL, CANTOPEN.
+fn sqlite_unavailable(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
 }
 
 impl From<sqlx::Error> for AppError {
@@ -319,6 +323,19 @@ impl From<sqlx::Error> for AppError {
                 Self::ServiceUnavailable(format!("database: {db}"))
             }
             other => Self::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if sqlite_unavailable(failure.extended_code) =>
+            {
+                Self::ServiceUnavailable(format!("database: {e}"))
+            }
+            _ => Self::Internal(format!("database: {e}")),
         }
     }
 }

@@ -209,26 +209,40 @@ pub struct MessageView {
     pub created_at: String,
 }
 
-impl From<&MessageRow> for MessageView {
-    fn from(row: &MessageRow) -> Self {
+impl From<MessageRow> for MessageView {
+    fn from(row: MessageRow) -> Self {
         Self {
             id: row.id,
             channel_id: row.channel_id,
             sender: SenderView {
                 id: row.sender_id,
-                username: row.sender_username.clone(),
-                display_name: row.sender_display_name.clone(),
-                avatar_url: row.sender_avatar_url.clone(),
+                username: row.sender_username,
+                display_name: row.sender_display_name,
+                avatar_url: row.sender_avatar_url,
             },
-            content: row.content.clone(),
-            attachments: serde_json::from_str(&row.attachments)
-                .unwrap_or_else(|_| Value::Array(Vec::new())),
+            content: row.content,
+            attachments: attachments_value(&row.attachments),
             parent_id: row.parent_id,
-            nonce: row.nonce.clone(),
+            nonce: row.nonce,
             edited_at: row.edited_at.map(timestamp),
             created_at: timestamp(row.created_at),
         }
     }
+}
+
+impl From<&MessageRow> for MessageView {
+    fn from(row: &MessageRow) -> Self {
+        Self::from(row.clone())
+    }
+}
+
+/// The stored attachments (a JSON array the server wrote) as a value; most messages have
+/// none, and their `[]` is answered without parsing.
+fn attachments_value(stored: &str) -> Value {
+    if stored == "[]" {
+        return Value::Array(Vec::new());
+    }
+    serde_json::from_str(stored).unwrap_or_else(|_| Value::Array(Vec::new()))
 }
 
 /// What a send writes; the id is minted inside the write.

@@ -235,7 +235,7 @@ pub async fn history(
         Anchor::Latest | Anchor::Before(_) => rows.first().map(|r| Anchor::Before(r.id)),
     };
     Ok(History {
-        messages: rows.iter().map(MessageView::from).collect(),
+        messages: rows.into_iter().map(MessageView::from).collect(),
         pagination: Pagination {
             has_more,
             next_cursor: if has_more {

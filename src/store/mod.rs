@@ -11,6 +11,7 @@ mod queries;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_reads;
 
 use std::sync::Arc;
 
@@ -43,6 +44,12 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A SQLite read on a read connection failed.
+    #[error(transparent)]
+    Read(#[from] rusqlite::Error),
+    /// A read's blocking task ended without an answer (it panicked).
+    #[error("read task failed: {0}")]
+    ReadTask(String),
     /// Migrations could not be applied.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -52,6 +59,7 @@ impl From<StoreError> for crate::error::AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Database(e) => e.into(),
+            StoreError::Read(e) => e.into(),
             other => Self::internal(other),
         }
     }

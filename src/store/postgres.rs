@@ -164,6 +164,29 @@ impl super::HasDatabase for PgStore {
     type Db = sqlx::Postgres;
 }
 
+impl PgStore {
+    /// [`super::Store::list_messages`]: one round trip.
+    async fn list_page(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let (sql, id) = queries::page_query(anchor);
+        let mut query = sqlx::query_as::<_, MessageRow>(sql)
+            .bind(channel)
+            .bind(reader);
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        Ok(query
+            .bind(i64::from(limit))
+            .fetch_all(&mut *queries::acquire(&self.pool).await?)
+            .await?)
+    }
+}
+
 impl_store!(
     PgStore,
     "postgres",

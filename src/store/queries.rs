@@ -12,6 +12,12 @@
 //! one method body, and `tests/api/store.rs` calls every method on both databases, so a
 //! statement one of them rejects, or answers differently, fails there.
 
+use std::sync::LazyLock;
+
+use uuid::Uuid;
+
+use crate::models::message::Anchor;
+
 pub(super) const INSERT_USER: &str = "INSERT INTO users \
     (id, username, email, password_hash, display_name, search_name, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *";
@@ -156,16 +162,23 @@ const READABLE_BY: &str = "m.channel_id = $1 AND EXISTS (SELECT 1 FROM channels 
     WHERE c.id = $1 AND (c.is_private = FALSE OR EXISTS (SELECT 1 FROM channel_members cm \
     WHERE cm.channel_id = $1 AND cm.user_id = $2)))";
 
-pub(super) fn list_messages_latest() -> String {
-    format!("{MESSAGE_SELECT} WHERE {READABLE_BY} ORDER BY m.id DESC LIMIT $3")
-}
-
-pub(super) fn list_messages_before() -> String {
-    format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id < $3 ORDER BY m.id DESC LIMIT $4")
-}
-
-pub(super) fn list_messages_after() -> String {
-    format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id > $3 ORDER BY m.id ASC LIMIT $4")
+/// The statement of a history page and the id it starts after or before, if any. Its
+/// parameters: `$1` channel, `$2` reader, then the id (when there is one), then the limit.
+pub(super) fn page_query(anchor: Anchor) -> (&'static str, Option<Uuid>) {
+    static LATEST: LazyLock<String> = LazyLock::new(|| {
+        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} ORDER BY m.id DESC LIMIT $3")
+    });
+    static BEFORE: LazyLock<String> = LazyLock::new(|| {
+        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id < $3 ORDER BY m.id DESC LIMIT $4")
+    });
+    static AFTER: LazyLock<String> = LazyLock::new(|| {
+        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id > $3 ORDER BY m.id ASC LIMIT $4")
+    });
+    match anchor {
+        Anchor::Latest => (LATEST.as_str(), None),
+        Anchor::Before(id) => (BEFORE.as_str(), Some(id)),
+        Anchor::After(id) => (AFTER.as_str(), Some(id)),
+    }
 }
 
 pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2 WHERE id = $1";
@@ -746,42 +759,7 @@ macro_rules! impl_store {
                 anchor: Anchor,
                 limit: u32,
             ) -> Result<Vec<MessageRow>, StoreError> {
-                let limit = i64::from(limit);
-                let rows = match anchor {
-                    Anchor::Latest => {
-                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
-                            queries::list_messages_latest(),
-                        ))
-                        .bind(channel)
-                        .bind(reader)
-                        .bind(limit)
-                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
-                        .await?
-                    }
-                    Anchor::Before(id) => {
-                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
-                            queries::list_messages_before(),
-                        ))
-                        .bind(channel)
-                        .bind(reader)
-                        .bind(id)
-                        .bind(limit)
-                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
-                        .await?
-                    }
-                    Anchor::After(id) => {
-                        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(
-                            queries::list_messages_after(),
-                        ))
-                        .bind(channel)
-                        .bind(reader)
-                        .bind(id)
-                        .bind(limit)
-                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
-                        .await?
-                    }
-                };
-                Ok(rows)
+                self.list_page(channel, reader, anchor, limit).await
             }
 
             async fn update_message(

@@ -3,6 +3,7 @@
 //! wait instead of failing; past it the request answers 503 `SERVICE_UNAVAILABLE`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use super::sqlite_reads::Readers;
 use super::{ChannelDeleted, ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
@@ -45,6 +47,8 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// History pages: read where their rows are built (see [`Readers`]).
+    readers: Arc<Readers>,
 }
 
 impl SqliteStore {
@@ -96,7 +100,13 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         super::migrations::migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            readers: Arc::new(
+                Readers::start(path, max_connections)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?,
+            ),
+        })
     }
 }
 
@@ -106,6 +116,69 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+impl SqliteStore {
+    /// [`super::Store::list_messages`]: the statement and the rows on one blocking thread.
+    async fn list_page(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let (sql, id) = queries::page_query(anchor);
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let limit = i64::from(limit);
+                let rows = match id {
+                    None => statement.query(rusqlite::params![channel, reader, limit])?,
+                    Some(id) => statement.query(rusqlite::params![channel, reader, id, limit])?,
+                };
+                let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+                for row in rows.mapped(message_row) {
+                    page.push(row?);
+                }
+                Ok(page)
+            })
+            .await
+    }
+}
+
+/// A [`MessageRow`] from a row of `queries::MESSAGE_SELECT`, in its column order.
+fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        id: row.get(0)?,
+        channel_id: row.get(1)?,
+        sender_id: row.get(2)?,
+        content: row.get(3)?,
+        attachments: row.get(4)?,
+        parent_id: row.get(5)?,
+        nonce: row.get(6)?,
+        edited_at: match row.get_ref(7)? {
+            rusqlite::types::ValueRef::Null => None,
+            _ => Some(time(row, 7)?),
+        },
+        created_at: time(row, 8)?,
+        sender_username: row.get(9)?,
+        sender_display_name: row.get(10)?,
+        sender_avatar_url: row.get(11)?,
+    })
+}
+
+/// A time column: RFC 3339 as sqlx writes it, read with chrono's RFC 3339 parser (several
+/// times faster than the format-string parse behind `FromSql`, which stays the fallback
+/// for any other form SQLite accepts).
+fn time(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    if let rusqlite::types::ValueRef::Text(text) = row.get_ref(i)?
+        && let Some(at) = std::str::from_utf8(text)
+            .ok()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    {
+        return Ok(at.with_timezone(&Utc));
+    }
+    row.get(i)
 }
 
 impl super::HasDatabase for SqliteStore {

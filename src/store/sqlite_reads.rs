@@ -1,0 +1,184 @@
+//! SQLite reads that run where their rows are built.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every row back to
+//! the runtime through a channel: a page of 50 messages was 50 wake-ups, and each row's
+//! values were copied on one thread and freed on another. Here a few reader threads, each
+//! with a read connection of its own, take reads from one queue: a read runs its statement
+//! and builds its rows on one thread and hands back the finished result. A reader that
+//! finds more reads queued takes the next without sleeping, so under load a read costs no
+//! thread wake-up at all (the runtime's blocking pool woke a thread for every task). Writes
+//! keep sqlx's pool (SQLite has one writer at a time anyway); WAL mode lets these readers
+//! see every committed write at once.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// One reader thread's state: the file and its connection once opened.
+struct Reader {
+    path: PathBuf,
+    conn: Option<Connection>,
+}
+
+type Job = Box<dyn FnOnce(&mut Reader) + Send>;
+
+/// The reader threads of one database file. They stop when this is dropped.
+#[derive(Debug)]
+pub(super) struct Readers {
+    jobs: flume::Sender<Job>,
+}
+
+impl Readers {
+    /// `threads` readers of the file at `path` (connections are opened on first use).
+    ///
+    /// # Errors
+    /// A thread cannot be started.
+    pub(super) fn start(path: &Path, threads: u32) -> std::io::Result<Self> {
+        let (jobs, queue) = flume::unbounded::<Job>();
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            let mut reader = Reader {
+                path: path.to_owned(),
+                conn: None,
+            };
+            std::thread::Builder::new()
+                .name(format!("sqlite-read-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = queue.recv() {
+                        // A read that panicked loses its connection, not the thread.
+                        if catch_unwind(AssertUnwindSafe(|| job(&mut reader))).is_err() {
+                            reader.conn = None;
+                        }
+                    }
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `read` on a reader thread's connection. A connection whose read failed is
+    /// closed, not kept: the next read on that thread opens a fresh one (so once a fault
+    /// clears, reads heal by themselves).
+    ///
+    /// # Errors
+    /// The read's own error; the file cannot be opened; a panic in `read`.
+    pub(super) async fn run<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |reader: &mut Reader| {
+            let _ = answer.send(reader.read(read));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::ReadTask("the reader threads have stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::ReadTask("the read panicked".into()))?
+            .map_err(StoreError::from)
+    }
+}
+
+impl Reader {
+    fn read<T>(
+        &mut self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => open(&self.path)?,
+        };
+        let result = read(&conn);
+        if result.is_ok() {
+            self.conn = Some(conn);
+        }
+        result
+    }
+}
+
+/// A connection that may only read, with the settings of the write pool's connections
+/// (busy timeout, page cache, memory-mapped reads).
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "query_only", true)?;
+    // A bound value never changes these statements' plans (primary keys and the
+    // `(channel_id, id)` index); without the stability guarantee SQLite compiled a page's
+    // statement again on every run, a fifth of a page's CPU.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "mmap_size", 268_435_456)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+    use axum::http::StatusCode;
+
+    fn one(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.query_row("SELECT 1", [], |row| row.get(0))
+    }
+
+    fn status(e: StoreError) -> StatusCode {
+        AppError::from(e).status_and_code().0
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_is_503_and_the_next_read_heals() {
+        let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
+        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let e = readers.run(one).await.unwrap_err();
+        assert_eq!(status(e), StatusCode::SERVICE_UNAVAILABLE);
+
+        std::fs::create_dir_all(&dir).unwrap();
+        Connection::open(dir.join("r.db")).unwrap();
+        assert_eq!(readers.run(one).await.unwrap(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_read_that_panics_is_a_500_and_its_thread_reads_on() {
+        let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Connection::open(dir.join("r.db")).unwrap();
+        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let e = readers
+            .run(|_| -> rusqlite::Result<i64> { panic!("a bug in a read") })
+            .await
+            .unwrap_err();
+        assert_eq!(status(e), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            readers.run(one).await.unwrap(),
+            1,
+            "the one thread still reads"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_read_connection_refuses_to_write() {
+        let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Connection::open(dir.join("r.db")).unwrap();
+        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let e = readers
+            .run(|conn| conn.execute("CREATE TABLE t (x INTEGER)", []))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Read(_)), "{e:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
