@@ -41,15 +41,17 @@ fn variable_name(s: &str) -> bool {
 }
 
 /// Every setting in `.env.example`, in its order. A `VAR=value` line gives a default; a
-/// commented `# VAR=…` line a setting with none. The comment lines of a paragraph describe
-/// the variables that follow them in it.
+/// commented `# VAR=…` line a setting with none. Comment lines describe the variables that
+/// follow them, up to the next comment or the end of the paragraph.
 #[must_use]
 pub fn settings() -> Vec<Setting> {
     let mut out = Vec::new();
     let mut comment: Vec<&str> = Vec::new();
+    let mut after_variable = false;
     for line in ENV_EXAMPLE.lines().map(str::trim) {
         if line.is_empty() {
             comment.clear();
+            after_variable = false;
             continue;
         }
         let (commented, body) = match line.strip_prefix('#') {
@@ -57,12 +59,20 @@ pub fn settings() -> Vec<Setting> {
             None => (false, line),
         };
         match body.split_once('=') {
-            Some((var, value)) if variable_name(var) => out.push(Setting {
-                var,
-                default: (!commented && !value.is_empty()).then_some(value),
-                help: comment.join(" "),
-            }),
-            _ if commented => comment.push(body),
+            Some((var, value)) if variable_name(var) => {
+                after_variable = true;
+                out.push(Setting {
+                    var,
+                    default: (!commented && !value.is_empty()).then_some(value),
+                    help: comment.join(" "),
+                });
+            }
+            _ if commented => {
+                if std::mem::take(&mut after_variable) {
+                    comment.clear();
+                }
+                comment.push(body);
+            }
             _ => {}
         }
     }
@@ -198,6 +208,16 @@ mod tests {
         let secret = all.iter().find(|s| s.var == "JWT_SECRET").unwrap();
         assert_eq!(secret.default, None);
         assert!(secret.help.starts_with("HS256 key."), "{}", secret.help);
+        let pool = all
+            .iter()
+            .find(|s| s.var == "DATABASE_MAX_CONNECTIONS")
+            .unwrap();
+        assert!(
+            pool.help
+                .starts_with("Largest number of pooled database connections"),
+            "a comment after a variable starts the next one's help, not the first's: {}",
+            pool.help
+        );
         let proxies = all.iter().find(|s| s.var == "TRUSTED_PROXIES").unwrap();
         assert_eq!(proxies.default, None);
         assert!(all.iter().all(|s| !s.help.is_empty()), "{all:#?}");
