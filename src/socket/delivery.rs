@@ -5,44 +5,85 @@
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::services::Services;
 use crate::services::events::{
     Audience, EVERYONE_ROOM, Event, LeftReason, channel_room, token_room, user_room,
 };
 
+/// Most new messages published together (see [`spawn`]); under `join_all`'s short-list
+/// limit, so the futures are polled in order.
+const PUBLISH_TOGETHER: usize = 16;
+
 /// Starts the delivery task.
+///
+/// With Redis, a broadcast waits for its publish before it reaches this node's sockets, so
+/// new messages one after another each paid a Redis round trip, and every socket's writer
+/// ran in between and sent one frame per write. New messages already queued behind one
+/// another are therefore published together (pipelined on one connection, answered in
+/// order): their local broadcasts follow one another, in order, and a socket's writer finds
+/// several frames to send at once. Any other event is delivered alone, after them.
 pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
     let mut events = services.events.subscribe();
     let redis = services.backends.redis.clone();
     let bus = services.events.clone();
     tokio::spawn(async move {
+        let mut next = None;
         loop {
-            match events.recv().await {
-                Ok(event) => match (&*event, &redis) {
-                    (Event::NewMessage(m), Some(redis)) => {
-                        // Published with a record of it, so that a retry of the send through
-                        // another node does not announce it again
-                        // (services::messages::recover_announcement); then the send may be
-                        // answered.
-                        super::redis_driver::ANNOUNCING
-                            .scope(redis.announced_key(m.id), deliver(&io, &event))
-                            .await;
-                        bus.published(m.id);
+            let event = match next.take() {
+                Some(event) => event,
+                None => match events.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(missed)) => {
+                        lagged(missed);
+                        continue;
                     }
-                    _ => deliver(&io, &event).await,
+                    Err(RecvError::Closed) => break,
                 },
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::error!(
-                        missed,
-                        "socket delivery fell behind the events bus; events were dropped"
-                    );
+            };
+            let Some(redis) = redis.as_ref().filter(|_| is_new_message(&event)) else {
+                deliver(&io, &event).await;
+                continue;
+            };
+            let mut batch = vec![event];
+            while batch.len() < PUBLISH_TOGETHER {
+                match events.try_recv() {
+                    Ok(event) if is_new_message(&event) => batch.push(event),
+                    Ok(other) => {
+                        next = Some(other);
+                        break;
+                    }
+                    Err(TryRecvError::Lagged(missed)) => lagged(missed),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
-                Err(RecvError::Closed) => break,
             }
+            futures_util::future::join_all(batch.iter().map(|event| async {
+                let Event::NewMessage(m) = &**event else {
+                    return;
+                };
+                // Published with a record of it, so that a retry of the send through
+                // another node does not announce it again
+                // (services::messages::recover_announcement); then the send may be answered.
+                super::redis_driver::ANNOUNCING
+                    .scope(redis.announced_key(m.id), deliver(&io, event))
+                    .await;
+                bus.published(m.id);
+            }))
+            .await;
         }
     });
+}
+
+fn is_new_message(event: &Event) -> bool {
+    matches!(event, Event::NewMessage(_))
+}
+
+fn lagged(missed: u64) {
+    tracing::error!(
+        missed,
+        "socket delivery fell behind the events bus; events were dropped"
+    );
 }
 
 async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
