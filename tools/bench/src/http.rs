@@ -1,5 +1,7 @@
-//! `http`: K keep-alive connections doing `GET …/messages` or `POST …/messages` for a while;
-//! requests/s, latency percentiles and status counts.
+//! `http`: K keep-alive connections doing one request for a while — `GET …/messages` (a page
+//! of history), `POST …/messages`, `GET /channels` (the channel list) or `GET
+//! /users?search=` (the directory) — over `--seed` messages, channels or users; requests/s,
+//! latency percentiles and status counts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,19 +25,25 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let seed: usize = args.get("seed", 1000).map_err(anyhow::Error::msg)?;
     let limit: usize = args.get("limit", 50).map_err(anyhow::Error::msg)?;
     args.finish().map_err(anyhow::Error::msg)?;
-    let post = match op.as_str() {
-        "get" => false,
-        "post" => true,
-        other => bail!("--op must be get or post, not `{other}`"),
-    };
+    let post = op == "post";
+    if !matches!(op.as_str(), "get" | "post" | "channels" | "users") {
+        bail!("--op must be get, post, channels or users, not `{op}`");
+    }
     if connections == 0 {
         bail!("--connections must be at least 1");
     }
     let started = Instant::now();
     let api = Api::new(&common.url, connections)?;
     progress(started, &format!("signing up {connections} users"));
-    let (tokens, channel) = api.channel_of(&run_id(), connections).await?;
-    if !post {
+    let run = run_id();
+    let (tokens, channel) = api.channel_of(&run, connections).await?;
+    if op == "channels" {
+        progress(started, &format!("seeding {seed} channels"));
+        seed_channels(&api, &tokens, &run, seed).await?;
+    } else if op == "users" {
+        progress(started, &format!("seeding {seed} users"));
+        api.signup_many(&format!("{run}s"), seed, 32).await?;
+    } else if !post {
         progress(started, &format!("seeding {seed} messages"));
         for i in 0..seed {
             api.post_message(
@@ -51,10 +59,23 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let count = Arc::new(AtomicU64::new(0));
     let latency = Arc::new(Shards::new(16));
     let base = Instant::now();
-    let url = if post {
-        api.url(&format!("/channels/{channel}/messages"))
-    } else {
-        api.url(&format!("/channels/{channel}/messages?limit={limit}"))
+    let (label, url) = match op.as_str() {
+        "post" => (
+            "POST /api/channels/:id/messages",
+            api.url(&format!("/channels/{channel}/messages")),
+        ),
+        "channels" => (
+            "GET /api/channels",
+            api.url(&format!("/channels?limit={limit}")),
+        ),
+        "users" => (
+            "GET /api/users?search=",
+            api.url(&format!("/users?search={run}s&limit={limit}")),
+        ),
+        _ => (
+            "GET /api/channels/:id/messages",
+            api.url(&format!("/channels/{channel}/messages?limit={limit}")),
+        ),
     };
     let server_start = ProcSample::server(common.server_pid);
     let tool_start = ProcSample::tool();
@@ -128,7 +149,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let total = count.load(Relaxed);
     Ok(json!({
         "scenario": "http",
-        "op": if post { "POST /api/channels/:id/messages" } else { "GET /api/channels/:id/messages" },
+        "op": label,
+        "seeded": if post { 0 } else { seed },
         "connections": connections,
         "limit": if post { Value::Null } else { json!(limit) },
         "seconds": round2(elapsed.as_secs_f64()),
@@ -139,4 +161,23 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         "server": window(server_start, server_end, peak, total),
         "tool": window(tool_start, tool_end, 0, total),
     }))
+}
+
+/// `n` public channels named `<run>-<i>`, created by the connections' users in turn, 32 at a
+/// time.
+async fn seed_channels(api: &Api, tokens: &[String], run: &str, n: usize) -> anyhow::Result<()> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (api, gate) = (api.clone(), gate.clone());
+        let (token, name) = (tokens[i % tokens.len()].clone(), format!("{run}-{i}"));
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            api.create_channel(&token, &name).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }

@@ -31,7 +31,8 @@ scenarios:
            --seconds 10 [--messages N] --content-bytes 64 --connect-concurrency 200
            --drain 15 [--storm-at SECONDS]
   connect  --sockets 1000 [--users N] --concurrency 100 --hold 5
-  http     --op get|post --connections 64 --seconds 10 --seed 1000 --limit 50
+  http     --op get|post|channels|users --connections 64 --seconds 10 --seed 1000 --limit 50
+           (--seed: messages, channels or users made first)
   history  --messages 100000 --concurrency 64 --pages 200 --limit 50 --depths 0,1000,10000,50000
   abuse    --idle 5000 --slow 1000 --from 127.0.0.2 --dribble-ms 1000 --calm 3 --settle 120
            (connections from one address that never become requests; a normal client's
