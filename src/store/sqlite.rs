@@ -43,6 +43,13 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
     ),
 ];
 
+/// How long a connection waits for a lock before giving up (then 503).
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Page cache per connection: 64 MiB (negative = KiB, SQLite's convention).
+pub(super) const CACHE_SIZE: i64 = -65_536;
+/// Memory-mapped reads of up to 256 MiB of the file.
+pub(super) const MMAP_SIZE: i64 = 268_435_456;
+
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -83,11 +90,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             // 64 MiB of page cache per connection and memory-mapped reads: hot index pages
             // stay in memory instead of costing a read syscall each.
-            .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456");
+            .pragma("cache_size", CACHE_SIZE.to_string())
+            .pragma("mmap_size", MMAP_SIZE.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

@@ -12,13 +12,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::sqlite::{BUSY_TIMEOUT, CACHE_SIZE, MMAP_SIZE};
 
 /// One reader thread's state: the file and its connection once opened.
 struct Reader {
@@ -110,14 +110,14 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", true)?;
     // A bound value never changes these statements' plans (primary keys and the
     // `(channel_id, id)` index); without the stability guarantee SQLite compiled a page's
     // statement again on every run, a fifth of a page's CPU.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    conn.pragma_update(None, "cache_size", -65536)?;
-    conn.pragma_update(None, "mmap_size", 268_435_456)?;
+    conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -149,12 +149,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[tokio::test]
-    async fn a_read_that_panics_is_a_500_and_its_thread_reads_on() {
+    /// A new database file and one reader thread of it.
+    fn one_reader() -> (PathBuf, Readers) {
         let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         Connection::open(dir.join("r.db")).unwrap();
         let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        (dir, readers)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_panics_is_a_500_and_its_thread_reads_on() {
+        let (dir, readers) = one_reader();
         let e = readers
             .run(|_| -> rusqlite::Result<i64> { panic!("a bug in a read") })
             .await
@@ -170,10 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_connection_refuses_to_write() {
-        let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Connection::open(dir.join("r.db")).unwrap();
-        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let (dir, readers) = one_reader();
         let e = readers
             .run(|conn| conn.execute("CREATE TABLE t (x INTEGER)", []))
             .await
