@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::channels::{channel_id, query};
-use super::{Envelope, envelope, ok};
+use super::{envelope, envelope_json, ok};
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
@@ -87,14 +87,13 @@ pub async fn list_messages(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
-) -> Result<Json<Envelope<messages::History>>, AppError> {
+) -> Result<Response, AppError> {
     let id = channel_id(id)?;
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref())?;
     let anchor = parse_anchor(q.cursor.as_deref(), q.before.as_deref(), q.after.as_deref())?;
-    // Serialised straight from the views, without an intermediate JSON tree.
-    Ok(envelope(
-        messages::history(&state, &auth, id, anchor, limit).await?,
+    Ok(envelope_json(
+        &messages::history_json(&state, &auth, id, anchor, limit).await?,
     ))
 }
 

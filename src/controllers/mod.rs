@@ -10,6 +10,7 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -87,6 +88,23 @@ pub fn envelope<T: serde::Serialize>(data: T) -> axum::Json<Envelope<T>> {
         success: true,
         data,
     })
+}
+
+/// `{"success": true, "data": data}` around a `data` serialised before (a kept page).
+pub fn envelope_json(data: &[u8]) -> axum::response::Response {
+    const HEAD: &[u8] = br#"{"success":true,"data":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(data);
+    body.push(b'}');
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// The success envelope: `{"success": true, "data": data}`.

@@ -1,6 +1,7 @@
 //! Messages (API.md §6, §12): sends through the group-commit writer, history pages,
 //! edits and deletes, each handed to the events module after it commits.
 
+use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -245,6 +246,44 @@ pub async fn history(
             },
         },
     })
+}
+
+/// [`history`] serialised (the `data` of `GET …/messages`). The newest page is served from
+/// [`crate::services::newest_pages`] while its channel's history version stays the one it
+/// was built at; the version is read first, so a page built from rows newer than its
+/// version is only ever rebuilt, never stale.
+///
+/// # Errors
+/// As [`history`].
+pub async fn history_json(
+    services: &Services,
+    auth: &AuthUser,
+    channel_id: Uuid,
+    anchor: Anchor,
+    limit: u32,
+) -> Result<Bytes, AppError> {
+    let version = match anchor {
+        Anchor::Latest => {
+            services
+                .store
+                .history_version(channel_id, auth.user.id)
+                .await?
+        }
+        Anchor::Before(_) | Anchor::After(_) => None,
+    };
+    if let Some(version) = version
+        && let Some(body) = services.newest_pages.get(channel_id, version, limit)
+    {
+        return Ok(body);
+    }
+    let page = history(services, auth, channel_id, anchor, limit).await?;
+    let body = Bytes::from(serde_json::to_vec(&page).map_err(AppError::internal)?);
+    if let Some(version) = version {
+        services
+            .newest_pages
+            .put(channel_id, version, limit, body.clone());
+    }
+    Ok(body)
 }
 
 /// A message and its channel as the caller sees it; `PRIVATE_CHANNEL` comes first for a

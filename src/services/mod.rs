@@ -9,6 +9,7 @@ pub mod files;
 pub mod last_seen;
 pub mod limits;
 pub mod messages;
+pub mod newest_pages;
 pub mod passwords;
 pub mod presence;
 pub mod tokens;
@@ -50,6 +51,8 @@ pub struct Parts {
     pub passwords: Arc<passwords::PasswordHasher>,
     /// Recently authenticated users.
     pub users: auth::UserCache,
+    /// Each channel's newest history page, serialised.
+    pub newest_pages: newest_pages::NewestPages,
     /// The three rate limits.
     pub limits: limits::Limits,
     /// Gathers `lastSeen` writes.
@@ -91,6 +94,7 @@ impl Services {
             writer,
             passwords,
             users: auth::UserCache::default(),
+            newest_pages: newest_pages::NewestPages::default(),
             last_seen,
         }));
         files::spawn_sweeper(&services);

@@ -149,6 +149,17 @@ pub trait HasDatabase {
     type Db: sqlx::Database;
 }
 
+/// What a history page was read at ([`Store::history_version`]): equal versions, equal
+/// pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryVersion {
+    /// Moves with every message written, edited or deleted in the channel.
+    pub channel: i64,
+    /// Moves with every change that shows in every channel's pages (a sender's display name
+    /// or avatar).
+    pub everywhere: i64,
+}
+
 /// Connections of a store's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -329,6 +340,17 @@ pub trait Store: Send + Sync + 'static {
         anchor: Anchor,
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// The version of a channel's history as `reader` may see it; `None` when `reader` may
+    /// not read the channel or it does not exist. Read before a page, it tells later whether
+    /// that page is still the page: every message written, edited or deleted in the
+    /// channel, and every change of a sender's name or avatar, moves it — at once for every
+    /// node.
+    async fn history_version(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+    ) -> Result<Option<HistoryVersion>, StoreError>;
 
     /// Replaces a message's content and sets `edited_at`.
     async fn update_message(

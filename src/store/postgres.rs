@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use super::{ChannelDeleted, ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
+use super::{
+    ChannelDeleted, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+};
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
@@ -35,6 +37,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         4,
         "files",
         include_str!("../../migrations/postgres/0004_files.sql"),
+    ),
+    (
+        5,
+        "history_versions",
+        include_str!("../../migrations/postgres/0005_history_versions.sql"),
     ),
 ];
 
@@ -185,6 +192,34 @@ impl PgStore {
             .fetch_all(&mut *queries::acquire(&self.pool).await?)
             .await?)
     }
+}
+
+impl PgStore {
+    /// [`super::Store::history_version`]: read from the database, where every node's
+    /// writes move it inside their own transactions.
+    async fn read_history_version(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+    ) -> Result<Option<HistoryVersion>, StoreError> {
+        Ok(sqlx::query_as::<_, (i64, i64)>(queries::HISTORY_VERSION)
+            .bind(channel)
+            .bind(reader)
+            .fetch_optional(&mut *queries::acquire(&self.pool).await?)
+            .await?
+            .map(|(channel, everywhere)| HistoryVersion {
+                channel,
+                everywhere,
+            }))
+    }
+
+    /// Nothing to do: the write moved the version in its own transaction.
+    #[allow(clippy::unused_self)]
+    fn history_changed(&self, _channel: Uuid) {}
+
+    /// Nothing to do: the write moved the version in its own transaction.
+    #[allow(clippy::unused_self)]
+    fn everything_changed(&self) {}
 }
 
 impl_store!(

@@ -181,7 +181,33 @@ pub(super) fn page_query(anchor: Anchor) -> (&'static str, Option<Uuid>) {
     }
 }
 
-pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2 WHERE id = $1";
+/// Records a channel's newest id; every page of its history is now another one.
+/// Whether channel `$1` is private, and whether `$2` is in it (SQLite, whose versions live
+/// in memory).
+pub(super) const CHANNEL_ACCESS: &str = "SELECT c.is_private, EXISTS (SELECT 1 \
+    FROM channel_members cm WHERE cm.channel_id = $1 AND cm.user_id = $2) \
+    FROM channels c WHERE c.id = $1";
+
+pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2, \
+    history_version = history_version + 1 WHERE id = $1";
+
+/// A message is about to be edited or deleted: its channel's pages will be other ones.
+/// Returns the channel (none: no such message). It locks the channel's row before the
+/// message's, the order every write of a channel's rows takes.
+pub(super) const BUMP_HISTORY_OF_MESSAGE: &str = "UPDATE channels \
+    SET history_version = history_version + 1 \
+    WHERE id = (SELECT channel_id FROM messages WHERE id = $1) RETURNING id";
+
+/// A display name or an avatar changed: every page showing that sender is another one now.
+pub(super) const BUMP_PROFILES: &str =
+    "UPDATE cache_versions SET value = value + 1 WHERE name = 'profiles'";
+
+/// The versions a history page is read at (PostgreSQL), when `$2` may read channel `$1`
+/// (no row otherwise: the page's own read says why).
+pub(super) const HISTORY_VERSION: &str = "SELECT c.history_version, \
+    (SELECT value FROM cache_versions WHERE name = 'profiles') FROM channels c \
+    WHERE c.id = $1 AND (c.is_private = FALSE OR EXISTS (SELECT 1 FROM channel_members cm \
+    WHERE cm.channel_id = $1 AND cm.user_id = $2))";
 
 /// Writes a message only when its sender is a member of the channel and its nonce is new
 /// (so membership is checked in the same transaction as the write, at no extra round trip).
@@ -378,7 +404,9 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> Result<Option<UserRow>, StoreError> {
                 let name = patch.display_name.as_ref().map(|d| d.as_str().to_owned());
-                Ok(sqlx::query_as::<_, UserRow>(queries::UPDATE_USER_PROFILE)
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let row = sqlx::query_as::<_, UserRow>(queries::UPDATE_USER_PROFILE)
                     .bind(id)
                     .bind(name.as_deref())
                     .bind(name.as_deref().map(str::to_lowercase))
@@ -387,8 +415,19 @@ macro_rules! impl_store {
                     .bind(patch.status.is_some())
                     .bind(patch.status.clone().flatten())
                     .bind(now)
-                    .fetch_optional(&mut *queries::acquire(&self.pool).await?)
-                    .await?)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                // A name or an avatar shows in the pages of every channel the user wrote in.
+                let shown = row.is_some() && (name.is_some() || patch.avatar_url.is_some());
+                if shown {
+                    sqlx::query(queries::BUMP_PROFILES).execute(&mut *tx).await?;
+                }
+                let committed = tx.commit().await;
+                if shown {
+                    self.everything_changed();
+                }
+                committed?;
+                Ok(row)
             }
 
             async fn update_last_seen(
@@ -535,6 +574,8 @@ macro_rules! impl_store {
             async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // The channel's row first, as every write of its rows takes them.
+                lock_channel(&mut tx, id).await?;
                 let members: Vec<Uuid> = sqlx::query_scalar(queries::LIST_MEMBER_IDS)
                     .bind(id)
                     .fetch_all(&mut *tx)
@@ -548,7 +589,9 @@ macro_rules! impl_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                let committed = tx.commit().await;
+                self.history_changed(id);
+                committed?;
                 Ok(ChannelDeleted { members, file_keys: flatten_keys(files) })
             }
 
@@ -719,13 +762,18 @@ macro_rules! impl_store {
                 // update per channel. Any error rolls the whole attempt back, and the batch
                 // is written again message by message behind savepoints, so that a
                 // failing message fails alone.
-                match insert_batch_fast(&self.pool, batch).await {
+                let written = match insert_batch_fast(&self.pool, batch).await {
                     Ok(inserted) => Ok(inserted),
                     Err(e) => {
                         tracing::debug!(error = %e, size = batch.len(), "fast batch failed; writing one by one");
                         insert_batch_careful(&self.pool, batch).await
                     }
+                };
+                // Whatever the outcome: a commit whose answer was lost may still have landed.
+                for i in channel_order(batch) {
+                    self.history_changed(batch[i].channel_id);
                 }
+                written
             }
             async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError> {
                 Ok(
@@ -762,44 +810,55 @@ macro_rules! impl_store {
                 self.list_page(channel, reader, anchor, limit).await
             }
 
+            async fn history_version(
+                &self,
+                channel: Uuid,
+                reader: Uuid,
+            ) -> Result<Option<$crate::store::HistoryVersion>, StoreError> {
+                self.read_history_version(channel, reader).await
+            }
+
             async fn update_message(
                 &self,
                 id: Uuid,
                 content: &str,
                 at: DateTime<Utc>,
             ) -> Result<Option<MessageRow>, StoreError> {
-                let updated = sqlx::query(queries::UPDATE_MESSAGE)
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let Some(channel) = bump_history_of(&mut tx, id).await? else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                sqlx::query(queries::UPDATE_MESSAGE)
                     .bind(id)
                     .bind(content)
                     .bind(at)
-                    .execute(&mut *queries::acquire(&self.pool).await?)
-                    .await?
-                    .rows_affected();
-                if updated == 0 {
-                    return Ok(None);
-                }
+                    .execute(&mut *tx)
+                    .await?;
+                let committed = tx.commit().await;
+                self.history_changed(channel);
+                committed?;
+                drop(conn);
                 self.fetch_message(id).await
             }
 
             async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let Some(channel) = bump_history_of(&mut tx, id).await? else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
                 let files: Vec<(String, Option<String>)> = sqlx::query_as(queries::MESSAGE_FILE_KEYS)
                     .bind(id)
                     .fetch_all(&mut *tx)
                     .await?;
                 sqlx::query(queries::DELETE_MESSAGE_FILES).bind(id).execute(&mut *tx).await?;
-                let deleted = sqlx::query(queries::DELETE_MESSAGE)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if !deleted {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                tx.commit().await?;
+                sqlx::query(queries::DELETE_MESSAGE).bind(id).execute(&mut *tx).await?;
+                let committed = tx.commit().await;
+                self.history_changed(channel);
+                committed?;
                 Ok(Some(flatten_keys(files)))
             }
 
@@ -1039,6 +1098,15 @@ macro_rules! impl_store {
             channel: Uuid,
         ) -> Result<Option<Option<Uuid>>, StoreError> {
             Ok(sqlx::query_scalar($lock_channel).bind(channel).fetch_optional(&mut **tx).await?)
+        }
+
+        /// Moves the history version of the channel of message `id` (locking the channel's
+        /// row); `None` when there is no such message.
+        async fn bump_history_of(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
+            id: Uuid,
+        ) -> Result<Option<Uuid>, StoreError> {
+            Ok(sqlx::query_scalar(queries::BUMP_HISTORY_OF_MESSAGE).bind(id).fetch_optional(&mut **tx).await?)
         }
 
         /// The membership of `user` in `channel`, read inside the transaction.

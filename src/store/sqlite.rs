@@ -2,8 +2,10 @@
 //! survives power loss), foreign keys on, and a busy timeout (10 s) so concurrent writers
 //! wait instead of failing; past it the request answers 503 `SERVICE_UNAVAILABLE`.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +15,9 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use super::sqlite_reads::Readers;
-use super::{ChannelDeleted, ChannelQuery, Joined, Left, StoreError, UserQuery, queries};
+use super::{
+    ChannelDeleted, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+};
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
@@ -41,6 +45,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "files",
         include_str!("../../migrations/sqlite/0004_files.sql"),
     ),
+    (
+        5,
+        "history_versions",
+        include_str!("../../migrations/sqlite/0005_history_versions.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).
@@ -56,6 +65,26 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// History pages: read where their rows are built (see [`Readers`]).
     readers: Arc<Readers>,
+    /// What history pages are read at.
+    versions: Arc<Versions>,
+}
+
+/// The versions of history pages ([`super::Store::history_version`]). This process is the
+/// only writer of its file, so they live in memory: this store's writes move them right
+/// after their commits, and a page read before a move is never served after it.
+#[derive(Debug, Default)]
+struct Versions {
+    /// Per channel written or read since start: its version, and whether it is public
+    /// (fixed at creation, so once seen it needs no query).
+    channels: Mutex<HashMap<Uuid, (i64, bool)>>,
+    /// Moves with every change that shows in every channel's pages.
+    everywhere: AtomicI64,
+}
+
+impl Versions {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (i64, bool)>> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl SqliteStore {
@@ -113,6 +142,7 @@ impl SqliteStore {
                 Readers::start(path, max_connections)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?,
             ),
+            versions: Arc::default(),
         })
     }
 }
@@ -150,6 +180,59 @@ impl SqliteStore {
                 Ok(page)
             })
             .await
+    }
+}
+
+impl SqliteStore {
+    /// [`super::Store::history_version`]: from memory; a public channel once seen costs no
+    /// query, a private one a membership check.
+    async fn read_history_version(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+    ) -> Result<Option<HistoryVersion>, StoreError> {
+        let public = self
+            .versions
+            .channels()
+            .get(&channel)
+            .is_some_and(|(_, public)| *public);
+        if !public {
+            let access = self
+                .readers
+                .run(move |conn| {
+                    use rusqlite::OptionalExtension;
+                    conn.prepare_cached(queries::CHANNEL_ACCESS)?
+                        .query_row(rusqlite::params![channel, reader], |row| {
+                            Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?))
+                        })
+                        .optional()
+                })
+                .await?;
+            match access {
+                None | Some((true, false)) => return Ok(None),
+                Some((true, true)) => {}
+                Some((false, _)) => self.versions.channels().entry(channel).or_default().1 = true,
+            }
+        }
+        let version = self
+            .versions
+            .channels()
+            .get(&channel)
+            .map_or(0, |(version, _)| *version);
+        Ok(Some(HistoryVersion {
+            channel: version,
+            everywhere: self.versions.everywhere.load(Ordering::SeqCst),
+        }))
+    }
+
+    /// A write of `channel`'s messages has ended (committed, or perhaps so).
+    fn history_changed(&self, channel: Uuid) {
+        self.versions.channels().entry(channel).or_default().0 += 1;
+    }
+
+    /// A write that shows in every channel's pages has ended.
+    fn everything_changed(&self) {
+        self.versions.everywhere.fetch_add(1, Ordering::SeqCst);
     }
 }
 

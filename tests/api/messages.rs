@@ -483,3 +483,228 @@ async fn sends_are_rate_limited_per_user() {
     assert!(r.headers().contains_key("retry-after"));
     assert_error(r, 429, "RATE_LIMITED").await;
 }
+
+/// The newest page, as `user` reads it: status and body.
+async fn newest(app: &TestApp, user: &TestUser, channel: &str) -> (u16, Value) {
+    json(
+        app.get_as(&user.token, &format!("/api/channels/{channel}/messages"))
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_newest_page_read_again_shows_every_change_made_since() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("keeper").await;
+    let reader = app.signup("rereader").await;
+    let channel = app.create_channel(&owner, "kept", false).await;
+    app.post_as(&reader, &format!("/api/channels/{channel}/join"))
+        .await;
+    let first = app.send_message(&owner, &channel, "one").await;
+    let second = app.send_message(&owner, &channel, "two").await;
+    let (status, before) = newest(&app, &reader, &channel).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(contents(&before), ["one", "two"]);
+    // The same page twice: the same body.
+    assert_eq!(newest(&app, &reader, &channel).await.1, before);
+
+    app.send_message(&owner, &channel, "three").await;
+    assert_eq!(
+        contents(&newest(&app, &reader, &channel).await.1),
+        ["one", "two", "three"]
+    );
+
+    let edit = app
+        .send_as(
+            Method::PATCH,
+            &owner.token,
+            &format!("/api/messages/{}", first["id"].as_str().unwrap()),
+            &json!({"content": "uno"}),
+        )
+        .await;
+    assert_eq!(edit.status(), 200);
+    let page = newest(&app, &reader, &channel).await.1;
+    assert_eq!(contents(&page), ["uno", "two", "three"]);
+    assert!(
+        page["data"]["messages"][0]["editedAt"].is_string(),
+        "{page}"
+    );
+
+    let gone = app
+        .delete_as(
+            &owner,
+            &format!("/api/messages/{}", second["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(gone.status(), 200);
+    assert_eq!(
+        contents(&newest(&app, &reader, &channel).await.1),
+        ["uno", "three"]
+    );
+
+    // A sender's new name and avatar show on the page at once.
+    let renamed = app
+        .send_as(
+            Method::PATCH,
+            &owner.token,
+            "/api/users/me",
+            &json!({"displayName": "The Keeper", "avatarUrl": "https://example.com/k.png"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let page = newest(&app, &reader, &channel).await.1;
+    for m in page["data"]["messages"].as_array().unwrap() {
+        assert_eq!(m["sender"]["displayName"], "The Keeper", "{page}");
+        assert_eq!(m["sender"]["avatarUrl"], "https://example.com/k.png");
+    }
+
+    // A smaller limit is its own page.
+    let (status, one) = json(
+        app.get_as(
+            &reader.token,
+            &format!("/api/channels/{channel}/messages?limit=1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(contents(&one), ["three"]);
+    assert_eq!(one["data"]["pagination"]["hasMore"], true);
+
+    let deleted = app
+        .delete_as(&owner, &format!("/api/channels/{channel}"))
+        .await;
+    assert_eq!(deleted.status(), 200);
+    assert_error(
+        app.get_as(&reader.token, &format!("/api/channels/{channel}/messages"))
+            .await,
+        404,
+        "CHANNEL_NOT_FOUND",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_kept_page_of_a_private_channel_is_not_served_to_whoever_left_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("hushowner").await;
+    let member = app.signup("hushmember").await;
+    let outsider = app.signup("hushoutsider").await;
+    let channel = app.create_channel(&owner, "hush", true).await;
+    let added = app
+        .send_as(
+            Method::POST,
+            &owner.token,
+            &format!("/api/channels/{channel}/members"),
+            &json!({"userId": member.id}),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    app.send_message(&owner, &channel, "secret").await;
+    for _ in 0..2 {
+        let (status, page) = newest(&app, &member, &channel).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(contents(&page), ["secret"]);
+        assert_error(
+            app.get_as(
+                &outsider.token,
+                &format!("/api/channels/{channel}/messages"),
+            )
+            .await,
+            403,
+            "PRIVATE_CHANNEL",
+        )
+        .await;
+    }
+    let removed = app
+        .delete_as(
+            &owner,
+            &format!("/api/channels/{channel}/members/{}", member.id),
+        )
+        .await;
+    assert_eq!(removed.status(), 200);
+    assert_error(
+        app.get_as(&member.token, &format!("/api/channels/{channel}/messages"))
+            .await,
+        403,
+        "PRIVATE_CHANNEL",
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run by the second pass (scripts/test.sh)"]
+async fn a_change_made_through_one_node_shows_on_the_newest_page_of_another_at_once() {
+    crate::helpers::require_database_url();
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_in(a.dir.clone(), a.vars.clone()).await;
+    let owner = a.signup("farwriter").await;
+    let reader = a.signup("farreader").await;
+    let channel = a.create_channel(&owner, "faraway", false).await;
+    let first = a.send_message(&owner, &channel, "one").await;
+    let second = a.send_message(&owner, &channel, "two").await;
+    assert_eq!(
+        contents(&newest(&b, &reader, &channel).await.1),
+        ["one", "two"]
+    );
+    assert_eq!(
+        contents(&newest(&b, &reader, &channel).await.1),
+        ["one", "two"]
+    );
+
+    a.send_message(&owner, &channel, "three").await;
+    assert_eq!(
+        contents(&newest(&b, &reader, &channel).await.1),
+        ["one", "two", "three"]
+    );
+    let edit = a
+        .send_as(
+            Method::PATCH,
+            &owner.token,
+            &format!("/api/messages/{}", first["id"].as_str().unwrap()),
+            &json!({"content": "uno"}),
+        )
+        .await;
+    assert_eq!(edit.status(), 200);
+    assert_eq!(
+        contents(&newest(&b, &reader, &channel).await.1),
+        ["uno", "two", "three"]
+    );
+    let gone = a
+        .delete_as(
+            &owner,
+            &format!("/api/messages/{}", second["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(gone.status(), 200);
+    assert_eq!(
+        contents(&newest(&b, &reader, &channel).await.1),
+        ["uno", "three"]
+    );
+    let renamed = a
+        .send_as(
+            Method::PATCH,
+            &owner.token,
+            "/api/users/me",
+            &json!({"displayName": "Far Writer"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let page = newest(&b, &reader, &channel).await.1;
+    assert_eq!(
+        page["data"]["messages"][0]["sender"]["displayName"], "Far Writer",
+        "{page}"
+    );
+    let deleted = a
+        .delete_as(&owner, &format!("/api/channels/{channel}"))
+        .await;
+    assert_eq!(deleted.status(), 200);
+    assert_error(
+        b.get_as(&reader.token, &format!("/api/channels/{channel}/messages"))
+            .await,
+        404,
+        "CHANNEL_NOT_FOUND",
+    )
+    .await;
+}
