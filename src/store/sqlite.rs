@@ -236,6 +236,79 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The group commit's batch in one transaction without savepoints (fails as a whole):
+    /// one `INSERT` per message, one read and one update per channel — statements are
+    /// in-process calls here.
+    async fn write_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let mut results: Vec<Option<Result<Inserted, StoreError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The channel being written, its newest id, and whether that moved.
+        let mut current: Option<(Uuid, Option<Uuid>, bool)> = None;
+        for i in channel_order(batch) {
+            let message = &batch[i];
+            if current.map(|(c, _, _)| c) != Some(message.channel_id) {
+                if let Some((channel, Some(last), true)) = current {
+                    sqlx::query(queries::SET_LAST_MESSAGE)
+                        .bind(channel)
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let last = lock_channel(&mut tx, message.channel_id).await?;
+                let Some(last) = last else {
+                    return Err(StoreError::Missing);
+                };
+                current = Some((message.channel_id, last, false));
+            }
+            let Some((channel, last, dirty)) = current.as_mut() else {
+                return Err(StoreError::Missing);
+            };
+            let id = crate::models::message::mint_id(*last);
+            let created_at = Utc::now();
+            let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)
+                .bind(id)
+                .bind(*channel)
+                .bind(message.sender.id)
+                .bind(message.content.as_str())
+                .bind(&message.attachments)
+                .bind(message.parent_id)
+                .bind(message.nonce.as_ref().map(|n| n.as_str()))
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            results[i] = Some(if written == 1 {
+                attach_files(&mut tx, message, id).await?;
+                *last = Some(id);
+                *dirty = true;
+                Ok(Inserted {
+                    message: row_of(message, id, created_at),
+                    created: true,
+                })
+            } else {
+                unwritten(&mut tx, message).await?
+            });
+        }
+        if let Some((channel, Some(last), true)) = current {
+            sqlx::query(queries::SET_LAST_MESSAGE)
+                .bind(channel)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(StoreError::Missing)))
+            .collect())
+    }
+}
+
 /// A [`MessageRow`] from a row of `queries::MESSAGE_SELECT`, in its column order.
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {

@@ -663,6 +663,17 @@ async fn a_batch_writes_members_refuses_strangers_and_survives_one_failing_inser
             .unwrap()
             .is_none()
     );
+    // A batch with nothing that fails it as a whole: the stranger is refused alone.
+    let results = store
+        .insert_messages(&[
+            message(a, &stranger, "still not", None),
+            message(a, &owner, "four", None),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(results[0], Err(StoreError::NotMember)));
+    let four = results[1].as_ref().unwrap();
+    assert!(four.created && four.message.id > ok[2].message.id);
 }
 
 #[tokio::test]
