@@ -6,24 +6,31 @@
 //! process). Older pages (`before=`, `after=`) are read each time.
 //!
 //! Memory is bounded: past [`BUDGET`] bytes of pages, arbitrary pages are dropped (they
-//! are rebuilt on their next read).
+//! are rebuilt on their next read). Time is bounded too: a page older than [`MAX_AGE`] is
+//! rebuilt, so a change that moves no version — one made during a rolling upgrade through
+//! a node of the version before this one, or by hand in the database — shows within it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::store::HistoryVersion;
 
-/// Bytes of serialised pages kept at most (about 2,000 pages of 50 messages).
+/// Bytes of serialised pages kept at most (about 4,000 pages of 50 messages).
 pub const BUDGET: usize = 64 * 1024 * 1024;
+
+/// How long a page is served at most.
+pub const MAX_AGE: Duration = Duration::from_secs(30);
 
 /// One channel's newest page.
 struct Page {
     version: HistoryVersion,
     limit: u32,
     body: Bytes,
+    built: Instant,
 }
 
 /// The pages, by channel.
@@ -45,7 +52,9 @@ impl NewestPages {
         inner
             .pages
             .get(&channel)
-            .filter(|page| page.version == version && page.limit == limit)
+            .filter(|page| {
+                page.version == version && page.limit == limit && page.built.elapsed() < MAX_AGE
+            })
             .map(|page| page.body.clone())
     }
 
@@ -63,6 +72,7 @@ impl NewestPages {
                 version,
                 limit,
                 body,
+                built: Instant::now(),
             },
         ) {
             inner.bytes -= old.body.len();
@@ -92,6 +102,7 @@ mod tests {
     fn version(channel: i64, everywhere: i64) -> HistoryVersion {
         HistoryVersion {
             channel,
+            newest: None,
             everywhere,
         }
     }
@@ -109,6 +120,11 @@ mod tests {
         assert!(pages.get(channel, version(3, 2), 50).is_none());
         assert!(pages.get(channel, version(3, 1), 20).is_none());
         assert!(pages.get(Uuid::now_v7(), version(3, 1), 50).is_none());
+        let moved = HistoryVersion {
+            newest: Some(Uuid::now_v7()),
+            ..version(3, 1)
+        };
+        assert!(pages.get(channel, moved, 50).is_none());
         pages.put(channel, version(4, 1), 50, Bytes::from_static(b"[1,2]"));
         assert_eq!(pages.size(), (1, 5));
     }

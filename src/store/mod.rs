@@ -155,6 +155,10 @@ pub trait HasDatabase {
 pub struct HistoryVersion {
     /// Moves with every message written, edited or deleted in the channel.
     pub channel: i64,
+    /// The channel's newest message id where the database keeps it (PostgreSQL: moved by
+    /// every node, also one still on a version from before `channel` existed, during a
+    /// rolling upgrade); `None` on SQLite, whose one process moves `channel` itself.
+    pub newest: Option<Uuid>,
     /// Moves with every change that shows in every channel's pages (a sender's display name
     /// or avatar).
     pub everywhere: i64,

@@ -202,15 +202,18 @@ impl PgStore {
         channel: Uuid,
         reader: Uuid,
     ) -> Result<Option<HistoryVersion>, StoreError> {
-        Ok(sqlx::query_as::<_, (i64, i64)>(queries::HISTORY_VERSION)
-            .bind(channel)
-            .bind(reader)
-            .fetch_optional(&mut *queries::acquire(&self.pool).await?)
-            .await?
-            .map(|(channel, everywhere)| HistoryVersion {
-                channel,
-                everywhere,
-            }))
+        Ok(
+            sqlx::query_as::<_, (i64, Option<Uuid>, i64)>(queries::HISTORY_VERSION)
+                .bind(channel)
+                .bind(reader)
+                .fetch_optional(&mut *queries::acquire(&self.pool).await?)
+                .await?
+                .map(|(channel, newest, everywhere)| HistoryVersion {
+                    channel,
+                    newest,
+                    everywhere,
+                }),
+        )
     }
 
     /// Nothing to do: the write moved the version in its own transaction.

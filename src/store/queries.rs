@@ -204,7 +204,7 @@ pub(super) const BUMP_PROFILES: &str =
 
 /// The versions a history page is read at (PostgreSQL), when `$2` may read channel `$1`
 /// (no row otherwise: the page's own read says why).
-pub(super) const HISTORY_VERSION: &str = "SELECT c.history_version, \
+pub(super) const HISTORY_VERSION: &str = "SELECT c.history_version, c.last_message_id, \
     (SELECT value FROM cache_versions WHERE name = 'profiles') FROM channels c \
     WHERE c.id = $1 AND (c.is_private = FALSE OR EXISTS (SELECT 1 FROM channel_members cm \
     WHERE cm.channel_id = $1 AND cm.user_id = $2))";

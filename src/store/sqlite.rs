@@ -221,6 +221,7 @@ impl SqliteStore {
             .map_or(0, |(version, _)| *version);
         Ok(Some(HistoryVersion {
             channel: version,
+            newest: None,
             everywhere: self.versions.everywhere.load(Ordering::SeqCst),
         }))
     }
