@@ -11,7 +11,7 @@ mod queries;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
-mod sqlite_reads;
+mod sqlite_threads;
 
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    /// A SQLite read on a read connection failed.
+    /// A SQLite statement on a connection of the store's own threads failed.
     #[error(transparent)]
     Read(#[from] rusqlite::Error),
     /// A read's blocking task ended without an answer (it panicked).

@@ -314,7 +314,7 @@ pub(crate) async fn acquire<DB: sqlx::Database>(
 ///   the database has row locks (PostgreSQL `FOR UPDATE`), so membership changes and id
 ///   minting of one channel are serialised across nodes.
 macro_rules! impl_store {
-    ($store:ty, $kind:literal, $begin:literal, $lock_channel:literal) => {
+    ($store:ty, $kind:literal, $begin:literal, $lock_channel:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {

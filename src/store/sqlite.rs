@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::sqlite_reads::Readers;
+use super::sqlite_threads::Threads;
 use super::{
     ChannelDeleted, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
 };
@@ -63,8 +63,10 @@ pub(super) const MMAP_SIZE: i64 = 268_435_456;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// History pages: read where their rows are built (see [`Readers`]).
-    readers: Arc<Readers>,
+    /// History pages: read where their rows are built (see [`Threads`]).
+    readers: Arc<Threads>,
+    /// The group commit's batches: written on a thread of their own.
+    writer: Arc<Threads>,
     /// What history pages are read at.
     versions: Arc<Versions>,
 }
@@ -139,7 +141,11 @@ impl SqliteStore {
         Ok(Self {
             pool,
             readers: Arc::new(
-                Readers::start(path, max_connections)
+                Threads::start(path, max_connections)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?,
+            ),
+            writer: Arc::new(
+                Threads::start_writer(path)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?,
             ),
             versions: Arc::default(),
@@ -238,76 +244,118 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The group commit's batch in one transaction without savepoints (fails as a whole):
-    /// one `INSERT` per message, one read and one update per channel — statements are
-    /// in-process calls here.
+    /// The group commit's batch in one transaction without savepoints (fails as a whole),
+    /// on the writer thread: one `INSERT` per message, one read and one update per channel,
+    /// all of them in-process calls on that thread.
     async fn write_batch(
         &self,
         batch: &[NewMessage],
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let mut results: Vec<Option<Result<Inserted, StoreError>>> =
-            (0..batch.len()).map(|_| None).collect();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // The channel being written, its newest id, and whether that moved.
-        let mut current: Option<(Uuid, Option<Uuid>, bool)> = None;
-        for i in channel_order(batch) {
-            let message = &batch[i];
-            if current.map(|(c, _, _)| c) != Some(message.channel_id) {
-                if let Some((channel, Some(last), true)) = current {
-                    sqlx::query(queries::SET_LAST_MESSAGE)
-                        .bind(channel)
-                        .bind(last)
-                        .execute(&mut *tx)
-                        .await?;
+        let batch = batch.to_vec();
+        self.writer
+            .run(move |conn| {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                match write_in(conn, &batch) {
+                    Ok(Ok(results)) => {
+                        conn.execute_batch("COMMIT")?;
+                        Ok(Ok(results))
+                    }
+                    Ok(Err(whole)) => {
+                        conn.execute_batch("ROLLBACK")?;
+                        Ok(Err(whole))
+                    }
+                    Err(e) => {
+                        // The connection is closed after an error, which rolls back too.
+                        let _ = conn.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
                 }
-                let last = lock_channel(&mut tx, message.channel_id).await?;
-                let Some(last) = last else {
-                    return Err(StoreError::Missing);
-                };
-                current = Some((message.channel_id, last, false));
-            }
-            let Some((channel, last, dirty)) = current.as_mut() else {
-                return Err(StoreError::Missing);
-            };
-            let id = crate::models::message::mint_id(*last);
-            let created_at = Utc::now();
-            let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)
-                .bind(id)
-                .bind(*channel)
-                .bind(message.sender.id)
-                .bind(message.content.as_str())
-                .bind(&message.attachments)
-                .bind(message.parent_id)
-                .bind(message.nonce.as_ref().map(|n| n.as_str()))
-                .bind(created_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            results[i] = Some(if written == 1 {
-                attach_files(&mut tx, message, id).await?;
-                *last = Some(id);
-                *dirty = true;
-                Ok(Inserted {
-                    message: row_of(message, id, created_at),
-                    created: true,
-                })
-            } else {
-                unwritten(&mut tx, message).await?
-            });
-        }
-        if let Some((channel, Some(last), true)) = current {
-            sqlx::query(queries::SET_LAST_MESSAGE)
-                .bind(channel)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or(Err(StoreError::Missing)))
-            .collect())
+            })
+            .await?
     }
+}
+
+/// The outcome of each message of a batch, or the error that fails the whole batch.
+type BatchOutcome = Result<Vec<Result<Inserted, StoreError>>, StoreError>;
+
+/// The statements of [`SqliteStore::write_batch`], inside its transaction.
+fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Result<BatchOutcome> {
+    use rusqlite::{OptionalExtension, params};
+    let mut results: Vec<Option<Result<Inserted, StoreError>>> =
+        (0..batch.len()).map(|_| None).collect();
+    let order = channel_order(batch);
+    let mut insert = conn.prepare_cached(queries::INSERT_MESSAGE_IF_MEMBER)?;
+    for group in order.chunk_by(|a, b| batch[*a].channel_id == batch[*b].channel_id) {
+        let channel = batch[group[0]].channel_id;
+        let last: Option<Option<Uuid>> = conn
+            .prepare_cached(LOCK_CHANNEL)?
+            .query_row(params![channel], |row| row.get(0))
+            .optional()?;
+        let Some(mut last) = last else {
+            return Ok(Err(StoreError::Missing));
+        };
+        let mut moved = false;
+        for &i in group {
+            let message = &batch[i];
+            let id = crate::models::message::mint_id(last);
+            let created_at = Utc::now();
+            let written = insert.execute(params![
+                id,
+                channel,
+                message.sender.id,
+                message.content.as_str(),
+                message.attachments,
+                message.parent_id,
+                message.nonce.as_ref().map(|n| n.as_str()),
+                // The text form sqlx writes, so both read every row alike.
+                created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+            ])?;
+            results[i] =
+                Some(if written == 1 {
+                    for file in &message.attachment_ids {
+                        let linked = conn
+                            .prepare_cached(queries::ATTACH_FILE)?
+                            .execute(params![id, file, message.sender.id])?;
+                        if linked != 1 {
+                            return Ok(Err(StoreError::Unattachable));
+                        }
+                    }
+                    last = Some(id);
+                    moved = true;
+                    Ok(Inserted {
+                        message: row_of(message, id, created_at),
+                        created: true,
+                    })
+                } else {
+                    // The nonce was seen (answer with that message), or the sender is not a
+                    // member.
+                    let existing = match &message.nonce {
+                        Some(nonce) => conn
+                            .prepare_cached(&queries::fetch_message_by_nonce())?
+                            .query_row(
+                                params![channel, message.sender.id, nonce.as_str()],
+                                message_row,
+                            )
+                            .optional()?,
+                        None => None,
+                    };
+                    existing
+                        .map(|message| Inserted {
+                            message,
+                            created: false,
+                        })
+                        .ok_or(StoreError::NotMember)
+                });
+        }
+        if moved {
+            conn.prepare_cached(queries::SET_LAST_MESSAGE)?
+                .execute(params![channel, last])?;
+        }
+    }
+    Ok(Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(StoreError::Missing)))
+        .collect()))
 }
 
 /// A [`MessageRow`] from a row of `queries::MESSAGE_SELECT`, in its column order.
@@ -349,9 +397,7 @@ impl super::HasDatabase for SqliteStore {
     type Db = sqlx::Sqlite;
 }
 
-impl_store!(
-    SqliteStore,
-    "sqlite",
-    "BEGIN IMMEDIATE",
-    "SELECT last_message_id FROM channels WHERE id = $1"
-);
+/// A channel's newest id (SQLite has no row locks: `BEGIN IMMEDIATE` took the write lock).
+const LOCK_CHANNEL: &str = "SELECT last_message_id FROM channels WHERE id = $1";
+
+impl_store!(SqliteStore, "sqlite", "BEGIN IMMEDIATE", LOCK_CHANNEL);

@@ -1,4 +1,5 @@
-//! SQLite reads that run where their rows are built.
+//! SQLite statements that run where their rows are built: history reads, and the group
+//! commit's batches of messages.
 //!
 //! sqlx runs each SQLite connection on a thread of its own and hands every row back to
 //! the runtime through a channel: a page of 50 messages was 50 wake-ups, and each row's
@@ -6,9 +7,14 @@
 //! with a read connection of its own, take reads from one queue: a read runs its statement
 //! and builds its rows on one thread and hands back the finished result. A reader that
 //! finds more reads queued takes the next without sleeping, so under load a read costs no
-//! thread wake-up at all (the runtime's blocking pool woke a thread for every task). Writes
-//! keep sqlx's pool (SQLite has one writer at a time anyway); WAL mode lets these readers
-//! see every committed write at once.
+//! thread wake-up at all (the runtime's blocking pool woke a thread for every task); WAL
+//! mode lets these readers see every committed write at once.
+//!
+//! For the same reason a batch of messages is written on one writer thread of its own with
+//! a read-write connection: through sqlx each statement of the batch was a round trip
+//! between two threads (two context switches on one core), and at a small in-flight window
+//! those switches cost more than SQLite's work. Other writes keep sqlx's pool; SQLite takes
+//! one writer at a time whichever connection it is.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -20,48 +26,66 @@ use tokio::sync::oneshot;
 use super::StoreError;
 use super::sqlite::{BUSY_TIMEOUT, CACHE_SIZE, MMAP_SIZE};
 
-/// One reader thread's state: the file and its connection once opened.
-struct Reader {
+/// One thread's state: the file, whether it writes, and its connection once opened.
+struct Worker {
     path: PathBuf,
+    writes: bool,
     conn: Option<Connection>,
 }
 
-type Job = Box<dyn FnOnce(&mut Reader) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
-/// The reader threads of one database file. They stop when this is dropped.
+/// Threads with a connection each to one database file, taking statements from one queue.
+/// They stop when this is dropped.
 #[derive(Debug)]
-pub(super) struct Readers {
+pub(super) struct Threads {
     jobs: flume::Sender<Job>,
 }
 
-impl Readers {
+impl Threads {
     /// `threads` readers of the file at `path` (connections are opened on first use).
     ///
     /// # Errors
     /// A thread cannot be started.
     pub(super) fn start(path: &Path, threads: u32) -> std::io::Result<Self> {
+        Self::spawn(path, threads, false)
+    }
+
+    /// One writer thread of the file at `path`, whose connection may write.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub(super) fn start_writer(path: &Path) -> std::io::Result<Self> {
+        Self::spawn(path, 1, true)
+    }
+
+    fn spawn(path: &Path, threads: u32, writes: bool) -> std::io::Result<Self> {
         let (jobs, queue) = flume::unbounded::<Job>();
         for i in 0..threads.max(1) {
             let queue = queue.clone();
-            let mut reader = Reader {
+            let mut reader = Worker {
                 path: path.to_owned(),
+                writes,
                 conn: None,
             };
-            std::thread::Builder::new()
-                .name(format!("sqlite-read-{i}"))
-                .spawn(move || {
-                    while let Ok(job) = queue.recv() {
-                        // A read that panicked loses its connection, not the thread.
-                        if catch_unwind(AssertUnwindSafe(|| job(&mut reader))).is_err() {
-                            reader.conn = None;
-                        }
+            let name = if writes {
+                "sqlite-write".to_owned()
+            } else {
+                format!("sqlite-read-{i}")
+            };
+            std::thread::Builder::new().name(name).spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    // A read that panicked loses its connection, not the thread.
+                    if catch_unwind(AssertUnwindSafe(|| job(&mut reader))).is_err() {
+                        reader.conn = None;
                     }
-                })?;
+                }
+            })?;
         }
         Ok(Self { jobs })
     }
 
-    /// Runs `read` on a reader thread's connection. A connection whose read failed is
+    /// Runs `read` on one of the threads' connections. A connection whose statement failed is
     /// closed, not kept: the next read on that thread opens a fresh one (so once a fault
     /// clears, reads heal by themselves).
     ///
@@ -73,7 +97,7 @@ impl Readers {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |reader: &mut Reader| {
+        let job: Job = Box::new(move |reader: &mut Worker| {
             let _ = answer.send(reader.read(read));
         });
         self.jobs
@@ -86,14 +110,14 @@ impl Readers {
     }
 }
 
-impl Reader {
+impl Worker {
     fn read<T>(
         &mut self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
-            None => open(&self.path)?,
+            None => open(&self.path, self.writes)?,
         };
         let result = read(&conn);
         if result.is_ok() {
@@ -103,15 +127,21 @@ impl Reader {
     }
 }
 
-/// A connection that may only read, with the settings of the write pool's connections
-/// (busy timeout, page cache, memory-mapped reads).
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// A connection with the settings of the write pool's connections (busy timeout, foreign
+/// keys, full sync, page cache, memory-mapped reads); one that does not write may only
+/// read.
+fn open(path: &Path, writes: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "query_only", true)?;
+    if writes {
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    } else {
+        conn.pragma_update(None, "query_only", true)?;
+    }
     // A bound value never changes these statements' plans (primary keys and the
     // `(channel_id, id)` index); without the stability guarantee SQLite compiled a page's
     // statement again on every run, a fifth of a page's CPU.
@@ -139,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_cannot_be_opened_is_503_and_the_next_read_heals() {
         let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
-        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let readers = Threads::start(&dir.join("r.db"), 1).unwrap();
         let e = readers.run(one).await.unwrap_err();
         assert_eq!(status(e), StatusCode::SERVICE_UNAVAILABLE);
 
@@ -150,11 +180,11 @@ mod tests {
     }
 
     /// A new database file and one reader thread of it.
-    fn one_reader() -> (PathBuf, Readers) {
+    fn one_reader() -> (PathBuf, Threads) {
         let dir = std::env::temp_dir().join(format!("chai-read-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         Connection::open(dir.join("r.db")).unwrap();
-        let readers = Readers::start(&dir.join("r.db"), 1).unwrap();
+        let readers = Threads::start(&dir.join("r.db"), 1).unwrap();
         (dir, readers)
     }
 
