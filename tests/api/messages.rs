@@ -493,29 +493,27 @@ async fn newest(app: &TestApp, user: &TestUser, channel: &str) -> (u16, Value) {
     .await
 }
 
-#[tokio::test]
-async fn the_newest_page_read_again_shows_every_change_made_since() {
-    let app = TestApp::spawn().await;
-    let owner = app.signup("keeper").await;
-    let reader = app.signup("rereader").await;
-    let channel = app.create_channel(&owner, "kept", false).await;
-    app.post_as(&reader, &format!("/api/channels/{channel}/join"))
-        .await;
-    let first = app.send_message(&owner, &channel, "one").await;
-    let second = app.send_message(&owner, &channel, "two").await;
-    let (status, before) = newest(&app, &reader, &channel).await;
+/// Every kind of change made through `write` shows on the next newest page `read` serves
+/// (one node, or two on one database).
+async fn every_change_shows_on_the_newest_page(write: &TestApp, read: &TestApp, name: &str) {
+    let owner = write.signup(&format!("{name}w")).await;
+    let reader = write.signup(&format!("{name}r")).await;
+    let channel = write.create_channel(&owner, name, false).await;
+    let first = write.send_message(&owner, &channel, "one").await;
+    let second = write.send_message(&owner, &channel, "two").await;
+    let (status, before) = newest(read, &reader, &channel).await;
     assert_eq!(status, 200, "{before}");
     assert_eq!(contents(&before), ["one", "two"]);
     // The same page twice: the same body.
-    assert_eq!(newest(&app, &reader, &channel).await.1, before);
+    assert_eq!(newest(read, &reader, &channel).await.1, before);
 
-    app.send_message(&owner, &channel, "three").await;
+    write.send_message(&owner, &channel, "three").await;
     assert_eq!(
-        contents(&newest(&app, &reader, &channel).await.1),
+        contents(&newest(read, &reader, &channel).await.1),
         ["one", "two", "three"]
     );
 
-    let edit = app
+    let edit = write
         .send_as(
             Method::PATCH,
             &owner.token,
@@ -524,14 +522,14 @@ async fn the_newest_page_read_again_shows_every_change_made_since() {
         )
         .await;
     assert_eq!(edit.status(), 200);
-    let page = newest(&app, &reader, &channel).await.1;
+    let page = newest(read, &reader, &channel).await.1;
     assert_eq!(contents(&page), ["uno", "two", "three"]);
     assert!(
         page["data"]["messages"][0]["editedAt"].is_string(),
         "{page}"
     );
 
-    let gone = app
+    let gone = write
         .delete_as(
             &owner,
             &format!("/api/messages/{}", second["id"].as_str().unwrap()),
@@ -539,12 +537,12 @@ async fn the_newest_page_read_again_shows_every_change_made_since() {
         .await;
     assert_eq!(gone.status(), 200);
     assert_eq!(
-        contents(&newest(&app, &reader, &channel).await.1),
+        contents(&newest(read, &reader, &channel).await.1),
         ["uno", "three"]
     );
 
     // A sender's new name and avatar show on the page at once.
-    let renamed = app
+    let renamed = write
         .send_as(
             Method::PATCH,
             &owner.token,
@@ -553,7 +551,7 @@ async fn the_newest_page_read_again_shows_every_change_made_since() {
         )
         .await;
     assert_eq!(renamed.status(), 200);
-    let page = newest(&app, &reader, &channel).await.1;
+    let page = newest(read, &reader, &channel).await.1;
     for m in page["data"]["messages"].as_array().unwrap() {
         assert_eq!(m["sender"]["displayName"], "The Keeper", "{page}");
         assert_eq!(m["sender"]["avatarUrl"], "https://example.com/k.png");
@@ -561,7 +559,7 @@ async fn the_newest_page_read_again_shows_every_change_made_since() {
 
     // A smaller limit is its own page.
     let (status, one) = json(
-        app.get_as(
+        read.get_as(
             &reader.token,
             &format!("/api/channels/{channel}/messages?limit=1"),
         )
@@ -572,17 +570,23 @@ async fn the_newest_page_read_again_shows_every_change_made_since() {
     assert_eq!(contents(&one), ["three"]);
     assert_eq!(one["data"]["pagination"]["hasMore"], true);
 
-    let deleted = app
+    let deleted = write
         .delete_as(&owner, &format!("/api/channels/{channel}"))
         .await;
     assert_eq!(deleted.status(), 200);
     assert_error(
-        app.get_as(&reader.token, &format!("/api/channels/{channel}/messages"))
+        read.get_as(&reader.token, &format!("/api/channels/{channel}/messages"))
             .await,
         404,
         "CHANNEL_NOT_FOUND",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_newest_page_read_again_shows_every_change_made_since() {
+    let app = TestApp::spawn().await;
+    every_change_shows_on_the_newest_page(&app, &app, "kept").await;
 }
 
 #[tokio::test]
@@ -639,72 +643,5 @@ async fn a_change_made_through_one_node_shows_on_the_newest_page_of_another_at_o
     crate::helpers::require_database_url();
     let a = TestApp::spawn().await;
     let b = TestApp::spawn_in(a.dir.clone(), a.vars.clone()).await;
-    let owner = a.signup("farwriter").await;
-    let reader = a.signup("farreader").await;
-    let channel = a.create_channel(&owner, "faraway", false).await;
-    let first = a.send_message(&owner, &channel, "one").await;
-    let second = a.send_message(&owner, &channel, "two").await;
-    assert_eq!(
-        contents(&newest(&b, &reader, &channel).await.1),
-        ["one", "two"]
-    );
-    assert_eq!(
-        contents(&newest(&b, &reader, &channel).await.1),
-        ["one", "two"]
-    );
-
-    a.send_message(&owner, &channel, "three").await;
-    assert_eq!(
-        contents(&newest(&b, &reader, &channel).await.1),
-        ["one", "two", "three"]
-    );
-    let edit = a
-        .send_as(
-            Method::PATCH,
-            &owner.token,
-            &format!("/api/messages/{}", first["id"].as_str().unwrap()),
-            &json!({"content": "uno"}),
-        )
-        .await;
-    assert_eq!(edit.status(), 200);
-    assert_eq!(
-        contents(&newest(&b, &reader, &channel).await.1),
-        ["uno", "two", "three"]
-    );
-    let gone = a
-        .delete_as(
-            &owner,
-            &format!("/api/messages/{}", second["id"].as_str().unwrap()),
-        )
-        .await;
-    assert_eq!(gone.status(), 200);
-    assert_eq!(
-        contents(&newest(&b, &reader, &channel).await.1),
-        ["uno", "three"]
-    );
-    let renamed = a
-        .send_as(
-            Method::PATCH,
-            &owner.token,
-            "/api/users/me",
-            &json!({"displayName": "Far Writer"}),
-        )
-        .await;
-    assert_eq!(renamed.status(), 200);
-    let page = newest(&b, &reader, &channel).await.1;
-    assert_eq!(
-        page["data"]["messages"][0]["sender"]["displayName"], "Far Writer",
-        "{page}"
-    );
-    let deleted = a
-        .delete_as(&owner, &format!("/api/channels/{channel}"))
-        .await;
-    assert_eq!(deleted.status(), 200);
-    assert_error(
-        b.get_as(&reader.token, &format!("/api/channels/{channel}/messages"))
-            .await,
-        404,
-        "CHANNEL_NOT_FOUND",
-    )
-    .await;
+    every_change_shows_on_the_newest_page(&a, &b, "faraway").await;
 }
