@@ -181,13 +181,13 @@ pub(super) fn page_query(anchor: Anchor) -> (&'static str, Option<Uuid>) {
     }
 }
 
-/// Records a channel's newest id; every page of its history is now another one.
 /// Whether channel `$1` is private, and whether `$2` is in it (SQLite, whose versions live
 /// in memory).
 pub(super) const CHANNEL_ACCESS: &str = "SELECT c.is_private, EXISTS (SELECT 1 \
     FROM channel_members cm WHERE cm.channel_id = $1 AND cm.user_id = $2) \
     FROM channels c WHERE c.id = $1";
 
+/// Records a channel's newest id; every page of its history is now another one.
 pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2, \
     history_version = history_version + 1 WHERE id = $1";
 
@@ -784,8 +784,8 @@ macro_rules! impl_store {
                     }
                 };
                 // Whatever the outcome: a commit whose answer was lost may still have landed.
-                for i in channel_order(batch) {
-                    self.history_changed(batch[i].channel_id);
+                for message in batch {
+                    self.history_changed(message.channel_id);
                 }
                 written
             }

@@ -197,34 +197,33 @@ impl SqliteStore {
         channel: Uuid,
         reader: Uuid,
     ) -> Result<Option<HistoryVersion>, StoreError> {
-        let public = self
-            .versions
-            .channels()
-            .get(&channel)
-            .is_some_and(|(_, public)| *public);
-        if !public {
-            let access = self
-                .readers
-                .run(move |conn| {
-                    use rusqlite::OptionalExtension;
-                    conn.prepare_cached(queries::CHANNEL_ACCESS)?
-                        .query_row(rusqlite::params![channel, reader], |row| {
-                            Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?))
-                        })
-                        .optional()
-                })
-                .await?;
-            match access {
-                None | Some((true, false)) => return Ok(None),
-                Some((true, true)) => {}
-                Some((false, _)) => self.versions.channels().entry(channel).or_default().1 = true,
+        let known = self.versions.channels().get(&channel).copied();
+        let version = match known {
+            Some((version, true)) => version,
+            _ => {
+                let access = self
+                    .readers
+                    .run(move |conn| {
+                        use rusqlite::OptionalExtension;
+                        conn.prepare_cached(queries::CHANNEL_ACCESS)?
+                            .query_row(rusqlite::params![channel, reader], |row| {
+                                Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?))
+                            })
+                            .optional()
+                    })
+                    .await?;
+                let mut channels = self.versions.channels();
+                match access {
+                    None | Some((true, false)) => return Ok(None),
+                    Some((true, true)) => channels.get(&channel).map_or(0, |(version, _)| *version),
+                    Some((false, _)) => {
+                        let known = channels.entry(channel).or_default();
+                        known.1 = true;
+                        known.0
+                    }
+                }
             }
-        }
-        let version = self
-            .versions
-            .channels()
-            .get(&channel)
-            .map_or(0, |(version, _)| *version);
+        };
         Ok(Some(HistoryVersion {
             channel: version,
             newest: None,

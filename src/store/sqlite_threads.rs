@@ -63,7 +63,7 @@ impl Threads {
         let (jobs, queue) = flume::unbounded::<Job>();
         for i in 0..threads.max(1) {
             let queue = queue.clone();
-            let mut reader = Worker {
+            let mut worker = Worker {
                 path: path.to_owned(),
                 writes,
                 conn: None,
@@ -75,9 +75,9 @@ impl Threads {
             };
             std::thread::Builder::new().name(name).spawn(move || {
                 while let Ok(job) = queue.recv() {
-                    // A read that panicked loses its connection, not the thread.
-                    if catch_unwind(AssertUnwindSafe(|| job(&mut reader))).is_err() {
-                        reader.conn = None;
+                    // A statement that panicked loses its connection, not the thread.
+                    if catch_unwind(AssertUnwindSafe(|| job(&mut worker))).is_err() {
+                        worker.conn = None;
                     }
                 }
             })?;
@@ -97,12 +97,12 @@ impl Threads {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |reader: &mut Worker| {
-            let _ = answer.send(reader.read(read));
+        let job: Job = Box::new(move |worker: &mut Worker| {
+            let _ = answer.send(worker.read(read));
         });
         self.jobs
             .send(job)
-            .map_err(|_| StoreError::ReadTask("the reader threads have stopped".into()))?;
+            .map_err(|_| StoreError::ReadTask("the SQLite threads have stopped".into()))?;
         answered
             .await
             .map_err(|_| StoreError::ReadTask("the read panicked".into()))?
