@@ -26,6 +26,7 @@ struct Opts {
     messages: Option<u64>,
     connect_concurrency: usize,
     drain: f64,
+    settle: f64,
     content_bytes: usize,
     storm_at: Option<f64>,
 }
@@ -58,6 +59,7 @@ struct Counters {
     last_delivery: AtomicU64,
     ready: AtomicUsize,
     failed: AtomicUsize,
+    settled: AtomicUsize,
     rejoined: AtomicUsize,
     last_rejoin: AtomicU64,
     recovered: AtomicU64,
@@ -118,6 +120,15 @@ fn stamp(content: &str) -> Option<(usize, u64, u64)> {
     Some((s, n, t))
 }
 
+/// Content of the message posted in every channel once all sockets are connected; it carries
+/// no stamp, so it is never counted as a delivery.
+const SETTLE_MARKER: &str = "settle";
+
+fn is_settle_marker(frame: &str) -> bool {
+    frame.starts_with("42[\"new-message\",")
+        && frame.contains(&format!("\"content\":\"{SETTLE_MARKER}\""))
+}
+
 /// The stamp and message id of a `new-message` frame, read without a JSON parse.
 fn delivery(frame: &str) -> Option<((usize, u64, u64), &str)> {
     let body = frame.strip_prefix("42[\"new-message\",")?;
@@ -134,6 +145,7 @@ struct Conn {
     recovered: Vec<Vec<u64>>,
     last_id: Option<String>,
     sender: Option<Sender>,
+    settled: bool,
 }
 
 struct Sender {
@@ -344,6 +356,7 @@ async fn connection(
         recovered: Vec::new(),
         last_id: None,
         sender,
+        settled: false,
     };
     let mut state = *rx.borrow_and_update();
     while state.phase == Phase::Setup {
@@ -351,6 +364,10 @@ async fn connection(
             changed = rx.changed() => { changed?; state = *rx.borrow_and_update(); }
             // A fast sender's first messages may arrive before this task saw the start.
             packet = conn.sio.next() => match packet? {
+                Some(Packet::Event(t)) if !conn.settled && is_settle_marker(&t) => {
+                    conn.settled = true;
+                    ctx.c.settled.fetch_add(1, Relaxed);
+                }
                 Some(Packet::Event(t)) => conn.record(&ctx, &t),
                 Some(_) => {}
                 None => bail!("closed by the server"),
@@ -404,6 +421,49 @@ async fn connection(
     })
 }
 
+/// Waits until every connected socket has heard a marker message posted in its channel.
+/// The server delivers events in the order they were emitted, so by then whatever the
+/// connections set off (each `user:online` reaches every socket under
+/// `PRESENCE_BROADCAST=all`: 50 million deliveries for 10,000 sockets) has been delivered,
+/// and the run measures messages rather than the tail of that storm.
+async fn settle(ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
+    let since = Instant::now();
+    for (k, channel) in ctx.channels.iter().enumerate() {
+        ctx.api
+            .post_message(&ctx.tokens[k], channel, SETTLE_MARKER)
+            .await
+            .context("posting the settle marker")?;
+    }
+    let mut last = Instant::now();
+    loop {
+        let (settled, ready) = (ctx.c.settled.load(Relaxed), ctx.c.ready.load(Relaxed));
+        if settled >= ready {
+            progress(
+                started,
+                &format!(
+                    "settled: every socket heard the marker after {:.1} s",
+                    since.elapsed().as_secs_f64()
+                ),
+            );
+            return Ok(());
+        }
+        if since.elapsed().as_secs_f64() >= ctx.o.settle {
+            bail!(
+                "the server did not settle within {} s: {settled} of {ready} sockets heard the marker",
+                ctx.o.settle
+            );
+        }
+        if last.elapsed() >= Duration::from_secs(1) {
+            progress(
+                started,
+                &format!("settling: {settled}/{ready} sockets heard the marker"),
+            );
+            last = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let o = Opts {
         users: args.get("users", 1000).map_err(anyhow::Error::msg)?,
@@ -417,6 +477,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
             .get("connect-concurrency", 200)
             .map_err(anyhow::Error::msg)?,
         drain: args.get("drain", 15.0).map_err(anyhow::Error::msg)?,
+        settle: args.get("settle", 300.0).map_err(anyhow::Error::msg)?,
         content_bytes: args.get("content-bytes", 64).map_err(anyhow::Error::msg)?,
         storm_at: args.opt("storm-at").map_err(anyhow::Error::msg)?,
     };
@@ -492,7 +553,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         );
     }
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settle(&ctx, started).await?;
     let server_start = ProcSample::server(common.server_pid);
     let tool_start = ProcSample::tool();
     let run_started = micros_since(ctx.base);

@@ -29,7 +29,9 @@ pub const USAGE: &str = "usage: chai-tapri-bench <scenario> [options]
 scenarios:
   fanout   --users 1000 --channels 10 --senders 10 [--window 16 | --rate MSGS_PER_S]
            --seconds 10 [--messages N] --content-bytes 64 --connect-concurrency 200
-           --drain 15 [--storm-at SECONDS]
+           --drain 15 --settle 300 [--storm-at SECONDS]
+           (--settle: longest wait, after connecting, for every socket to hear a marker
+           message, i.e. for what the connections set off to be delivered)
   connect  --sockets 1000 [--users N] --concurrency 100 --hold 5
   http     --op get|post|channels|users --connections 64 --seconds 10 --seed 1000 --limit 50
            (--seed: messages, channels or users made first)
