@@ -347,8 +347,10 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
                 });
         }
         if moved {
+            // By name: SQLite numbers `$n` parameters in the order they first appear, and
+            // this statement names `$2` before `$1`.
             conn.prepare_cached(queries::SET_LAST_MESSAGE)?
-                .execute(params![channel, last])?;
+                .execute(rusqlite::named_params! { "$1": channel, "$2": last })?;
         }
     }
     Ok(Ok(results
