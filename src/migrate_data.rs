@@ -76,6 +76,7 @@ const TABLES: &[Table] = &[
             ("last_message_id", OptUuid),
             ("created_at", Time),
             ("updated_at", Time),
+            ("dm_key", OptText),
         ],
     },
     Table {

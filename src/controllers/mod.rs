@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod dms;
 pub mod files;
 pub mod health;
 pub mod messages;
@@ -42,6 +43,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::star_channel, channels::unstar_channel))
         .routes(routes!(channels::list_members, channels::add_member))
         .routes(routes!(channels::remove_member))
+        .routes(routes!(dms::list_dms, dms::open_dm))
+        .routes(routes!(dms::get_dm))
         .routes(routes!(messages::list_messages, messages::send_message))
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(files::upload, files::delete_upload))

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
+use crate::models::dm::DmView;
 use crate::models::file::FileView;
 use crate::models::file_type::FileType;
 use crate::models::message::MessageView;
@@ -38,6 +39,7 @@ use crate::services::channels::MemberView;
         (name = "auth", description = "Accounts and sessions"),
         (name = "users", description = "The user directory and profiles"),
         (name = "channels", description = "Channels, membership and stars"),
+        (name = "dms", description = "Direct conversations of 2 to 8 people"),
         (name = "messages", description = "History, sending, editing, deleting"),
         (name = "meta", description = "Health and this document"),
     ),
@@ -312,6 +314,16 @@ pub struct CreateChannelBody {
     member_ids: Option<Vec<Uuid>>,
 }
 
+/// `POST /api/dms`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct OpenDmBody {
+    /// The other people: 1 to 7 after the caller and repeats are set aside (at most 100
+    /// entries).
+    #[schema(min_items = 1, max_items = 100)]
+    user_ids: Vec<Uuid>,
+}
+
 /// `PATCH /api/channels/{id}`.
 #[derive(ToSchema)]
 pub struct UpdateChannelBody {
@@ -422,6 +434,19 @@ pub struct ChannelData {
 #[derive(ToSchema)]
 pub struct ChannelPage {
     channels: Vec<ChannelView>,
+    pagination: Pagination,
+}
+
+/// `{dm}`.
+#[derive(ToSchema)]
+pub struct DmData {
+    dm: DmView,
+}
+
+/// `{dms, pagination}`.
+#[derive(ToSchema)]
+pub struct DmPage {
+    dms: Vec<DmView>,
     pagination: Pagination,
 }
 
@@ -643,6 +668,8 @@ impl Modify for SocketEvents {
                 "user:online": {"userId": "uuid"},
                 "user:offline": {"userId": "uuid", "lastSeen": "date-time"},
                 "channel:joined": {"channelId": "uuid"},
+                "channel:added": {"channel": "#/components/schemas/ChannelView"},
+                "dm:opened": {"dm": "#/components/schemas/DmView"},
                 "channel:left": {"channelId": "uuid", "reason": "unsubscribed|left|removed|deleted"},
                 "error": {"code": "ErrorCode", "message": "string"},
             },

@@ -124,9 +124,17 @@ pub struct ChannelRow {
     pub my_role: Option<String>,
     /// Whether the viewer starred it.
     pub starred: bool,
+    /// The sorted member ids of a direct conversation; `None` for a channel.
+    pub dm_key: Option<String>,
 }
 
 impl ChannelRow {
+    /// Whether this is a direct conversation rather than a channel.
+    #[must_use]
+    pub fn is_dm(&self) -> bool {
+        self.dm_key.is_some()
+    }
+
     /// The viewer's role.
     #[must_use]
     pub fn role(&self) -> Option<Role> {
@@ -287,6 +295,7 @@ mod tests {
             member_count: 1,
             my_role: role.map(str::to_owned),
             starred: false,
+            dm_key: None,
         }
     }
 

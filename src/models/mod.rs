@@ -3,6 +3,7 @@
 //! Seek` source it is given: a spooled upload, a test buffer.)
 
 pub mod channel;
+pub mod dm;
 pub mod file;
 pub mod file_type;
 pub mod input;

@@ -54,6 +54,8 @@ pub enum CursorKind {
     Members,
     /// `GET /api/channels/{id}/messages`.
     Messages,
+    /// `GET /api/dms`.
+    Dms,
 }
 
 impl CursorKind {
@@ -63,6 +65,7 @@ impl CursorKind {
             Self::Channels => "c",
             Self::Members => "m",
             Self::Messages => "h",
+            Self::Dms => "d",
         }
     }
 }

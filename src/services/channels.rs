@@ -68,7 +68,8 @@ fn name_conflict(e: StoreError) -> AppError {
     }
 }
 
-/// A channel as `viewer` sees it; `CHANNEL_NOT_FOUND` when it does not exist.
+/// A channel or direct conversation as `viewer` sees it (what the message routes, files,
+/// typing and `join-channel` read); `CHANNEL_NOT_FOUND` when it does not exist.
 ///
 /// # Errors
 /// `CHANNEL_NOT_FOUND`.
@@ -78,6 +79,23 @@ pub async fn load(services: &Services, id: Uuid, viewer: Uuid) -> Result<Channel
         .fetch_channel(id, viewer)
         .await?
         .ok_or(AppError::ChannelNotFound)
+}
+
+/// A channel (not a direct conversation) as `viewer` sees it: the routes that manage a
+/// channel do not know direct conversations.
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, also for a direct conversation's id.
+pub async fn load_channel(
+    services: &Services,
+    id: Uuid,
+    viewer: Uuid,
+) -> Result<ChannelRow, AppError> {
+    let row = load(services, id, viewer).await?;
+    if row.is_dm() {
+        return Err(AppError::ChannelNotFound);
+    }
+    Ok(row)
 }
 
 /// Creates a channel; the creator is its owner.
@@ -122,14 +140,14 @@ pub async fn create(
         .await
         .map_err(name_conflict)?;
     for member in &members {
-        let view = ChannelView::from(&load(services, channel.id, *member).await?);
+        let view = ChannelView::from(&load_channel(services, channel.id, *member).await?);
         services.events.emit(Event::MemberAdded {
             user_id: *member,
             channel: Box::new(view),
         });
     }
     Ok(ChannelView::from(
-        &load(services, channel.id, auth.user.id).await?,
+        &load_channel(services, channel.id, auth.user.id).await?,
     ))
 }
 
@@ -190,7 +208,7 @@ pub async fn starred(services: &Services, auth: &AuthUser) -> Result<Vec<Channel
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn get(services: &Services, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
-    let channel = load(services, id, auth.user.id).await?;
+    let channel = load_channel(services, id, auth.user.id).await?;
     channel.check_visible()?;
     Ok(ChannelView::from(&channel))
 }
@@ -206,7 +224,9 @@ pub async fn update(
     name: Option<ChannelName>,
     description: Option<Option<String>>,
 ) -> Result<ChannelView, AppError> {
-    load(services, id, auth.user.id).await?.check_manager()?;
+    load_channel(services, id, auth.user.id)
+        .await?
+        .check_manager()?;
     services
         .store
         .update_channel(
@@ -217,7 +237,9 @@ pub async fn update(
         )
         .await
         .map_err(name_conflict)?;
-    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
+    Ok(ChannelView::from(
+        &load_channel(services, id, auth.user.id).await?,
+    ))
 }
 
 /// Deletes a channel, its messages and their files (owner only).
@@ -225,7 +247,9 @@ pub async fn update(
 /// # Errors
 /// Permissions.
 pub async fn delete(services: &Services, auth: &AuthUser, id: Uuid) -> Result<(), AppError> {
-    load(services, id, auth.user.id).await?.check_owner()?;
+    load_channel(services, id, auth.user.id)
+        .await?
+        .check_owner()?;
     let deleted = services.store.delete_channel(id).await?;
     services.events.emit(Event::MembersLeft {
         channel_id: id,
@@ -237,7 +261,9 @@ pub async fn delete(services: &Services, auth: &AuthUser, id: Uuid) -> Result<()
     Ok(())
 }
 
-/// Whether the caller may follow `id` in real time (`join-channel`): anyone who can read it.
+/// Whether the caller may follow `id` in real time (`join-channel`): anyone who can read
+/// it. Answers whether it is a direct conversation (whose room its members' sockets are
+/// put in without asking).
 ///
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
@@ -245,8 +271,10 @@ pub async fn check_readable(
     services: &Services,
     auth: &AuthUser,
     id: Uuid,
-) -> Result<(), AppError> {
-    load(services, id, auth.user.id).await?.check_visible()
+) -> Result<bool, AppError> {
+    let row = load(services, id, auth.user.id).await?;
+    row.check_visible()?;
+    Ok(row.is_dm())
 }
 
 /// Joins a public channel (idempotent); the first to join an ownerless channel owns it.
@@ -254,7 +282,7 @@ pub async fn check_readable(
 /// # Errors
 /// `PRIVATE_CHANNEL` for a private channel the caller is not in.
 pub async fn join(services: &Services, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
-    let channel = load(services, id, auth.user.id).await?;
+    let channel = load_channel(services, id, auth.user.id).await?;
     channel.check_visible()?;
     if channel.role().is_none() {
         // Nobody is told: a join is not a delivered event (API.md §10).
@@ -264,7 +292,9 @@ pub async fn join(services: &Services, auth: &AuthUser, id: Uuid) -> Result<Chan
             .await
             .map_err(name_conflict)?;
     }
-    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
+    Ok(ChannelView::from(
+        &load_channel(services, id, auth.user.id).await?,
+    ))
 }
 
 /// Leaves a channel; a leaving owner hands ownership over.
@@ -276,7 +306,9 @@ pub async fn leave(
     auth: &AuthUser,
     id: Uuid,
 ) -> Result<ChannelView, AppError> {
-    load(services, id, auth.user.id).await?.check_member()?;
+    load_channel(services, id, auth.user.id)
+        .await?
+        .check_member()?;
     if let Left::Left { .. } = services.store.delete_member(id, auth.user.id).await? {
         services.events.emit(Event::MembersLeft {
             channel_id: id,
@@ -284,7 +316,9 @@ pub async fn leave(
             reason: LeftReason::Left,
         });
     }
-    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
+    Ok(ChannelView::from(
+        &load_channel(services, id, auth.user.id).await?,
+    ))
 }
 
 /// Lists members by `joinedAt` (anyone who can see the channel).
@@ -298,7 +332,9 @@ pub async fn members(
     after: Option<(chrono::DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<MemberPage, AppError> {
-    load(services, id, auth.user.id).await?.check_visible()?;
+    load_channel(services, id, auth.user.id)
+        .await?
+        .check_visible()?;
     let mut rows = services.store.list_members(id, after, limit + 1).await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
@@ -371,7 +407,7 @@ pub async fn add_member(
     user_id: Uuid,
     role: Role,
 ) -> Result<(MemberView, bool), AppError> {
-    let channel = load(services, id, auth.user.id).await?;
+    let channel = load_channel(services, id, auth.user.id).await?;
     let my_role = channel.check_manager()?;
     if role == Role::Owner {
         return Err(AppError::field(
@@ -405,7 +441,7 @@ pub async fn add_member(
         .await
         .map_err(name_conflict)?;
     if added {
-        let view = ChannelView::from(&load(services, id, user_id).await?);
+        let view = ChannelView::from(&load_channel(services, id, user_id).await?);
         services.events.emit(Event::MemberAdded {
             user_id,
             channel: Box::new(view),
@@ -437,7 +473,7 @@ pub async fn remove_member(
     id: Uuid,
     user_id: Uuid,
 ) -> Result<(), AppError> {
-    let channel = load(services, id, auth.user.id).await?;
+    let channel = load_channel(services, id, auth.user.id).await?;
     let my_role = channel.check_manager()?;
     let target = services
         .store
@@ -468,7 +504,9 @@ pub async fn set_star(
     id: Uuid,
     starred: bool,
 ) -> Result<ChannelView, AppError> {
-    load(services, id, auth.user.id).await?.check_visible()?;
+    load_channel(services, id, auth.user.id)
+        .await?
+        .check_visible()?;
     if starred {
         services
             .store
@@ -477,5 +515,7 @@ pub async fn set_star(
     } else {
         services.store.delete_star(auth.user.id, id).await?;
     }
-    Ok(ChannelView::from(&load(services, id, auth.user.id).await?))
+    Ok(ChannelView::from(
+        &load_channel(services, id, auth.user.id).await?,
+    ))
 }

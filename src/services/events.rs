@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use crate::models::channel::ChannelView;
+use crate::models::dm::DmView;
 use crate::models::message::{MessageView, SenderView};
 use crate::models::timestamp;
 
@@ -61,6 +62,14 @@ pub enum Event {
         user_id: Uuid,
         /// The channel as that user sees it.
         channel: Box<ChannelView>,
+    },
+    /// A direct conversation was opened: its members' sockets join its room and hear
+    /// `dm:opened`.
+    DmOpened {
+        /// The conversation (the same for every member).
+        dm: Box<DmView>,
+        /// Its members.
+        member_ids: Vec<Uuid>,
     },
     /// A token was revoked (logout): sockets opened with it hear `error {INVALID_TOKEN}` and
     /// are disconnected.
@@ -124,6 +133,21 @@ pub fn channel_room(channel_id: Uuid) -> String {
     format!("channel:{channel_id}")
 }
 
+/// Room of the sockets of a direct conversation's members: they are put in it when they
+/// connect and when it opens, with no `join-channel`, and it does not count toward a
+/// socket's channel subscriptions.
+#[must_use]
+pub fn dm_room(channel_id: Uuid) -> String {
+    format!("dm:{channel_id}")
+}
+
+/// Every room that hears a channel's or conversation's events (a socket in both hears each
+/// once).
+#[must_use]
+pub fn conversation_rooms(channel_id: Uuid) -> [String; 2] {
+    [channel_room(channel_id), dm_room(channel_id)]
+}
+
 /// Room of one user's sockets.
 #[must_use]
 pub fn user_room(user_id: Uuid) -> String {
@@ -145,6 +169,7 @@ impl Event {
             Self::MessageEdited(_) => "message-edited",
             Self::MessageDeleted { .. } => "message-deleted",
             Self::MemberAdded { .. } => "channel:added",
+            Self::DmOpened { .. } => "dm:opened",
             Self::TokenRevoked { .. } => "error",
             Self::MembersLeft { .. } => "channel:left",
             Self::UserOnline { .. } => "user:online",
@@ -166,6 +191,7 @@ impl Event {
                 json!({ "messageId": message_id, "channelId": channel_id })
             }
             Self::MemberAdded { channel, .. } => json!({ "channel": channel }),
+            Self::DmOpened { dm, .. } => json!({ "dm": dm }),
             Self::TokenRevoked { .. } => {
                 json!({ "code": "INVALID_TOKEN", "message": "Invalid or revoked token" })
             }

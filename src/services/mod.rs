@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod dms;
 pub mod events;
 pub mod files;
 pub mod last_seen;

@@ -9,7 +9,8 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::services::Services;
 use crate::services::events::{
-    Audience, EVERYONE_ROOM, Event, LeftReason, channel_room, token_room, user_room,
+    Audience, EVERYONE_ROOM, Event, LeftReason, channel_room, conversation_rooms, dm_room,
+    token_room, user_room,
 };
 
 /// Most new messages published together (see [`spawn`]); under `join_all`'s short-list
@@ -96,13 +97,27 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         // Messages (the bulk of the traffic) are serialised straight from their view, once,
         // without an intermediate JSON tree.
         Event::NewMessage(m) | Event::MessageEdited(m) => {
-            send(io.to(channel_room(m.channel_id)), name, m).await
+            send(io.to(conversation_rooms(m.channel_id)), name, m).await
         }
         Event::MessageDeleted { channel_id, .. } => {
-            send(io.to(channel_room(*channel_id)), name, &event.payload()).await
+            send(
+                io.to(conversation_rooms(*channel_id)),
+                name,
+                &event.payload(),
+            )
+            .await
         }
         Event::MemberAdded { user_id, .. } => {
             send(io.to(user_room(*user_id)), name, &event.payload()).await
+        }
+        Event::DmOpened { dm, member_ids } => {
+            // Into the room first, on every node, so the members' sockets hear its messages
+            // from now on without a `join-channel`; then the announcement.
+            let rooms: Vec<String> = member_ids.iter().map(|u| user_room(*u)).collect();
+            if let Err(e) = io.clone().to(rooms.clone()).join(dm_room(dm.id)).await {
+                tracing::warn!(error = %e, "could not put sockets into a conversation's room");
+            }
+            send(io.to(rooms), name, &event.payload()).await
         }
         Event::MembersLeft {
             channel_id,
@@ -135,7 +150,9 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         Event::Typing {
             channel_id, user, ..
         } => {
-            let op = io.to(channel_room(*channel_id)).except(user_room(user.id));
+            let op = io
+                .to(conversation_rooms(*channel_id))
+                .except(user_room(user.id));
             send(op, name, &event.payload()).await
         }
         Event::TokenRevoked { jti } => {

@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::models::input::{Fields, payload_object};
 use crate::models::message::{EditInput, SendInput, SenderView};
 use crate::services::auth::AuthUser;
-use crate::services::events::channel_room;
+use crate::services::events::{channel_room, conversation_rooms, dm_room};
 use crate::services::{channels, messages, typing};
 
 /// Whether the client asked for an ack (then errors go there, else to an `error` event).
@@ -86,7 +86,14 @@ async fn join_channel<A: Adapter>(
     let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
     let id = present(f.finish(id)?, "channelId")?;
-    channels::check_readable(state.services(), &user, id).await?;
+    if channels::check_readable(state.services(), &user, id).await? {
+        // A conversation's member: the socket is in its room already (put there at connect
+        // or when it opened); joining again mends a connect whose lookup failed. It is not
+        // one of the socket's channel subscriptions.
+        socket.join(dm_room(id));
+        let _ = socket.emit("channel:joined", &json!({ "channelId": id }));
+        return Ok(json!({ "channelId": id }));
+    }
     let room = channel_room(id);
     let rooms = socket.rooms();
     if !rooms.iter().any(|r| *r == room)
@@ -111,7 +118,9 @@ async fn leave_channel<A: Adapter>(
     let mut f = payload_object(payload)?;
     let id = channel_id(&mut f)?;
     let id = present(f.finish(id)?, "channelId")?;
-    socket.leave(channel_room(id));
+    // A channel's subscription, or the socket's place in a conversation's room (until the
+    // next connect).
+    socket.leave(conversation_rooms(id));
     let _ = socket.emit(
         "channel:left",
         &json!({ "channelId": id, "reason": "unsubscribed" }),

@@ -37,7 +37,8 @@ use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
 use crate::services::Services;
 use crate::services::auth::{self, AuthUser};
-use crate::services::events::{EVERYONE_ROOM, token_room, user_room};
+use crate::services::dms;
+use crate::services::events::{EVERYONE_ROOM, dm_room, token_room, user_room};
 use crate::services::presence::{self, Departure};
 
 pub use typing::Typing;
@@ -204,6 +205,16 @@ async fn on_connect<A: Adapter>(
         token_room(user.token.jti),
         EVERYONE_ROOM.to_owned(),
     ]);
+    // The user's direct conversations reach every socket of theirs without a
+    // `join-channel`; one opened from now on puts this socket in its room through the
+    // user's room joined above.
+    match dms::ids(state.services(), user_id).await {
+        Ok(ids) => socket.join(ids.into_iter().map(dm_room).collect::<Vec<_>>()),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not put a socket into its conversations' rooms; it hears them after join-channel"
+        ),
+    }
     let sid = socket.id.to_string();
     presence::socket_opened(state.services(), user_id, &sid).await;
     if !socket.connected() {

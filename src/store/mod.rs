@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
+use crate::models::dm::{DmMembers, DmRow};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
@@ -313,6 +314,28 @@ pub trait Store: Send + Sync + 'static {
     /// Unstars a channel for `user` (idempotent).
     async fn delete_star(&self, user: Uuid, channel: Uuid) -> Result<(), StoreError>;
 
+    /// Opens the direct conversation of `members` with id `id` (all of them members, in one
+    /// transaction), or finds the one they already have: its id, and whether it is new.
+    async fn open_dm(
+        &self,
+        id: Uuid,
+        members: &DmMembers,
+        opener: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(Uuid, bool), StoreError>;
+
+    /// `user`'s direct conversations, the most recently active first, only those less
+    /// active than `before` (see [`DmRow::activity`]).
+    async fn list_dms(
+        &self,
+        user: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DmRow>, StoreError>;
+
+    /// The ids of every direct conversation `user` is in.
+    async fn list_dm_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
     /// Writes a batch of messages in one transaction (one fsync). Each message mints its id
     /// inside the write, is written only if its sender is a member of the channel
     /// ([`StoreError::NotMember`] otherwise), and succeeds or fails alone; a repeated nonce
@@ -324,6 +347,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// One message.
     async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError>;
+
+    /// The messages with these ids, in no particular order (unknown ids are skipped).
+    async fn list_messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<MessageRow>, StoreError>;
 
     /// The message `sender` already sent to `channel` with `nonce`, if any.
     async fn fetch_message_by_nonce(

@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "history_versions",
         include_str!("../../migrations/postgres/0005_history_versions.sql"),
     ),
+    (
+        6,
+        "direct_messages",
+        include_str!("../../migrations/postgres/0006_direct_messages.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

@@ -70,7 +70,7 @@ pub(super) const DELETE_EXPIRED_REVOCATIONS: &str =
 
 /// A channel with the viewer's (`$1`) role and star and the member count.
 const CHANNEL_SELECT: &str = "SELECT c.id, c.name, c.description, c.is_private, c.created_by, \
-    c.created_at, c.updated_at, \
+    c.created_at, c.updated_at, c.dm_key, \
     (SELECT COUNT(*) FROM channel_members cm WHERE cm.channel_id = c.id) AS member_count, \
     me.role AS my_role, \
     EXISTS (SELECT 1 FROM channel_stars s WHERE s.channel_id = c.id AND s.user_id = $1) AS starred \
@@ -83,6 +83,7 @@ pub(super) fn fetch_channel() -> String {
 pub(super) fn list_channels() -> String {
     format!(
         "{CHANNEL_SELECT} WHERE (c.is_private = FALSE OR me.user_id IS NOT NULL) \
+         AND c.dm_key IS NULL \
          AND ($2 = FALSE OR me.user_id IS NOT NULL) \
          AND ($3 IS NULL OR c.name LIKE $3 ESCAPE '\\') \
          AND ($4 IS NULL OR c.name > $4) \
@@ -93,13 +94,33 @@ pub(super) fn list_channels() -> String {
 pub(super) fn list_starred_channels() -> String {
     format!(
         "{CHANNEL_SELECT} JOIN channel_stars st ON st.channel_id = c.id AND st.user_id = $1 \
-         WHERE (c.is_private = FALSE OR me.user_id IS NOT NULL) ORDER BY c.name"
+         WHERE (c.is_private = FALSE OR me.user_id IS NOT NULL) AND c.dm_key IS NULL \
+         ORDER BY c.name"
     )
 }
 
 pub(super) const INSERT_CHANNEL: &str = "INSERT INTO channels \
     (id, name, description, is_private, created_by, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $6)";
+
+/// A direct conversation, unless the same set of people already has one.
+pub(super) const INSERT_DM: &str = "INSERT INTO channels \
+    (id, name, description, is_private, created_by, created_at, updated_at, dm_key) \
+    VALUES ($1, $2, NULL, TRUE, $3, $4, $4, $5) ON CONFLICT (dm_key) DO NOTHING";
+
+pub(super) const FETCH_DM_BY_KEY: &str = "SELECT id FROM channels WHERE dm_key = $1";
+
+/// A user's direct conversations, the one with the newest message (else the newest
+/// conversation: ids are UUIDv7 either way) first.
+pub(super) const LIST_DMS: &str = "SELECT c.id, c.dm_key, c.last_message_id, c.created_at, \
+    COALESCE(c.last_message_id, c.id) AS activity FROM channel_members me \
+    JOIN channels c ON c.id = me.channel_id \
+    WHERE me.user_id = $1 AND c.dm_key IS NOT NULL \
+    AND ($2 IS NULL OR COALESCE(c.last_message_id, c.id) < $2) \
+    ORDER BY activity DESC LIMIT $3";
+
+pub(super) const LIST_DM_IDS: &str = "SELECT c.id FROM channel_members me \
+    JOIN channels c ON c.id = me.channel_id WHERE me.user_id = $1 AND c.dm_key IS NOT NULL";
 
 pub(super) const INSERT_MEMBER: &str = "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (channel_id, user_id) DO NOTHING";
@@ -149,6 +170,14 @@ const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content,
 
 pub(super) fn fetch_message() -> String {
     format!("{MESSAGE_SELECT} WHERE m.id = $1")
+}
+
+pub(super) fn messages_by_ids(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "{MESSAGE_SELECT} WHERE m.id IN ({})",
+        placeholders.join(", ")
+    )
 }
 
 pub(super) fn fetch_message_by_nonce() -> String {
@@ -768,6 +797,71 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn open_dm(
+                &self,
+                id: Uuid,
+                members: &$crate::models::dm::DmMembers,
+                opener: Uuid,
+                now: DateTime<Utc>,
+            ) -> Result<(Uuid, bool), StoreError> {
+                let key = members.key();
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let inserted = sqlx::query(queries::INSERT_DM)
+                    .bind(id)
+                    .bind($crate::models::dm::stored_name(id))
+                    .bind(opener)
+                    .bind(now)
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !inserted {
+                    // Opened before, or by a concurrent open that committed first (the
+                    // unique index waited for it).
+                    tx.rollback().await?;
+                    let existing = sqlx::query_scalar::<_, Uuid>(queries::FETCH_DM_BY_KEY)
+                        .bind(&key)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or(StoreError::Missing)?;
+                    return Ok((existing, false));
+                }
+                for member in members.ids() {
+                    sqlx::query(queries::INSERT_MEMBER)
+                        .bind(id)
+                        .bind(*member)
+                        .bind(Role::Member.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok((id, true))
+            }
+
+            async fn list_dms(
+                &self,
+                user: Uuid,
+                before: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<$crate::models::dm::DmRow>, StoreError> {
+                Ok(sqlx::query_as::<_, $crate::models::dm::DmRow>(queries::LIST_DMS)
+                    .bind(user)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
+            async fn list_dm_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+                Ok(sqlx::query_scalar::<_, Uuid>(queries::LIST_DM_IDS)
+                    .bind(user)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
             async fn insert_messages(
                 &self,
                 batch: &[NewMessage],
@@ -796,6 +890,19 @@ macro_rules! impl_store {
                         .fetch_optional(&mut *queries::acquire(&self.pool).await?)
                         .await?,
                 )
+            }
+
+            async fn list_messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<MessageRow>, StoreError> {
+                let mut rows = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let sql = queries::messages_by_ids(chunk.len());
+                    let mut q = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
+                }
+                Ok(rows)
             }
 
             async fn fetch_message_by_nonce(

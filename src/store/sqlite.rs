@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "history_versions",
         include_str!("../../migrations/sqlite/0005_history_versions.sql"),
     ),
+    (
+        6,
+        "direct_messages",
+        include_str!("../../migrations/sqlite/0006_direct_messages.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).

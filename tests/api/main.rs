@@ -7,6 +7,7 @@ mod backends;
 mod channels;
 mod connections;
 mod crash;
+mod dms;
 mod faults;
 mod files;
 mod helpers;

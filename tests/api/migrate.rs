@@ -28,6 +28,7 @@ async fn answers(app: &TestApp, users: &[TestUser], channels: &[String]) -> Vec<
         for path in [
             "/api/channels".to_owned(),
             "/api/channels/starred".to_owned(),
+            "/api/dms".to_owned(),
             format!("/api/users/{}", u.id),
             "/api/auth/me".to_owned(),
         ] {
@@ -94,8 +95,8 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
     );
     let app = TestApp::spawn_in(dir.clone(), vars.clone()).await;
 
-    // A team: users, a public and a private channel, stars, an edit, a delete, a file on a
-    // message, a revoked token, and 100,000 messages with nonces.
+    // A team: users, a public and a private channel, a direct conversation, stars, an edit,
+    // a delete, a file on a message, a revoked token, and 100,000 messages with nonces.
     let mut users = Vec::new();
     for name in ["mig_asha", "mig_bilal", "mig_chen", "mig_dara"] {
         users.push(app.signup(name).await);
@@ -164,6 +165,19 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
         )
         .await;
     assert_eq!(r.status(), 201);
+    let (status, dm) = json(
+        app.send_as(
+            Method::POST,
+            &users[0].token,
+            "/api/dms",
+            &json!({ "userIds": [users[3].id] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{dm}");
+    let dm = dm["data"]["dm"]["id"].as_str().unwrap().to_owned();
+    app.send_message(&users[3], &dm, "a word in private").await;
     let revoked = app.signup("mig_gone").await;
     assert_eq!(
         app.post_as(&revoked, "/api/auth/logout").await.status(),
@@ -254,9 +268,10 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
             .unwrap_or_default()
             .to_owned()
     };
-    // The 100,000, the edited one and the one with the file (the deleted one is gone).
+    // The 100,000, the edited one, the one with the file and the direct one (the deleted one
+    // is gone).
     assert!(
-        line("messages").contains(&format!("{} rows", MESSAGES + 2)),
+        line("messages").contains(&format!("{} rows", MESSAGES + 3)),
         "{out}"
     );
     assert!(line("users").contains("5 rows"), "{out}");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chai_tapri::Config;
 use chai_tapri::models::channel::{ChannelName, NewChannel, Role};
+use chai_tapri::models::dm::DmMembers;
 use chai_tapri::models::file::{FileKey, FileRow};
 use chai_tapri::models::file_type::FileType;
 use chai_tapri::models::message::{Anchor, MessageContent, NewMessage, Nonce, SenderView};
@@ -976,4 +977,94 @@ async fn the_sweep_takes_old_pending_rows_only_and_a_channel_takes_its_files() {
     let deleted = store.delete_channel(room).await.unwrap();
     assert_eq!(deleted.file_keys, old_but_ready.storage_keys());
     assert!(store.fetch_file(old_but_ready.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_direct_conversation_is_one_per_set_of_people_and_listed_by_activity() {
+    let (store, _dir) = open().await;
+    let (a, b, c) = (
+        user(&*store, "dma").await,
+        user(&*store, "dmb").await,
+        user(&*store, "dmc").await,
+    );
+    let pair = DmMembers::new(a.id, &[b.id]).unwrap();
+    let (one, created) = store
+        .open_dm(Uuid::now_v7(), &pair, a.id, Utc::now())
+        .await
+        .unwrap();
+    assert!(created);
+    let (again, created) = store
+        .open_dm(
+            Uuid::now_v7(),
+            &DmMembers::new(b.id, &[a.id]).unwrap(),
+            b.id,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again, created), (one, false));
+    let trio = DmMembers::new(c.id, &[a.id, b.id]).unwrap();
+    let (group, _) = store
+        .open_dm(Uuid::now_v7(), &trio, c.id, Utc::now())
+        .await
+        .unwrap();
+
+    // Members, private, and never a channel of any list.
+    let row = store.fetch_channel(one, a.id).await.unwrap().unwrap();
+    assert!(row.is_dm() && row.is_private);
+    assert_eq!(row.role(), Some(Role::Member));
+    assert_eq!(row.member_count, 2);
+    assert_eq!(
+        DmMembers::from_key(row.dm_key.as_deref().unwrap()).unwrap(),
+        pair
+    );
+    let listed = store
+        .list_channels(&ChannelQuery {
+            viewer: a.id,
+            search: None,
+            joined_only: false,
+            after_name: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(store.list_co_member_ids(c.id).await.unwrap().len(), 3);
+
+    // By activity: the newest conversation first, until the older one gets a message.
+    let order = |rows: Vec<chai_tapri::models::dm::DmRow>| -> Vec<Uuid> {
+        rows.into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(
+        order(store.list_dms(a.id, None, 10).await.unwrap()),
+        [group, one]
+    );
+    let sent = send(&*store, one, &b, "hi").await;
+    let rows = store.list_dms(a.id, None, 10).await.unwrap();
+    assert_eq!(rows[0].last_message_id, Some(sent));
+    assert_eq!(order(rows), [one, group]);
+    let first = store.list_dms(a.id, None, 1).await.unwrap();
+    assert_eq!(
+        order(
+            store
+                .list_dms(a.id, Some(first[0].activity()), 10)
+                .await
+                .unwrap()
+        ),
+        [group]
+    );
+    assert_eq!(
+        order(store.list_dms(b.id, None, 10).await.unwrap()).len(),
+        2
+    );
+    let mut ids = store.list_dm_ids(c.id).await.unwrap();
+    ids.sort();
+    assert_eq!(ids, [group]);
+
+    let found = store
+        .list_messages_by_ids(&[sent, Uuid::now_v7()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].id, found[0].content.as_str()), (sent, "hi"));
 }
