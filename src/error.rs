@@ -84,6 +84,9 @@ pub enum AppError {
     /// The file is attached to a message and cannot be deleted on its own.
     #[error("file attached to a message")]
     FileAttached,
+    /// A per-channel or per-message cap is reached; the message names it.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     /// A `Range` that starts past the end of the file (its size, for `Content-Range`).
     #[error("range not satisfiable")]
     RangeNotSatisfiable {
@@ -171,6 +174,7 @@ impl AppError {
             Self::MessageNotFound => (StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND"),
             Self::FileNotFound => (StatusCode::NOT_FOUND, "FILE_NOT_FOUND"),
             Self::FileAttached => (StatusCode::CONFLICT, "FILE_ATTACHED"),
+            Self::LimitReached(_) => (StatusCode::CONFLICT, "LIMIT_REACHED"),
             Self::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_NOT_SATISFIABLE")
             }
@@ -212,6 +216,7 @@ impl AppError {
             Self::FileAttached => {
                 "This file is attached to a message; delete the message instead".into()
             }
+            Self::LimitReached(what) => what.clone(),
             Self::RangeNotSatisfiable { size } => {
                 format!("The requested range starts past the end of the file ({size} bytes)")
             }

@@ -111,6 +111,8 @@ const TABLES: &[Table] = &[
             ("nonce", OptText),
             ("edited_at", OptTime),
             ("created_at", Time),
+            ("pinned_at", OptTime),
+            ("pinned_by", OptUuid),
         ],
     },
     Table {

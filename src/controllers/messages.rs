@@ -195,3 +195,70 @@ pub async fn delete_message(
     let channel_id = messages::delete(&state, &auth, id).await?;
     Ok(ok(json!({ "messageId": id, "channelId": channel_id })))
 }
+
+/// `PUT /api/messages/{id}/pin`.
+#[utoipa::path(
+    put,
+    path = "/messages/{id}/pin",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Pinned (already pinned: unchanged)", body = openapi::Envelope<openapi::MessageData>),
+        (status = 403, description = "PRIVATE_CHANNEL, NOT_CHANNEL_MEMBER or INSUFFICIENT_ROLE (a channel's owner or admins pin; any member of a conversation)", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+        (status = 409, description = "LIMIT_REACHED: 100 pinned already", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn pin_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let message = messages::set_pin(&state, &auth, message_id(id)?, true).await?;
+    Ok(ok(json!({ "message": message })))
+}
+
+/// `DELETE /api/messages/{id}/pin`.
+#[utoipa::path(
+    delete,
+    path = "/messages/{id}/pin",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Unpinned (not pinned: unchanged)", body = openapi::Envelope<openapi::MessageData>),
+        (status = 403, description = "PRIVATE_CHANNEL, NOT_CHANNEL_MEMBER or INSUFFICIENT_ROLE", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn unpin_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let message = messages::set_pin(&state, &auth, message_id(id)?, false).await?;
+    Ok(ok(json!({ "message": message })))
+}
+
+/// `GET /api/channels/{id}/pins`.
+#[utoipa::path(
+    get,
+    path = "/channels/{id}/pins",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Channel or conversation id")),
+    responses(
+        (status = 200, description = "Its pinned messages, the most recently pinned first (at most 100)", body = openapi::Envelope<openapi::MessageList>),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "CHANNEL_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn list_pins(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let messages = messages::pins(&state, &auth, channel_id(id)?).await?;
+    Ok(ok(json!({ "messages": messages })))
+}

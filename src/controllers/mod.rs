@@ -47,6 +47,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dms::get_dm))
         .routes(routes!(messages::list_messages, messages::send_message))
         .routes(routes!(messages::edit_message, messages::delete_message))
+        .routes(routes!(messages::pin_message, messages::unpin_message))
+        .routes(routes!(messages::list_pins))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

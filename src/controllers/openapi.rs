@@ -223,6 +223,7 @@ pub enum ErrorCode {
     MESSAGE_NOT_FOUND,
     FILE_NOT_FOUND,
     FILE_ATTACHED,
+    LIMIT_REACHED,
     RANGE_NOT_SATISFIABLE,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
@@ -435,6 +436,12 @@ pub struct ChannelData {
 pub struct ChannelPage {
     channels: Vec<ChannelView>,
     pagination: Pagination,
+}
+
+/// `{messages}`.
+#[derive(ToSchema)]
+pub struct MessageList {
+    messages: Vec<MessageView>,
 }
 
 /// `{dm}`.
@@ -663,6 +670,8 @@ impl Modify for SocketEvents {
                 "new-message": "#/components/schemas/MessageView",
                 "message-edited": "#/components/schemas/MessageView",
                 "message-deleted": {"messageId": "uuid", "channelId": "uuid"},
+                "message-pinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": "date-time", "pinnedBy": "uuid"},
+                "message-unpinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": null, "pinnedBy": null},
                 "user-typing": {"channelId": "uuid", "user": {"id": "uuid", "username": "string", "displayName": "string", "avatarUrl": "string|null"}},
                 "user-stopped-typing": {"channelId": "uuid", "user": {"id": "uuid", "username": "string", "displayName": "string", "avatarUrl": "string|null"}},
                 "user:online": {"userId": "uuid"},

@@ -93,6 +93,10 @@ pub struct MessageRow {
     pub sender_display_name: String,
     /// Sender's avatar.
     pub sender_avatar_url: Option<String>,
+    /// When it was pinned.
+    pub pinned_at: Option<DateTime<Utc>>,
+    /// Who pinned it.
+    pub pinned_by: Option<Uuid>,
 }
 
 /// The sender's public profile inside a message.
@@ -207,6 +211,12 @@ pub struct MessageView {
     /// Send time.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// When it was pinned in its channel.
+    #[schema(required = true, format = DateTime)]
+    pub pinned_at: Option<String>,
+    /// Who pinned it.
+    #[schema(required = true)]
+    pub pinned_by: Option<Uuid>,
 }
 
 impl From<MessageRow> for MessageView {
@@ -226,6 +236,8 @@ impl From<MessageRow> for MessageView {
             nonce: row.nonce,
             edited_at: row.edited_at.map(timestamp),
             created_at: timestamp(row.created_at),
+            pinned_at: row.pinned_at.map(timestamp),
+            pinned_by: row.pinned_by,
         }
     }
 }

@@ -55,6 +55,18 @@ pub enum Event {
         /// Its channel.
         channel_id: Uuid,
     },
+    /// A message was pinned (`pinned_at` set) or unpinned: `message-pinned` /
+    /// `message-unpinned`.
+    PinChanged {
+        /// Message.
+        message_id: Uuid,
+        /// Its channel.
+        channel_id: Uuid,
+        /// When it was pinned; `None` once unpinned.
+        pinned_at: Option<DateTime<Utc>>,
+        /// Who pinned it.
+        pinned_by: Option<Uuid>,
+    },
     /// An owner or admin added a user; they hear `channel:added` with the channel as they
     /// now see it.
     MemberAdded {
@@ -168,6 +180,12 @@ impl Event {
             Self::NewMessage(_) => "new-message",
             Self::MessageEdited(_) => "message-edited",
             Self::MessageDeleted { .. } => "message-deleted",
+            Self::PinChanged {
+                pinned_at: Some(_), ..
+            } => "message-pinned",
+            Self::PinChanged {
+                pinned_at: None, ..
+            } => "message-unpinned",
             Self::MemberAdded { .. } => "channel:added",
             Self::DmOpened { .. } => "dm:opened",
             Self::TokenRevoked { .. } => "error",
@@ -190,6 +208,17 @@ impl Event {
             } => {
                 json!({ "messageId": message_id, "channelId": channel_id })
             }
+            Self::PinChanged {
+                message_id,
+                channel_id,
+                pinned_at,
+                pinned_by,
+            } => json!({
+                "messageId": message_id,
+                "channelId": channel_id,
+                "pinnedAt": pinned_at.map(timestamp),
+                "pinnedBy": pinned_by,
+            }),
             Self::MemberAdded { channel, .. } => json!({ "channel": channel }),
             Self::DmOpened { dm, .. } => json!({ "dm": dm }),
             Self::TokenRevoked { .. } => {

@@ -17,6 +17,7 @@ use crate::services::channels;
 use crate::services::events::Event;
 use crate::services::files;
 use crate::services::limits::{self, Limit, Subject, Verdict};
+use crate::store::StoreError;
 
 /// What a send did.
 #[derive(Debug)]
@@ -327,6 +328,73 @@ pub async fn edit(
     let view = MessageView::from(&updated);
     services.events.emit(Event::MessageEdited(view.clone()));
     Ok(view)
+}
+
+/// Most pinned messages in one channel or conversation.
+pub const MAX_PINS: u32 = 100;
+
+/// Pins (`true`) or unpins a message: a channel's owner or admins, any member of a direct
+/// conversation. Idempotent: only a change is announced (`message-pinned` /
+/// `message-unpinned`).
+///
+/// # Errors
+/// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_CHANNEL_MEMBER`, `INSUFFICIENT_ROLE`,
+/// `LIMIT_REACHED` for a pin beyond [`MAX_PINS`].
+pub async fn set_pin(
+    services: &Services,
+    auth: &AuthUser,
+    message_id: Uuid,
+    pinned: bool,
+) -> Result<MessageView, AppError> {
+    let (_, channel) = load_message(services, auth, message_id).await?;
+    if channel.is_dm() {
+        channel.check_member()?;
+    } else {
+        channel.check_manager()?;
+    }
+    let pin = pinned.then(|| (auth.user.id, Utc::now()));
+    let (row, changed) = match services.store.set_pin(message_id, pin, MAX_PINS).await {
+        Ok(Some(done)) => done,
+        Ok(None) => return Err(AppError::MessageNotFound),
+        Err(StoreError::LimitReached) => {
+            return Err(AppError::LimitReached(format!(
+                "A channel holds at most {MAX_PINS} pinned messages; unpin one first"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let view = MessageView::from(&row);
+    if changed {
+        services.events.emit(Event::PinChanged {
+            message_id,
+            channel_id: row.channel_id,
+            pinned_at: row.pinned_at,
+            pinned_by: row.pinned_by,
+        });
+    }
+    Ok(view)
+}
+
+/// A channel's or conversation's pinned messages, the most recently pinned first (anyone
+/// who may read it).
+///
+/// # Errors
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
+pub async fn pins(
+    services: &Services,
+    auth: &AuthUser,
+    channel_id: Uuid,
+) -> Result<Vec<MessageView>, AppError> {
+    channels::load(services, channel_id, auth.user.id)
+        .await?
+        .check_visible()?;
+    Ok(services
+        .store
+        .list_pins(channel_id, MAX_PINS)
+        .await?
+        .iter()
+        .map(MessageView::from)
+        .collect())
 }
 
 /// Deletes a message (its sender, or the channel's owner or an admin).

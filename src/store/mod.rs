@@ -42,6 +42,9 @@ pub enum StoreError {
     /// inside the write).
     #[error("file cannot be attached")]
     Unattachable,
+    /// The write would go over a per-channel cap (pins).
+    #[error("limit reached")]
+    LimitReached,
     /// The database could not be reached or answered with an error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -389,6 +392,20 @@ pub trait Store: Send + Sync + 'static {
         content: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<MessageRow>, StoreError>;
+
+    /// Pins a message (`Some((by, at))`; kept as it was when already pinned) or unpins it
+    /// (`None`), taking its channel's row first; [`StoreError::LimitReached`] when the pin
+    /// would make more than `max` in the channel. `None` when the message does not exist;
+    /// else the message as it is now and whether anything changed.
+    async fn set_pin(
+        &self,
+        id: Uuid,
+        pin: Option<(Uuid, DateTime<Utc>)>,
+        max: u32,
+    ) -> Result<Option<(MessageRow, bool)>, StoreError>;
+
+    /// A channel's pinned messages, the most recently pinned first.
+    async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;
 
     /// Deletes a message and the rows of its files; `None` when it was already gone, else
     /// the storage keys of those files.

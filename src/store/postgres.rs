@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "direct_messages",
         include_str!("../../migrations/postgres/0006_direct_messages.sql"),
     ),
+    (
+        7,
+        "pins",
+        include_str!("../../migrations/postgres/0007_pins.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

@@ -165,7 +165,8 @@ pub(super) const DELETE_STAR: &str =
 /// A message with its sender's public profile.
 const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
     m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
-    u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url \
+    u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url, \
+    m.pinned_at, m.pinned_by \
     FROM messages m JOIN users u ON u.id = m.sender_id ";
 
 pub(super) fn fetch_message() -> String {
@@ -226,6 +227,22 @@ pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id =
 pub(super) const BUMP_HISTORY_OF_MESSAGE: &str = "UPDATE channels \
     SET history_version = history_version + 1 \
     WHERE id = (SELECT channel_id FROM messages WHERE id = $1) RETURNING id";
+
+pub(super) const COUNT_PINS: &str =
+    "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL";
+
+pub(super) const PIN_MESSAGE: &str = "UPDATE messages SET pinned_at = $2, pinned_by = $3 \
+    WHERE id = $1 AND pinned_at IS NULL";
+
+pub(super) const UNPIN_MESSAGE: &str = "UPDATE messages SET pinned_at = NULL, pinned_by = NULL \
+    WHERE id = $1 AND pinned_at IS NOT NULL";
+
+pub(super) fn list_pins() -> String {
+    format!(
+        "{MESSAGE_SELECT} WHERE m.channel_id = $1 AND m.pinned_at IS NOT NULL \
+         ORDER BY m.pinned_at DESC, m.id DESC LIMIT $2"
+    )
+}
 
 /// A display name or an avatar changed: every page showing that sender is another one now.
 pub(super) const BUMP_PROFILES: &str =
@@ -964,6 +981,64 @@ macro_rules! impl_store {
                 self.fetch_message(id).await
             }
 
+            async fn set_pin(
+                &self,
+                id: Uuid,
+                pin: Option<(Uuid, DateTime<Utc>)>,
+                max: u32,
+            ) -> Result<Option<(MessageRow, bool)>, StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // The channel's row first: pins of one channel are counted one at a time.
+                let Some(channel) = bump_history_of(&mut tx, id).await? else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let changed = match pin {
+                    Some((by, at)) => {
+                        let changed = sqlx::query(queries::PIN_MESSAGE)
+                            .bind(id)
+                            .bind(at)
+                            .bind(by)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1;
+                        let pinned: i64 = sqlx::query_scalar(queries::COUNT_PINS)
+                            .bind(channel)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if changed && pinned > i64::from(max) {
+                            tx.rollback().await?;
+                            self.history_changed(channel);
+                            return Err(StoreError::LimitReached);
+                        }
+                        changed
+                    }
+                    None => {
+                        sqlx::query(queries::UNPIN_MESSAGE)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1
+                    }
+                };
+                let committed = tx.commit().await;
+                self.history_changed(channel);
+                committed?;
+                drop(conn);
+                Ok(self.fetch_message(id).await?.map(|row| (row, changed)))
+            }
+
+            async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::list_pins()))
+                    .bind(channel)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
             async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1155,6 +1230,8 @@ macro_rules! impl_store {
                 sender_username: message.sender.username.clone(),
                 sender_display_name: message.sender.display_name.clone(),
                 sender_avatar_url: message.sender.avatar_url.clone(),
+                pinned_at: None,
+                pinned_by: None,
             }
         }
 

@@ -55,6 +55,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "direct_messages",
         include_str!("../../migrations/sqlite/0006_direct_messages.sql"),
     ),
+    (
+        7,
+        "pins",
+        include_str!("../../migrations/sqlite/0007_pins.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).
@@ -382,6 +387,11 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         sender_username: row.get(9)?,
         sender_display_name: row.get(10)?,
         sender_avatar_url: row.get(11)?,
+        pinned_at: match row.get_ref(12)? {
+            rusqlite::types::ValueRef::Null => None,
+            _ => Some(time(row, 12)?),
+        },
+        pinned_by: row.get(13)?,
     })
 }
 

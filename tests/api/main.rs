@@ -17,6 +17,7 @@ mod messages;
 mod metrics;
 mod migrate;
 mod openapi;
+mod pins;
 mod process;
 mod rate_limits;
 mod socket;

@@ -1068,3 +1068,80 @@ async fn a_direct_conversation_is_one_per_set_of_people_and_listed_by_activity()
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].id, found[0].content.as_str()), (sent, "hi"));
 }
+
+#[tokio::test]
+async fn pins_are_kept_once_counted_per_channel_and_listed_newest_first() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "pinner").await;
+    let room = channel(&*store, owner.id, "pinboard", false, &[]).await;
+    let other = channel(&*store, owner.id, "elsewhere", false, &[]).await;
+    let a = send(&*store, room, &owner, "a").await;
+    let b = send(&*store, room, &owner, "b").await;
+    let c = send(&*store, room, &owner, "c").await;
+    let d = send(&*store, other, &owner, "d").await;
+    let at = Utc::now();
+
+    let (row, changed) = store
+        .set_pin(a, Some((owner.id, at)), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed);
+    assert_eq!(row.pinned_by, Some(owner.id));
+    let first = row.pinned_at.unwrap();
+    assert!((first - at).num_milliseconds().abs() < 1);
+    // Pinned again later: kept as it was.
+    let (row, changed) = store
+        .set_pin(a, Some((owner.id, at + Span::seconds(5))), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(row.pinned_at, Some(first));
+    store
+        .set_pin(b, Some((owner.id, at + Span::seconds(1))), 2)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .set_pin(c, Some((owner.id, at + Span::seconds(2))), 2)
+            .await,
+        Err(StoreError::LimitReached)
+    ));
+    // Another channel counts its own.
+    store
+        .set_pin(d, Some((owner.id, at + Span::seconds(3))), 2)
+        .await
+        .unwrap();
+    let list: Vec<Uuid> = store
+        .list_pins(room, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(list, [b, a]);
+    assert_eq!(
+        store.fetch_message(c).await.unwrap().unwrap().pinned_at,
+        None
+    );
+
+    let (row, changed) = store.set_pin(a, None, 2).await.unwrap().unwrap();
+    assert!(changed && row.pinned_at.is_none() && row.pinned_by.is_none());
+    assert!(!store.set_pin(a, None, 2).await.unwrap().unwrap().1);
+    assert!(
+        store
+            .set_pin(Uuid::now_v7(), None, 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let list: Vec<Uuid> = store
+        .list_pins(room, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(list, [b]);
+}
