@@ -116,6 +116,17 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "reactions",
+        key: 1,
+        columns: &[
+            ("id", Kind::Uuid),
+            ("message_id", Kind::Uuid),
+            ("emoji", Text),
+            ("user_id", Kind::Uuid),
+            ("created_at", Time),
+        ],
+    },
+    Table {
         name: "files",
         key: 1,
         columns: &[

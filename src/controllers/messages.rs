@@ -18,8 +18,9 @@ use crate::models::input::Fields;
 use crate::models::message::{Anchor, EditInput, MessageView, SendInput};
 use crate::models::page::{CursorKind, decode_cursor, parse_limit};
 use crate::models::parse_id;
+use crate::models::reaction::Emoji;
 use crate::services::auth::AuthUser;
-use crate::services::messages;
+use crate::services::{messages, reactions};
 use crate::state::AppState;
 
 /// Query of the history route.
@@ -261,4 +262,82 @@ pub async fn list_pins(
 ) -> Result<Json<Value>, AppError> {
     let messages = messages::pins(&state, &auth, channel_id(id)?).await?;
     Ok(ok(json!({ "messages": messages })))
+}
+
+/// The message id and emoji of a reaction's path; a malformed id → `MESSAGE_NOT_FOUND`, an
+/// emoji of neither form → `VALIDATION_ERROR`.
+fn reaction_path(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Uuid, Emoji), AppError> {
+    let (id, emoji) = match path {
+        Ok(Path(parts)) => parts,
+        // Bytes that decode to no text: the emoji is at fault unless the id is.
+        Err(PathRejection::FailedToDeserializePathParams(e))
+            if matches!(
+                e.kind(),
+                axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } if key == "emoji"
+            ) =>
+        {
+            return Err(AppError::field("emoji", "is not text"));
+        }
+        Err(_) => return Err(AppError::MessageNotFound),
+    };
+    let id = parse_id(&id).ok_or(AppError::MessageNotFound)?;
+    let emoji = Emoji::parse(&emoji).map_err(|m| AppError::field("emoji", m))?;
+    Ok((id, emoji))
+}
+
+/// `PUT /api/messages/{id}/reactions/{emoji}`.
+#[utoipa::path(
+    put,
+    path = "/messages/{id}/reactions/{emoji}",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Message id"),
+        ("emoji" = String, Path, description = "One Unicode emoji, or a :shortcode: of 1–32 of a-z 0-9 _ + - (percent-encoded)"),
+    ),
+    responses(
+        (status = 200, description = "Reacted (already: unchanged); the message with its reactions", body = openapi::Envelope<openapi::MessageData>),
+        (status = 400, description = "VALIDATION_ERROR on emoji: neither form", body = openapi::ErrorEnvelope),
+        (status = 403, description = "PRIVATE_CHANNEL or NOT_CHANNEL_MEMBER", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+        (status = 409, description = "LIMIT_REACHED: 20 different emoji on the message already", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn add_reaction(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let (id, emoji) = reaction_path(path)?;
+    let message = reactions::react(&state, &auth, id, &emoji, true).await?;
+    Ok(ok(json!({ "message": message })))
+}
+
+/// `DELETE /api/messages/{id}/reactions/{emoji}`.
+#[utoipa::path(
+    delete,
+    path = "/messages/{id}/reactions/{emoji}",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Message id"),
+        ("emoji" = String, Path, description = "As for PUT"),
+    ),
+    responses(
+        (status = 200, description = "Removed (not there: unchanged); the message with its reactions", body = openapi::Envelope<openapi::MessageData>),
+        (status = 400, description = "VALIDATION_ERROR on emoji: neither form", body = openapi::ErrorEnvelope),
+        (status = 403, description = "PRIVATE_CHANNEL or NOT_CHANNEL_MEMBER", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn remove_reaction(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let (id, emoji) = reaction_path(path)?;
+    let message = reactions::react(&state, &auth, id, &emoji, false).await?;
+    Ok(ok(json!({ "message": message })))
 }

@@ -49,6 +49,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::pin_message, messages::unpin_message))
         .routes(routes!(messages::list_pins))
+        .routes(routes!(messages::add_reaction, messages::remove_reaction))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

@@ -672,6 +672,8 @@ impl Modify for SocketEvents {
                 "message-deleted": {"messageId": "uuid", "channelId": "uuid"},
                 "message-pinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": "date-time", "pinnedBy": "uuid"},
                 "message-unpinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": null, "pinnedBy": null},
+                "reaction-added": {"messageId": "uuid", "channelId": "uuid", "emoji": "string", "userId": "uuid"},
+                "reaction-removed": {"messageId": "uuid", "channelId": "uuid", "emoji": "string", "userId": "uuid"},
                 "user-typing": {"channelId": "uuid", "user": {"id": "uuid", "username": "string", "displayName": "string", "avatarUrl": "string|null"}},
                 "user-stopped-typing": {"channelId": "uuid", "user": {"id": "uuid", "username": "string", "displayName": "string", "avatarUrl": "string|null"}},
                 "user:online": {"userId": "uuid"},

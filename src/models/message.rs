@@ -217,6 +217,8 @@ pub struct MessageView {
     /// Who pinned it.
     #[schema(required = true)]
     pub pinned_by: Option<Uuid>,
+    /// Its reactions, in the order each emoji was first used.
+    pub reactions: Vec<super::reaction::ReactionView>,
 }
 
 impl From<MessageRow> for MessageView {
@@ -238,6 +240,7 @@ impl From<MessageRow> for MessageView {
             created_at: timestamp(row.created_at),
             pinned_at: row.pinned_at.map(timestamp),
             pinned_by: row.pinned_by,
+            reactions: Vec::new(),
         }
     }
 }

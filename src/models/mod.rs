@@ -10,6 +10,7 @@ pub mod input;
 pub mod message;
 pub mod metadata;
 pub mod page;
+pub mod reaction;
 pub mod thumbnail;
 pub mod user;
 

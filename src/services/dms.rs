@@ -94,13 +94,15 @@ async fn view(
 ) -> Result<DmView, AppError> {
     let id = row.id;
     let online = online(services).await?;
-    let last = services
+    let mut last: Vec<MessageView> = services
         .store
         .list_messages(id, viewer, Anchor::Latest, 1)
         .await?
         .into_iter()
-        .next()
-        .map(MessageView::from);
+        .map(MessageView::from)
+        .collect();
+    super::reactions::for_reader(services, viewer, &mut last).await?;
+    let last = last.pop();
     let members = users
         .iter()
         .map(|u| UserView::public(u, online.contains(&u.id)))
@@ -171,7 +173,7 @@ pub async fn list(
         .into_iter()
         .map(|m| (m.channel_id, MessageView::from(m)))
         .collect();
-    let mut dms = Vec::with_capacity(keyed.len());
+    let mut entries = Vec::with_capacity(keyed.len());
     for (row, members) in keyed {
         let mut newest = last.remove(&row.id);
         if newest.is_none() && row.last_message_id.is_some() {
@@ -189,8 +191,23 @@ pub async fn list(
             .filter(|u| members.contains(u.id))
             .map(|u| UserView::public(u, online.contains(&u.id)))
             .collect();
-        dms.push(DmView::new(row.id, views, newest, row.created_at));
+        entries.push((row, views, newest));
     }
+    // Every newest message's reactions in one go.
+    let mut newest: Vec<MessageView> = entries
+        .iter_mut()
+        .filter_map(|(_, _, m)| m.take())
+        .collect();
+    super::reactions::for_reader(services, viewer, &mut newest).await?;
+    let mut newest: HashMap<Uuid, MessageView> =
+        newest.into_iter().map(|m| (m.channel_id, m)).collect();
+    let dms = entries
+        .into_iter()
+        .map(|(row, views, _)| {
+            let last = newest.remove(&row.id);
+            DmView::new(row.id, views, last, row.created_at)
+        })
+        .collect();
     Ok(DmPage {
         dms,
         pagination: Pagination {

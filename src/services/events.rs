@@ -67,6 +67,19 @@ pub enum Event {
         /// Who pinned it.
         pinned_by: Option<Uuid>,
     },
+    /// Someone added or removed a reaction: `reaction-added` / `reaction-removed`.
+    ReactionChanged {
+        /// Message.
+        message_id: Uuid,
+        /// Its channel.
+        channel_id: Uuid,
+        /// The emoji.
+        emoji: String,
+        /// Who.
+        user_id: Uuid,
+        /// Added (else removed).
+        added: bool,
+    },
     /// An owner or admin added a user; they hear `channel:added` with the channel as they
     /// now see it.
     MemberAdded {
@@ -186,6 +199,8 @@ impl Event {
             Self::PinChanged {
                 pinned_at: None, ..
             } => "message-unpinned",
+            Self::ReactionChanged { added: true, .. } => "reaction-added",
+            Self::ReactionChanged { added: false, .. } => "reaction-removed",
             Self::MemberAdded { .. } => "channel:added",
             Self::DmOpened { .. } => "dm:opened",
             Self::TokenRevoked { .. } => "error",
@@ -218,6 +233,18 @@ impl Event {
                 "channelId": channel_id,
                 "pinnedAt": pinned_at.map(timestamp),
                 "pinnedBy": pinned_by,
+            }),
+            Self::ReactionChanged {
+                message_id,
+                channel_id,
+                emoji,
+                user_id,
+                ..
+            } => json!({
+                "messageId": message_id,
+                "channelId": channel_id,
+                "emoji": emoji,
+                "userId": user_id,
             }),
             Self::MemberAdded { channel, .. } => json!({ "channel": channel }),
             Self::DmOpened { dm, .. } => json!({ "dm": dm }),

@@ -17,6 +17,8 @@ use crate::services::channels;
 use crate::services::events::Event;
 use crate::services::files;
 use crate::services::limits::{self, Limit, Subject, Verdict};
+use crate::services::newest_pages::Kept;
+use crate::services::reactions;
 use crate::store::StoreError;
 
 /// What a send did.
@@ -94,8 +96,7 @@ pub async fn send(
             .fetch_message_by_nonce(channel_id, auth.user.id, nonce.as_str())
             .await?
     {
-        let message = MessageView::from(&first);
-        recover_announcement(services, &message);
+        let message = replayed(services, auth, &first).await?;
         return Ok(Sent {
             message,
             created: false,
@@ -141,16 +142,33 @@ pub async fn send(
         }
         Err(e) => return Err(e),
     };
-    // The writer announced it (in commit order) if it is new.
-    let message = MessageView::from(&inserted.message);
-    if !inserted.created {
-        recover_announcement(services, &message);
-    }
+    // The writer announced it (in commit order) if it is new; a new message has no
+    // reactions yet.
+    let message = if inserted.created {
+        MessageView::from(&inserted.message)
+    } else {
+        replayed(services, auth, &inserted.message).await?
+    };
     Ok(Sent {
         message,
         created: inserted.created,
         rate,
     })
+}
+
+/// The answer to a send whose nonce had committed before: that message as it is now (its
+/// reactions too), announced again if its broadcast may have been lost.
+async fn replayed(
+    services: &Services,
+    auth: &AuthUser,
+    first: &MessageRow,
+) -> Result<MessageView, AppError> {
+    let mut views = [MessageView::from(first)];
+    reactions::fill(services, &mut views).await?;
+    recover_announcement(services, &views[0]);
+    reactions::mark_own(services, auth.user.id, &mut views).await?;
+    let [view] = views;
+    Ok(view)
 }
 
 /// How long after its commit a message's broadcast may still be on its way from the node
@@ -204,11 +222,24 @@ fn recover_announcement(services: &Services, message: &MessageView) {
     });
 }
 
-/// A page of history around `anchor`, oldest first.
+/// A page of history around `anchor`, oldest first, as the caller sees it.
 ///
 /// # Errors
 /// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn history(
+    services: &Services,
+    auth: &AuthUser,
+    channel_id: Uuid,
+    anchor: Anchor,
+    limit: u32,
+) -> Result<History, AppError> {
+    let mut page = shared_history(services, auth, channel_id, anchor, limit).await?;
+    reactions::mark_own(services, auth.user.id, &mut page.messages).await?;
+    Ok(page)
+}
+
+/// A page of history as everyone who may read it sees it (no reaction marked `me`).
+async fn shared_history(
     services: &Services,
     auth: &AuthUser,
     channel_id: Uuid,
@@ -236,8 +267,10 @@ pub async fn history(
         Anchor::After(_) => rows.last().map(|r| Anchor::After(r.id)),
         Anchor::Latest | Anchor::Before(_) => rows.first().map(|r| Anchor::Before(r.id)),
     };
+    let mut messages: Vec<MessageView> = rows.into_iter().map(MessageView::from).collect();
+    reactions::fill(services, &mut messages).await?;
     Ok(History {
-        messages: rows.into_iter().map(MessageView::from).collect(),
+        messages,
         pagination: Pagination {
             has_more,
             next_cursor: if has_more {
@@ -273,23 +306,48 @@ pub async fn history_json(
         Anchor::Before(_) | Anchor::After(_) => None,
     };
     if let Some(version) = version
-        && let Some(body) = services.newest_pages.get(channel_id, version, limit)
+        && let Some(kept) = services.newest_pages.get(channel_id, version, limit)
     {
-        return Ok(body);
+        // Kept as everyone sees it: served as it is unless this reader reacted on it.
+        let own = if kept.reacted.is_empty() {
+            false
+        } else {
+            !services
+                .store
+                .list_own_reactions(auth.user.id, &kept.reacted)
+                .await?
+                .is_empty()
+        };
+        if !own {
+            return Ok(kept.body);
+        }
     }
-    let page = history(services, auth, channel_id, anchor, limit).await?;
+    let mut page = shared_history(services, auth, channel_id, anchor, limit).await?;
     let body = Bytes::from(serde_json::to_vec(&page).map_err(AppError::internal)?);
     if let Some(version) = version {
-        services
-            .newest_pages
-            .put(channel_id, version, limit, body.clone());
+        let reacted: std::sync::Arc<[Uuid]> = page
+            .messages
+            .iter()
+            .filter(|m| !m.reactions.is_empty())
+            .map(|m| m.id)
+            .collect();
+        let kept = Kept {
+            body: body.clone(),
+            reacted,
+        };
+        services.newest_pages.put(channel_id, version, limit, kept);
+    }
+    if reactions::mark_own(services, auth.user.id, &mut page.messages).await? {
+        return Ok(Bytes::from(
+            serde_json::to_vec(&page).map_err(AppError::internal)?,
+        ));
     }
     Ok(body)
 }
 
 /// A message and its channel as the caller sees it; `PRIVATE_CHANNEL` comes first for a
 /// private channel the caller is not in.
-async fn load_message(
+pub(crate) async fn load_message(
     services: &Services,
     auth: &AuthUser,
     message_id: Uuid,
@@ -325,8 +383,11 @@ pub async fn edit(
         .update_message(message_id, content.as_str(), Utc::now())
         .await?
         .ok_or(AppError::MessageNotFound)?;
-    let view = MessageView::from(&updated);
-    services.events.emit(Event::MessageEdited(view.clone()));
+    let mut views = [MessageView::from(&updated)];
+    reactions::fill(services, &mut views).await?;
+    services.events.emit(Event::MessageEdited(views[0].clone()));
+    reactions::mark_own(services, auth.user.id, &mut views).await?;
+    let [view] = views;
     Ok(view)
 }
 
@@ -363,7 +424,9 @@ pub async fn set_pin(
         }
         Err(e) => return Err(e.into()),
     };
-    let view = MessageView::from(&row);
+    let mut views = [MessageView::from(&row)];
+    reactions::for_reader(services, auth.user.id, &mut views).await?;
+    let [view] = views;
     if changed {
         services.events.emit(Event::PinChanged {
             message_id,
@@ -388,13 +451,15 @@ pub async fn pins(
     channels::load(services, channel_id, auth.user.id)
         .await?
         .check_visible()?;
-    Ok(services
+    let mut views: Vec<MessageView> = services
         .store
         .list_pins(channel_id, MAX_PINS)
         .await?
         .iter()
         .map(MessageView::from)
-        .collect())
+        .collect();
+    reactions::for_reader(services, auth.user.id, &mut views).await?;
+    Ok(views)
 }
 
 /// Deletes a message (its sender, or the channel's owner or an admin).

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod newest_pages;
 pub mod passwords;
 pub mod presence;
+pub mod reactions;
 pub mod tokens;
 pub mod typing;
 pub mod users;

@@ -11,7 +11,7 @@
 //! a node of the version before this one, or by hand in the database — shows within it.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,11 +25,33 @@ pub const BUDGET: usize = 64 * 1024 * 1024;
 /// How long a page is served at most.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 
+/// A kept page: its body as everyone sees it (every reaction's `me` false), and the
+/// messages on it that have reactions — a reader who reacted to one of them gets the page
+/// built for them instead.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The serialised page.
+    pub body: Bytes,
+    /// Its messages that carry reactions.
+    pub reacted: Arc<[Uuid]>,
+}
+
+impl Kept {
+    /// A page none of whose messages has a reaction.
+    #[must_use]
+    pub fn plain(body: Bytes) -> Self {
+        Self {
+            body,
+            reacted: Arc::from([]),
+        }
+    }
+}
+
 /// One channel's newest page.
 struct Page {
     version: HistoryVersion,
     limit: u32,
-    body: Bytes,
+    kept: Kept,
     built: Instant,
 }
 
@@ -47,7 +69,7 @@ struct Inner {
 
 impl NewestPages {
     /// The newest `limit` messages of `channel` as they were at `version`, if kept.
-    pub fn get(&self, channel: Uuid, version: HistoryVersion, limit: u32) -> Option<Bytes> {
+    pub fn get(&self, channel: Uuid, version: HistoryVersion, limit: u32) -> Option<Kept> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner
             .pages
@@ -55,27 +77,27 @@ impl NewestPages {
             .filter(|page| {
                 page.version == version && page.limit == limit && page.built.elapsed() < MAX_AGE
             })
-            .map(|page| page.body.clone())
+            .map(|page| page.kept.clone())
     }
 
     /// Keeps the newest page of `channel`, built after `version` was read (replacing the
     /// one kept before).
-    pub fn put(&self, channel: Uuid, version: HistoryVersion, limit: u32, body: Bytes) {
-        if body.len() > BUDGET / 16 {
+    pub fn put(&self, channel: Uuid, version: HistoryVersion, limit: u32, kept: Kept) {
+        if kept.body.len() > BUDGET / 16 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let size = body.len();
+        let size = kept.body.len();
         if let Some(old) = inner.pages.insert(
             channel,
             Page {
                 version,
                 limit,
-                body,
+                kept,
                 built: Instant::now(),
             },
         ) {
-            inner.bytes -= old.body.len();
+            inner.bytes -= old.kept.body.len();
         }
         inner.bytes += size;
         while inner.bytes > BUDGET {
@@ -83,7 +105,7 @@ impl NewestPages {
                 break;
             };
             if let Some(old) = inner.pages.remove(&victim) {
-                inner.bytes -= old.body.len();
+                inner.bytes -= old.kept.body.len();
             }
         }
     }
@@ -111,9 +133,17 @@ mod tests {
     fn a_page_is_served_only_at_the_version_and_limit_it_was_built_for() {
         let pages = NewestPages::default();
         let channel = Uuid::now_v7();
-        pages.put(channel, version(3, 1), 50, Bytes::from_static(b"[1]"));
+        pages.put(
+            channel,
+            version(3, 1),
+            50,
+            Kept::plain(Bytes::from_static(b"[1]")),
+        );
         assert_eq!(
-            pages.get(channel, version(3, 1), 50).as_deref(),
+            pages
+                .get(channel, version(3, 1), 50)
+                .map(|k| k.body)
+                .as_deref(),
             Some(&b"[1]"[..])
         );
         assert!(pages.get(channel, version(4, 1), 50).is_none());
@@ -125,7 +155,12 @@ mod tests {
             ..version(3, 1)
         };
         assert!(pages.get(channel, moved, 50).is_none());
-        pages.put(channel, version(4, 1), 50, Bytes::from_static(b"[1,2]"));
+        pages.put(
+            channel,
+            version(4, 1),
+            50,
+            Kept::plain(Bytes::from_static(b"[1,2]")),
+        );
         assert_eq!(pages.size(), (1, 5));
     }
 
@@ -135,7 +170,7 @@ mod tests {
         let body = Bytes::from(vec![b' '; BUDGET / 20]);
         let channels: Vec<Uuid> = (0..40).map(|_| Uuid::now_v7()).collect();
         for channel in &channels {
-            pages.put(*channel, version(1, 1), 50, body.clone());
+            pages.put(*channel, version(1, 1), 50, Kept::plain(body.clone()));
         }
         let (count, bytes) = pages.size();
         assert!(bytes <= BUDGET, "{bytes} bytes kept");
@@ -144,7 +179,7 @@ mod tests {
         assert!(pages.get(last, version(1, 1), 50).is_some());
         // Too large to keep at all.
         let huge = Bytes::from(vec![b' '; BUDGET / 8]);
-        pages.put(Uuid::now_v7(), version(1, 1), 50, huge);
+        pages.put(Uuid::now_v7(), version(1, 1), 50, Kept::plain(huge));
         assert_eq!(pages.size().0, 20);
     }
 }

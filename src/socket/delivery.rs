@@ -99,7 +99,9 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         Event::NewMessage(m) | Event::MessageEdited(m) => {
             send(io.to(conversation_rooms(m.channel_id)), name, m).await
         }
-        Event::MessageDeleted { channel_id, .. } | Event::PinChanged { channel_id, .. } => {
+        Event::MessageDeleted { channel_id, .. }
+        | Event::PinChanged { channel_id, .. }
+        | Event::ReactionChanged { channel_id, .. } => {
             send(
                 io.to(conversation_rooms(*channel_id)),
                 name,

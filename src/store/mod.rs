@@ -24,6 +24,7 @@ use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::dm::{DmMembers, DmRow};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
+use crate::models::reaction::ReactionRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// What can go wrong below the services.
@@ -403,6 +404,28 @@ pub trait Store: Send + Sync + 'static {
         pin: Option<(Uuid, DateTime<Utc>)>,
         max: u32,
     ) -> Result<Option<(MessageRow, bool)>, StoreError>;
+
+    /// Adds (`Some((at, max))`) or removes (`None`) `user`'s `emoji` on a message, taking its
+    /// channel's row first; [`StoreError::LimitReached`] when the addition would make more
+    /// than `max` different emoji on it. `None` when the message does not exist; else its
+    /// channel and whether anything changed.
+    async fn set_reaction(
+        &self,
+        message: Uuid,
+        user: Uuid,
+        emoji: &str,
+        add: Option<(DateTime<Utc>, u32)>,
+    ) -> Result<Option<(Uuid, bool)>, StoreError>;
+
+    /// The first users of each emoji on these messages, with each emoji's count.
+    async fn list_reactions(&self, messages: &[Uuid]) -> Result<Vec<ReactionRow>, StoreError>;
+
+    /// `user`'s own reactions among these messages: `(message, emoji)`.
+    async fn list_own_reactions(
+        &self,
+        user: Uuid,
+        messages: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, StoreError>;
 
     /// A channel's pinned messages, the most recently pinned first.
     async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;

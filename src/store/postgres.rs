@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "pins",
         include_str!("../../migrations/postgres/0007_pins.sql"),
     ),
+    (
+        8,
+        "reactions",
+        include_str!("../../migrations/postgres/0008_reactions.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

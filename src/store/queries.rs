@@ -228,6 +228,38 @@ pub(super) const BUMP_HISTORY_OF_MESSAGE: &str = "UPDATE channels \
     SET history_version = history_version + 1 \
     WHERE id = (SELECT channel_id FROM messages WHERE id = $1) RETURNING id";
 
+pub(super) const INSERT_REACTION: &str = "INSERT INTO reactions \
+    (message_id, emoji, user_id, created_at, id) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (message_id, emoji, user_id) DO NOTHING";
+
+pub(super) const COUNT_REACTION_EMOJI: &str =
+    "SELECT COUNT(DISTINCT emoji) FROM reactions WHERE message_id = $1";
+
+pub(super) const DELETE_REACTION: &str =
+    "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3";
+
+/// The first users of each emoji on messages `$1…` (`n` their place, `total` the count).
+pub(super) fn reactions_of(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT message_id, emoji, user_id, created_at, n, total FROM (SELECT message_id, emoji, \
+         user_id, created_at, ROW_NUMBER() OVER (PARTITION BY message_id, emoji \
+         ORDER BY created_at, user_id) AS n, COUNT(*) OVER (PARTITION BY message_id, emoji) \
+         AS total FROM reactions WHERE message_id IN ({})) r WHERE n <= {}",
+        placeholders.join(", "),
+        crate::models::reaction::SHOWN_USERS
+    )
+}
+
+/// The reactions of user `$1` among messages `$2…`.
+pub(super) fn reactions_by(n: usize) -> String {
+    let placeholders: Vec<String> = (2..=n + 1).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT message_id, emoji FROM reactions WHERE user_id = $1 AND message_id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
 pub(super) const COUNT_PINS: &str =
     "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL";
 
@@ -1029,6 +1061,97 @@ macro_rules! impl_store {
                 committed?;
                 drop(conn);
                 Ok(self.fetch_message(id).await?.map(|row| (row, changed)))
+            }
+
+            async fn set_reaction(
+                &self,
+                message: Uuid,
+                user: Uuid,
+                emoji: &str,
+                add: Option<(DateTime<Utc>, u32)>,
+            ) -> Result<Option<(Uuid, bool)>, StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // The channel's row first, as every write of a message's rows takes it.
+                let Some(channel) = bump_history_of(&mut tx, message).await? else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let changed = match add {
+                    Some((at, max)) => {
+                        let changed = sqlx::query(queries::INSERT_REACTION)
+                            .bind(message)
+                            .bind(emoji)
+                            .bind(user)
+                            .bind(at)
+                            .bind(Uuid::now_v7())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1;
+                        if changed {
+                            let distinct: i64 = sqlx::query_scalar(queries::COUNT_REACTION_EMOJI)
+                                .bind(message)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            if distinct > i64::from(max) {
+                                tx.rollback().await?;
+                                self.history_changed(channel);
+                                return Err(StoreError::LimitReached);
+                            }
+                        }
+                        changed
+                    }
+                    None => {
+                        sqlx::query(queries::DELETE_REACTION)
+                            .bind(message)
+                            .bind(emoji)
+                            .bind(user)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1
+                    }
+                };
+                let committed = tx.commit().await;
+                self.history_changed(channel);
+                committed?;
+                Ok(Some((channel, changed)))
+            }
+
+            async fn list_reactions(
+                &self,
+                messages: &[Uuid],
+            ) -> Result<Vec<$crate::models::reaction::ReactionRow>, StoreError> {
+                let mut rows = Vec::new();
+                for chunk in messages.chunks(500) {
+                    let sql = queries::reactions_of(chunk.len());
+                    let mut q = sqlx::query_as::<_, $crate::models::reaction::ReactionRow>(
+                        sqlx::AssertSqlSafe(sql),
+                    );
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
+                }
+                Ok(rows)
+            }
+
+            async fn list_own_reactions(
+                &self,
+                user: Uuid,
+                messages: &[Uuid],
+            ) -> Result<Vec<(Uuid, String)>, StoreError> {
+                let mut rows = Vec::new();
+                for chunk in messages.chunks(500) {
+                    let sql = queries::reactions_by(chunk.len());
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(sql)).bind(user);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
+                }
+                Ok(rows)
             }
 
             async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError> {

@@ -60,6 +60,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "pins",
         include_str!("../../migrations/sqlite/0007_pins.sql"),
     ),
+    (
+        8,
+        "reactions",
+        include_str!("../../migrations/sqlite/0008_reactions.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).

@@ -20,6 +20,7 @@ mod openapi;
 mod pins;
 mod process;
 mod rate_limits;
+mod reactions;
 mod socket;
 mod store;
 mod users;

@@ -96,6 +96,7 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
     let app = TestApp::spawn_in(dir.clone(), vars.clone()).await;
 
     // A team: users, a public and a private channel, a direct conversation, stars, an edit,
+    // reactions,
     // a delete, a file on a message, a revoked token, and 100,000 messages with nonces.
     let mut users = Vec::new();
     for name in ["mig_asha", "mig_bilal", "mig_chen", "mig_dara"] {
@@ -144,6 +145,20 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
         )
         .await;
     assert_eq!(r.status(), 200);
+    for (who, emoji) in [(0, "👍"), (1, "👍"), (1, ":tada:")] {
+        let r = app
+            .send_as(
+                Method::PUT,
+                &users[who].token,
+                &format!(
+                    "/api/messages/{}/reactions/{emoji}",
+                    edited["id"].as_str().unwrap()
+                ),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
     let gone = app.send_message(&users[0], &public, "to be deleted").await;
     assert_eq!(
         app.delete_as(

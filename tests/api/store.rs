@@ -1145,3 +1145,84 @@ async fn pins_are_kept_once_counted_per_channel_and_listed_newest_first() {
         .collect();
     assert_eq!(list, [b]);
 }
+
+#[tokio::test]
+async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarised() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "reactor").await;
+    let others = [user(&*store, "reacta").await, user(&*store, "reactb").await];
+    let room = channel(&*store, owner.id, "reacts", false, &[]).await;
+    let m = send(&*store, room, &owner, "m").await;
+    let quiet = send(&*store, room, &owner, "quiet").await;
+    let at = Utc::now();
+
+    assert_eq!(
+        store
+            .set_reaction(m, owner.id, "👍", Some((at, 2)))
+            .await
+            .unwrap(),
+        Some((room, true))
+    );
+    assert_eq!(
+        store
+            .set_reaction(m, owner.id, "👍", Some((at, 2)))
+            .await
+            .unwrap(),
+        Some((room, false))
+    );
+    for (i, u) in others.iter().enumerate() {
+        let later = at + Span::seconds(i64::try_from(i).unwrap() + 1);
+        store
+            .set_reaction(m, u.id, "👍", Some((later, 2)))
+            .await
+            .unwrap();
+    }
+    store
+        .set_reaction(m, others[0].id, ":tada:", Some((at + Span::seconds(9), 2)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_reaction(m, owner.id, ":x:", Some((at, 2))).await,
+        Err(StoreError::LimitReached)
+    ));
+
+    let rows = store.list_reactions(&[m, quiet]).await.unwrap();
+    let summary = chai_tapri::models::reaction::summarize(rows);
+    assert!(!summary.contains_key(&quiet));
+    let list = &summary[&m];
+    assert_eq!(list.len(), 2, "the refused third is not there");
+    assert_eq!((list[0].emoji.as_str(), list[0].count), ("👍", 3));
+    assert_eq!(list[0].user_ids, [owner.id, others[0].id, others[1].id]);
+    assert_eq!((list[1].emoji.as_str(), list[1].count), (":tada:", 1));
+    let mut own = store
+        .list_own_reactions(others[0].id, &[m, quiet])
+        .await
+        .unwrap();
+    own.sort();
+    assert_eq!(own, [(m, ":tada:".to_owned()), (m, "👍".to_owned())]);
+
+    assert_eq!(
+        store
+            .set_reaction(m, others[0].id, "👍", None)
+            .await
+            .unwrap(),
+        Some((room, true))
+    );
+    assert_eq!(
+        store
+            .set_reaction(m, others[0].id, "👍", None)
+            .await
+            .unwrap(),
+        Some((room, false))
+    );
+    assert_eq!(
+        store
+            .set_reaction(Uuid::now_v7(), owner.id, "👍", None)
+            .await
+            .unwrap(),
+        None
+    );
+    // They go with their message.
+    store.delete_message(m).await.unwrap();
+    assert!(store.list_reactions(&[m]).await.unwrap().is_empty());
+}
