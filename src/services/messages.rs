@@ -11,6 +11,7 @@ use crate::models::message::{
     Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView,
 };
 use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
+use crate::models::reaction::summarize;
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::channels;
@@ -249,9 +250,9 @@ async fn shared_history(
     // The page's query checks that the caller may read the channel; only an empty page
     // (no such channel, a private one, or simply nothing there) needs the channel loaded to
     // tell which — one round trip for a page, two for the rest.
-    let mut rows = services
+    let (mut rows, reacted) = services
         .store
-        .list_messages(channel_id, auth.user.id, anchor, limit + 1)
+        .list_messages_reacted(channel_id, auth.user.id, anchor, limit + 1)
         .await?;
     if rows.is_empty() {
         channels::load(services, channel_id, auth.user.id)
@@ -267,8 +268,15 @@ async fn shared_history(
         Anchor::After(_) => rows.last().map(|r| Anchor::After(r.id)),
         Anchor::Latest | Anchor::Before(_) => rows.first().map(|r| Anchor::Before(r.id)),
     };
-    let mut messages: Vec<MessageView> = rows.into_iter().map(MessageView::from).collect();
-    reactions::fill(services, &mut messages).await?;
+    let mut by_message = summarize(reacted);
+    let messages: Vec<MessageView> = rows
+        .into_iter()
+        .map(|row| {
+            let mut view = MessageView::from(row);
+            view.reactions = by_message.remove(&view.id).unwrap_or_default();
+            view
+        })
+        .collect();
     Ok(History {
         messages,
         pagination: Pagination {

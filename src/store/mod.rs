@@ -375,6 +375,16 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError>;
 
+    /// [`Store::list_messages`] with the reactions of the messages read
+    /// ([`Store::list_reactions`]), in one hand-off where the database has them.
+    async fn list_messages_reacted(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError>;
+
     /// The version of a channel's history as `reader` may see it; `None` when `reader` may
     /// not read the channel or it does not exist. Read before a page, it tells later whether
     /// that page is still the page: every message written, edited or deleted in the

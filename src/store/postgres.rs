@@ -14,6 +14,7 @@ use super::{
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
+use crate::models::reaction::ReactionRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
@@ -204,6 +205,37 @@ impl PgStore {
         }
         Ok(query
             .bind(i64::from(limit))
+            .fetch_all(&mut *queries::acquire(&self.pool).await?)
+            .await?)
+    }
+}
+
+impl PgStore {
+    /// [`super::Store::list_messages_reacted`]: the page, then its reactions.
+    async fn list_page_reacted(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError> {
+        let page = self.list_page(channel, reader, anchor, limit).await?;
+        let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
+        let mut reactions = Vec::new();
+        for chunk in ids.chunks(500) {
+            reactions.extend(self.read_reactions(chunk.to_vec()).await?);
+        }
+        Ok((page, reactions))
+    }
+
+    /// [`super::Store::list_reactions`] of at most 500 messages: one round trip.
+    async fn read_reactions(&self, messages: Vec<Uuid>) -> Result<Vec<ReactionRow>, StoreError> {
+        let sql = queries::reactions_of(messages.len());
+        let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
+        for id in messages {
+            query = query.bind(id);
+        }
+        Ok(query
             .fetch_all(&mut *queries::acquire(&self.pool).await?)
             .await?)
     }

@@ -980,6 +980,16 @@ macro_rules! impl_store {
                 self.list_page(channel, reader, anchor, limit).await
             }
 
+            async fn list_messages_reacted(
+                &self,
+                channel: Uuid,
+                reader: Uuid,
+                anchor: Anchor,
+                limit: u32,
+            ) -> Result<(Vec<MessageRow>, Vec<$crate::models::reaction::ReactionRow>), StoreError> {
+                self.list_page_reacted(channel, reader, anchor, limit).await
+            }
+
             async fn history_version(
                 &self,
                 channel: Uuid,
@@ -1125,14 +1135,7 @@ macro_rules! impl_store {
             ) -> Result<Vec<$crate::models::reaction::ReactionRow>, StoreError> {
                 let mut rows = Vec::new();
                 for chunk in messages.chunks(500) {
-                    let sql = queries::reactions_of(chunk.len());
-                    let mut q = sqlx::query_as::<_, $crate::models::reaction::ReactionRow>(
-                        sqlx::AssertSqlSafe(sql),
-                    );
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
+                    rows.extend(self.read_reactions(chunk.to_vec()).await?);
                 }
                 Ok(rows)
             }

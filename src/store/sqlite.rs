@@ -21,6 +21,7 @@ use super::{
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
+use crate::models::reaction::ReactionRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
@@ -185,26 +186,92 @@ impl SqliteStore {
         anchor: Anchor,
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError> {
-        let (sql, id) = queries::page_query(anchor);
+        self.readers
+            .run(move |conn| read_page(conn, channel, reader, anchor, limit))
+            .await
+    }
+
+    /// [`super::Store::list_messages_reacted`]: the page and its reactions in one hand-off
+    /// to a reader thread.
+    async fn list_page_reacted(
+        &self,
+        channel: Uuid,
+        reader: Uuid,
+        anchor: Anchor,
+        limit: u32,
+    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError> {
         self.readers
             .run(move |conn| {
-                let mut statement = conn.prepare_cached(sql)?;
-                let limit = i64::from(limit);
-                let rows = match id {
-                    None => statement.query(rusqlite::params![channel, reader, limit])?,
-                    Some(id) => statement.query(rusqlite::params![channel, reader, id, limit])?,
-                };
-                let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
-                for row in rows.mapped(message_row) {
-                    page.push(row?);
+                let page = read_page(conn, channel, reader, anchor, limit)?;
+                let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
+                let mut reactions = Vec::new();
+                for chunk in ids.chunks(500) {
+                    reactions.extend(read_reactions(conn, chunk)?);
                 }
-                Ok(page)
+                Ok((page, reactions))
             })
             .await
     }
 }
 
+/// One history page (`queries::page_query`) on a reader connection.
+fn read_page(
+    conn: &rusqlite::Connection,
+    channel: Uuid,
+    reader: Uuid,
+    anchor: Anchor,
+    limit: u32,
+) -> rusqlite::Result<Vec<MessageRow>> {
+    let (sql, id) = queries::page_query(anchor);
+    let mut statement = conn.prepare_cached(sql)?;
+    let limit = i64::from(limit);
+    let rows = match id {
+        None => statement.query(rusqlite::params![channel, reader, limit])?,
+        Some(id) => statement.query(rusqlite::params![channel, reader, id, limit])?,
+    };
+    let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+    for row in rows.mapped(message_row) {
+        page.push(row?);
+    }
+    Ok(page)
+}
+
+/// The reactions of at most 500 messages (`queries::reactions_of`) on a reader connection.
+fn read_reactions(
+    conn: &rusqlite::Connection,
+    messages: &[Uuid],
+) -> rusqlite::Result<Vec<ReactionRow>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statement = conn.prepare_cached(&queries::reactions_of(messages.len()))?;
+    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
+    let mut out = Vec::new();
+    for row in rows.mapped(|row| {
+        Ok(ReactionRow {
+            message_id: row.get(0)?,
+            emoji: row.get(1)?,
+            user_id: row.get(2)?,
+            created_at: time(row, 3)?,
+            n: row.get(4)?,
+            total: row.get(5)?,
+        })
+    }) {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
 impl SqliteStore {
+    /// [`super::Store::list_reactions`] of at most 500 messages, on a reader thread like
+    /// the page they go with (through sqlx's connection thread it cost a history page more
+    /// than its own query).
+    async fn read_reactions(&self, messages: Vec<Uuid>) -> Result<Vec<ReactionRow>, StoreError> {
+        self.readers
+            .run(move |conn| read_reactions(conn, &messages))
+            .await
+    }
+
     /// [`super::Store::history_version`]: from memory; a public channel once seen costs no
     /// query, a private one a membership check.
     async fn read_history_version(

@@ -1222,6 +1222,15 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
             .unwrap(),
         None
     );
+    // A page comes with its reactions.
+    let (page, reactions) = store
+        .list_messages_reacted(room, owner.id, Anchor::Latest, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [quiet, m]);
+    let summary = chai_tapri::models::reaction::summarize(reactions);
+    assert_eq!(summary[&m][0].count, 2);
+    assert_eq!(summary.len(), 1);
     // They go with their message.
     store.delete_message(m).await.unwrap();
     assert!(store.list_reactions(&[m]).await.unwrap().is_empty());
