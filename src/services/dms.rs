@@ -93,7 +93,7 @@ async fn view(
     users: Vec<UserRow>,
 ) -> Result<DmView, AppError> {
     let id = row.id;
-    let online = online(services).await?;
+    let online = super::users::online_set(services).await?;
     let mut last: Vec<MessageView> = services
         .store
         .list_messages(id, viewer, Anchor::Latest, 1)
@@ -108,16 +108,6 @@ async fn view(
         .map(|u| UserView::public(u, online.contains(&u.id)))
         .collect();
     Ok(DmView::new(id, members, last, row.created_at))
-}
-
-async fn online(services: &Services) -> Result<HashSet<Uuid>, AppError> {
-    Ok(services
-        .backends
-        .presence
-        .online_users()
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// Decodes a conversation-list cursor: the activity id to continue below.
@@ -161,7 +151,7 @@ pub async fn list(
     ids.dedup();
     // Sorted by username, as every member list is.
     let users = services.store.list_users_by_ids(&ids).await?;
-    let online = online(services).await?;
+    let online = super::users::online_set(services).await?;
     let last_ids: Vec<Uuid> = keyed
         .iter()
         .filter_map(|(r, _)| r.last_message_id)

@@ -21,7 +21,11 @@ pub struct UserPage {
     pub pagination: Pagination,
 }
 
-async fn online_set(services: &Services) -> Result<HashSet<Uuid>, AppError> {
+/// Who is online now (one read of the presence backend).
+///
+/// # Errors
+/// The presence backend cannot be reached.
+pub(crate) async fn online_set(services: &Services) -> Result<HashSet<Uuid>, AppError> {
     Ok(services
         .backends
         .presence
