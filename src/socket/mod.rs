@@ -77,6 +77,10 @@ struct Parts {
     services: Services,
     live: LiveSockets,
     typing: Typing,
+    /// Set once shutdown has begun: a socket whose connect handler is still running then
+    /// closes itself instead of being counted open. A lock, not a flag, so that a socket
+    /// admitted before shutdown is certainly seen admitted by the closer that follows.
+    closing: std::sync::Mutex<bool>,
 }
 
 impl SocketState {
@@ -85,7 +89,24 @@ impl SocketState {
             services: services.clone(),
             live: LiveSockets::default(),
             typing: Typing::new(typing_timeout),
+            closing: std::sync::Mutex::new(false),
         }))
+    }
+
+    /// Marks `socket` open (its presence recorded, its disconnect handled by
+    /// [`socket_gone`]) unless it has already disconnected or this node is shutting down.
+    fn admit<A: Adapter>(&self, socket: &SocketRef<A>) -> bool {
+        let closing = self.0.closing.lock().unwrap_or_else(|e| e.into_inner());
+        if *closing || !socket.connected() {
+            return false;
+        }
+        socket.extensions.insert(Opened);
+        true
+    }
+
+    /// From now on no socket is admitted; every admitted one is marked [`Opened`].
+    fn close_admission(&self) {
+        *self.0.closing.lock().unwrap_or_else(|e| e.into_inner()) = true;
     }
 
     pub(crate) fn services(&self) -> &Services {
@@ -96,6 +117,11 @@ impl SocketState {
         &self.0.typing
     }
 }
+
+/// Set on a socket once its connect handler has recorded its presence: from then on its
+/// departure is [`socket_gone`]'s to record (before, the connect handler's own).
+#[derive(Clone, Copy)]
+struct Opened;
 
 /// Set on a socket once it is marked gone, so that it is marked only once.
 #[derive(Clone, Copy)]
@@ -174,6 +200,9 @@ async fn authenticate<A: Adapter>(
             // Before the client hears it is connected, so an event it emits at once is
             // never dropped for want of a handler.
             handlers::register(&socket);
+            // Counted before the client hears it is connected, so that shutdown waits for
+            // its connect handler (which marks it gone if shutdown came first).
+            state.0.live.add();
             Ok(())
         }
         Err(AppError::TokenExpired) => Err(ConnectRefused("TOKEN_EXPIRED")),
@@ -215,25 +244,39 @@ async fn on_connect<A: Adapter>(
             "could not put a socket into its conversations' rooms; it hears them after join-channel"
         ),
     }
-    let sid = socket.id.to_string();
-    presence::socket_opened(state.services(), user_id, &sid).await;
-    if !socket.connected() {
-        // Gone while presence was being recorded, before a disconnect handler existed.
-        socket.extensions.insert(Gone);
-        presence::socket_closed(state.services(), user_id, &sid, Departure::Shutdown).await;
-        return;
-    }
-    state.0.live.add();
-    socket.on_disconnect(
+    presence::socket_opened(state.services(), user_id, &socket.id.to_string()).await;
+    // Registered before admission: a disconnect from here on runs it, and it acts only on
+    // an admitted socket.
+    socket.on_disconnect({
+        let state = state.clone();
         async move |socket: SocketRef<A>, _reason: DisconnectReason| {
             socket_gone(&state, &socket, user_id, Departure::Disconnected).await;
-        },
-    );
+        }
+    });
+    if !state.admit(&socket) {
+        // Gone while presence was being recorded, or this node is shutting down: the
+        // closer and the disconnect handler passed it by, so its departure is stored here
+        // (with no grace: it never counted as open).
+        mark_gone(&state, &socket, user_id, Departure::Shutdown).await;
+    }
+}
+
+/// An admitted socket of `user_id` is gone (its disconnect handler, or shutdown).
+async fn socket_gone<A: Adapter>(
+    state: &SocketState,
+    socket: &SocketRef<A>,
+    user_id: uuid::Uuid,
+    how: Departure,
+) {
+    // A socket not yet admitted is its connect handler's to mark gone.
+    if socket.extensions.get::<Opened>().is_some() {
+        mark_gone(state, socket, user_id, how).await;
+    }
 }
 
 /// A socket of `user_id` is gone: its typing states end, and presence hears of it. The
 /// second call for a socket (its disconnect handler and shutdown may race) does nothing.
-async fn socket_gone<A: Adapter>(
+async fn mark_gone<A: Adapter>(
     state: &SocketState,
     socket: &SocketRef<A>,
     user_id: uuid::Uuid,
@@ -291,6 +334,8 @@ fn closer<A: Adapter>(io: SocketIo<A>, state: &SocketState) -> Closer {
     let state = state.clone();
     Box::new(move || {
         Box::pin(async move {
+            // Sockets still connecting close themselves from here on (see `on_connect`).
+            state.close_admission();
             if let Some(root) = io.of("/") {
                 // All at once, so that their lastSeen writes share the writer's batches.
                 let sockets = root.local().sockets();
