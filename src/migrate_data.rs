@@ -113,6 +113,18 @@ const TABLES: &[Table] = &[
             ("created_at", Time),
             ("pinned_at", OptTime),
             ("pinned_by", OptUuid),
+            ("deleted_at", OptTime),
+        ],
+    },
+    Table {
+        name: "thread_follows",
+        key: 2,
+        columns: &[
+            ("user_id", Kind::Uuid),
+            ("root_id", Kind::Uuid),
+            ("channel_id", Kind::Uuid),
+            ("following", Bool),
+            ("updated_at", Time),
         ],
     },
     Table {

@@ -20,7 +20,8 @@ use crate::models::page::{CursorKind, decode_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::models::reaction::Emoji;
 use crate::services::auth::AuthUser;
-use crate::services::{messages, reactions};
+use crate::services::messages::{self, PageSpec};
+use crate::services::reactions;
 use crate::state::AppState;
 
 /// Query of the history route.
@@ -30,26 +31,52 @@ pub struct HistoryQuery {
     before: Option<String>,
     after: Option<String>,
     cursor: Option<String>,
+    threads: Option<String>,
 }
 
-fn message_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, AppError> {
+pub(crate) fn message_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, AppError> {
     path.ok()
         .and_then(|Path(id)| parse_id(&id))
         .ok_or(AppError::MessageNotFound)
 }
 
-/// Where a page starts: `cursor` wins over `before`/`after`; both of those → 400.
+/// Which page: `cursor` wins over `before`/`after` (both of those → 400) and carries
+/// whether its listing is collapsed; otherwise `threads` (`expanded`, the default, or
+/// `collapsed`) says.
 ///
 /// # Errors
 /// `VALIDATION_ERROR` on the field at fault.
-pub fn parse_anchor(
-    cursor: Option<&str>,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> Result<Anchor, AppError> {
-    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
-        return messages::parse_history_cursor(&decode_cursor(CursorKind::Messages, cursor)?);
+fn parse_page(q: &HistoryQuery) -> Result<PageSpec, AppError> {
+    let limit = parse_limit(q.limit.as_deref())?;
+    let collapsed = match q.threads.as_deref().filter(|t| !t.is_empty()) {
+        None | Some("expanded") => false,
+        Some("collapsed") => true,
+        Some(_) => {
+            return Err(AppError::field(
+                "threads",
+                "must be expanded or collapsed",
+            ));
+        }
+    };
+    if let Some(cursor) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let (anchor, collapsed) =
+            messages::parse_history_cursor(&decode_cursor(CursorKind::Messages, cursor)?)?;
+        return Ok(PageSpec {
+            anchor,
+            limit,
+            collapsed,
+        });
     }
+    let anchor = parse_anchor(q.before.as_deref(), q.after.as_deref())?;
+    Ok(PageSpec {
+        anchor,
+        limit,
+        collapsed,
+    })
+}
+
+/// Where a page starts without a cursor: `before` or `after` (both → 400), else the newest.
+fn parse_anchor(before: Option<&str>, after: Option<&str>) -> Result<Anchor, AppError> {
     let id = |field: &str, raw: &str| {
         parse_id(raw).ok_or_else(|| AppError::field(field, "must be a message id"))
     };
@@ -75,7 +102,8 @@ pub fn parse_anchor(
         ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
         ("before" = Option<Uuid>, Query, description = "Messages older than this one"),
         ("after" = Option<Uuid>, Query, description = "Messages newer than this one (not with before)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page; wins over before/after"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page; wins over before/after and threads"),
+        ("threads" = Option<String>, Query, description = "`expanded` (default): every message; `collapsed`: roots and plain messages only, each with its thread's counts"),
     ),
     responses(
         (status = 200, description = "A page of history, oldest first", body = openapi::Envelope<openapi::MessagePage>),
@@ -90,11 +118,9 @@ pub async fn list_messages(
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let id = channel_id(id)?;
-    let q = query(q)?;
-    let limit = parse_limit(q.limit.as_deref())?;
-    let anchor = parse_anchor(q.cursor.as_deref(), q.before.as_deref(), q.after.as_deref())?;
+    let spec = parse_page(&query(q)?)?;
     Ok(envelope_json(
-        &messages::history_json(&state, &auth, id, anchor, limit).await?,
+        &messages::history_json(&state, &auth, id, spec).await?,
     ))
 }
 

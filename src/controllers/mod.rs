@@ -7,6 +7,7 @@ pub mod files;
 pub mod health;
 pub mod messages;
 pub mod openapi;
+pub mod threads;
 pub mod users;
 
 use axum::Router;
@@ -50,6 +51,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::pin_message, messages::unpin_message))
         .routes(routes!(messages::list_pins))
         .routes(routes!(messages::add_reaction, messages::remove_reaction))
+        .routes(routes!(threads::get_thread))
+        .routes(routes!(threads::follow_thread, threads::unfollow_thread))
+        .routes(routes!(threads::list_threads))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

@@ -25,6 +25,7 @@ use crate::models::file::FileView;
 use crate::models::file_type::FileType;
 use crate::models::message::MessageView;
 use crate::models::page::Pagination;
+use crate::models::thread::FollowedThreadView;
 use crate::models::user::UserView;
 use crate::services::channels::MemberView;
 
@@ -503,6 +504,21 @@ pub struct MessageData {
     message: MessageView,
 }
 
+/// `{root, messages, pagination}`: a thread's replies, oldest first.
+#[derive(ToSchema)]
+pub struct ThreadPage {
+    root: MessageView,
+    messages: Vec<MessageView>,
+    pagination: Pagination,
+}
+
+/// `{threads, pagination}`: followed threads, newest activity first.
+#[derive(ToSchema)]
+pub struct FollowedThreadPage {
+    threads: Vec<FollowedThreadView>,
+    pagination: Pagination,
+}
+
 /// `{file}`.
 #[derive(ToSchema)]
 pub struct FileData {
@@ -669,7 +685,8 @@ impl Modify for SocketEvents {
             "serverToClient": {
                 "new-message": "#/components/schemas/MessageView",
                 "message-edited": "#/components/schemas/MessageView",
-                "message-deleted": {"messageId": "uuid", "channelId": "uuid"},
+                "message-deleted": {"messageId": "uuid", "channelId": "uuid", "tombstone": "boolean"},
+                "thread-updated": {"messageId": "uuid", "channelId": "uuid", "replyCount": "integer", "lastReplyAt": "date-time|null", "participants": "[uuid]"},
                 "message-pinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": "date-time", "pinnedBy": "uuid"},
                 "message-unpinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": null, "pinnedBy": null},
                 "reaction-added": {"messageId": "uuid", "channelId": "uuid", "emoji": "string", "userId": "uuid"},

@@ -97,6 +97,8 @@ pub struct MessageRow {
     pub pinned_at: Option<DateTime<Utc>>,
     /// Who pinned it.
     pub pinned_by: Option<Uuid>,
+    /// When it was deleted: only a thread's root keeps a row then (a tombstone).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The sender's public profile inside a message.
@@ -219,6 +221,17 @@ pub struct MessageView {
     pub pinned_by: Option<Uuid>,
     /// Its reactions, in the order each emoji was first used.
     pub reactions: Vec<super::reaction::ReactionView>,
+    /// Replies in its thread (0 on a reply).
+    pub reply_count: u32,
+    /// Time of the newest reply.
+    #[schema(required = true, format = DateTime)]
+    pub last_reply_at: Option<String>,
+    /// The first users to reply, in the order they first replied (at most 5).
+    pub participants: Vec<Uuid>,
+    /// When this thread's root was deleted (a tombstone: no content, attachments,
+    /// reactions or pin; its replies stay).
+    #[schema(required = true, format = DateTime)]
+    pub deleted_at: Option<String>,
 }
 
 impl From<MessageRow> for MessageView {
@@ -241,6 +254,10 @@ impl From<MessageRow> for MessageView {
             pinned_at: row.pinned_at.map(timestamp),
             pinned_by: row.pinned_by,
             reactions: Vec::new(),
+            reply_count: 0,
+            last_reply_at: None,
+            participants: Vec::new(),
+            deleted_at: row.deleted_at.map(timestamp),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod message;
 pub mod metadata;
 pub mod page;
 pub mod reaction;
+pub mod thread;
 pub mod thumbnail;
 pub mod user;
 

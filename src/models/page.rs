@@ -56,6 +56,10 @@ pub enum CursorKind {
     Messages,
     /// `GET /api/dms`.
     Dms,
+    /// `GET /api/messages/{id}/thread`.
+    Thread,
+    /// `GET /api/threads`.
+    Threads,
 }
 
 impl CursorKind {
@@ -66,6 +70,8 @@ impl CursorKind {
             Self::Members => "m",
             Self::Messages => "h",
             Self::Dms => "d",
+            Self::Thread => "t",
+            Self::Threads => "f",
         }
     }
 }

@@ -101,7 +101,7 @@ async fn view(
         .into_iter()
         .map(MessageView::from)
         .collect();
-    super::reactions::for_reader(services, viewer, &mut last).await?;
+    super::views::for_reader(services, viewer, &mut last).await?;
     let last = last.pop();
     let members = users
         .iter()
@@ -188,7 +188,7 @@ pub async fn list(
         .iter_mut()
         .filter_map(|(_, _, m)| m.take())
         .collect();
-    super::reactions::for_reader(services, viewer, &mut newest).await?;
+    super::views::for_reader(services, viewer, &mut newest).await?;
     let mut newest: HashMap<Uuid, MessageView> =
         newest.into_iter().map(|m| (m.channel_id, m)).collect();
     let dms = entries

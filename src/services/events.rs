@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::models::channel::ChannelView;
 use crate::models::dm::DmView;
 use crate::models::message::{MessageView, SenderView};
+use crate::models::thread::ThreadSummary;
 use crate::models::timestamp;
 
 /// Why a user's sockets leave a channel's room.
@@ -54,6 +55,17 @@ pub enum Event {
         message_id: Uuid,
         /// Its channel.
         channel_id: Uuid,
+        /// A thread's root with replies: kept, emptied, as a tombstone.
+        tombstone: bool,
+    },
+    /// A thread's counts changed (a reply was sent or deleted): `thread-updated`.
+    ThreadUpdated {
+        /// The root.
+        message_id: Uuid,
+        /// Its channel.
+        channel_id: Uuid,
+        /// The thread's counts now.
+        summary: ThreadSummary,
     },
     /// A message was pinned (`pinned_at` set) or unpinned: `message-pinned` /
     /// `message-unpinned`.
@@ -193,6 +205,7 @@ impl Event {
             Self::NewMessage(_) => "new-message",
             Self::MessageEdited(_) => "message-edited",
             Self::MessageDeleted { .. } => "message-deleted",
+            Self::ThreadUpdated { .. } => "thread-updated",
             Self::PinChanged {
                 pinned_at: Some(_), ..
             } => "message-pinned",
@@ -220,9 +233,21 @@ impl Event {
             Self::MessageDeleted {
                 message_id,
                 channel_id,
+                tombstone,
             } => {
-                json!({ "messageId": message_id, "channelId": channel_id })
+                json!({ "messageId": message_id, "channelId": channel_id, "tombstone": tombstone })
             }
+            Self::ThreadUpdated {
+                message_id,
+                channel_id,
+                summary,
+            } => json!({
+                "messageId": message_id,
+                "channelId": channel_id,
+                "replyCount": summary.reply_count,
+                "lastReplyAt": summary.last_reply_at.map(timestamp),
+                "participants": summary.participants,
+            }),
             Self::PinChanged {
                 message_id,
                 channel_id,

@@ -11,7 +11,6 @@ use crate::models::message::{
     Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView,
 };
 use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
-use crate::models::reaction::summarize;
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::channels;
@@ -19,7 +18,7 @@ use crate::services::events::Event;
 use crate::services::files;
 use crate::services::limits::{self, Limit, Subject, Verdict};
 use crate::services::newest_pages::Kept;
-use crate::services::reactions;
+use crate::services::{reactions, threads, views};
 use crate::store::StoreError;
 
 /// What a send did.
@@ -43,26 +42,38 @@ pub struct History {
     pub pagination: Pagination,
 }
 
-/// The history cursor: a direction and the id to continue from.
+/// The history cursor: a direction, the id to continue from, and whether the listing is
+/// collapsed (roots only).
 #[must_use]
-pub fn encode_history_cursor(anchor: Anchor) -> Option<String> {
+pub fn encode_history_cursor(anchor: Anchor, collapsed: bool) -> Option<String> {
+    let mode = if collapsed { "c" } else { "" };
     match anchor {
         Anchor::Latest => None,
-        Anchor::Before(id) => Some(encode_cursor(CursorKind::Messages, &format!("b:{id}"))),
-        Anchor::After(id) => Some(encode_cursor(CursorKind::Messages, &format!("a:{id}"))),
+        Anchor::Before(id) => Some(encode_cursor(
+            CursorKind::Messages,
+            &format!("{mode}b:{id}"),
+        )),
+        Anchor::After(id) => Some(encode_cursor(
+            CursorKind::Messages,
+            &format!("{mode}a:{id}"),
+        )),
     }
 }
 
-/// Reads a decoded history cursor.
+/// Reads a decoded history cursor: where it continues, and whether collapsed.
 ///
 /// # Errors
 /// `VALIDATION_ERROR` on `cursor`.
-pub fn parse_history_cursor(decoded: &str) -> Result<Anchor, AppError> {
+pub fn parse_history_cursor(decoded: &str) -> Result<(Anchor, bool), AppError> {
     let (direction, id) = decoded.split_once(':').ok_or_else(bad_cursor)?;
     let id = Uuid::try_parse(id).map_err(|_| bad_cursor())?;
+    let (collapsed, direction) = match direction.strip_prefix('c') {
+        Some(rest) => (true, rest),
+        None => (false, direction),
+    };
     match direction {
-        "b" => Ok(Anchor::Before(id)),
-        "a" => Ok(Anchor::After(id)),
+        "b" => Ok((Anchor::Before(id), collapsed)),
+        "a" => Ok((Anchor::After(id), collapsed)),
         _ => Err(bad_cursor()),
     }
 }
@@ -108,15 +119,11 @@ pub async fn send(
         .await?
         .map(Verdict::check)
         .transpose()?;
-    if let Some(parent) = input.parent_id {
-        let parent = services.store.fetch_message(parent).await?;
-        if parent.is_none_or(|p| p.channel_id != channel_id) {
-            return Err(AppError::field(
-                "parentId",
-                "must name a message of the same channel",
-            ));
-        }
-    }
+    // A reply to a reply joins the same thread: the stored parent is always the root.
+    let root = match input.parent_id {
+        None => None,
+        Some(parent) => Some(thread_root(services, channel_id, parent).await?),
+    };
     // Checked here to name the keys at fault; linked inside the write, which refuses a
     // file attached elsewhere meanwhile.
     let (attachments, attachment_ids) =
@@ -129,7 +136,7 @@ pub async fn send(
             content: input.content,
             attachments,
             attachment_ids,
-            parent_id: input.parent_id,
+            parent_id: root.as_ref().map(|r| r.id),
             nonce: input.nonce,
         })
         .await
@@ -144,8 +151,11 @@ pub async fn send(
         Err(e) => return Err(e),
     };
     // The writer announced it (in commit order) if it is new; a new message has no
-    // reactions yet.
+    // reactions or replies yet.
     let message = if inserted.created {
+        if let Some(root) = &root {
+            threads::replied(services, root, auth.user.id).await;
+        }
         MessageView::from(&inserted.message)
     } else {
         replayed(services, auth, &inserted.message).await?
@@ -157,6 +167,38 @@ pub async fn send(
     })
 }
 
+/// The root of the thread a reply to `parent` joins: `parent` itself, or its root when it
+/// is a reply.
+///
+/// # Errors
+/// `VALIDATION_ERROR` on `parentId` for a message of another channel or none;
+/// `MESSAGE_NOT_FOUND` for a deleted root (a tombstone takes no new reply).
+async fn thread_root(
+    services: &Services,
+    channel_id: Uuid,
+    parent: Uuid,
+) -> Result<MessageRow, AppError> {
+    let foreign = || AppError::field("parentId", "must name a message of the same channel");
+    let parent = services
+        .store
+        .fetch_message(parent)
+        .await?
+        .filter(|p| p.channel_id == channel_id)
+        .ok_or_else(foreign)?;
+    let root = match parent.parent_id {
+        None => parent,
+        Some(root) => services
+            .store
+            .fetch_message(root)
+            .await?
+            .ok_or(AppError::MessageNotFound)?,
+    };
+    if root.deleted_at.is_some() {
+        return Err(AppError::MessageNotFound);
+    }
+    Ok(root)
+}
+
 /// The answer to a send whose nonce had committed before: that message as it is now (its
 /// reactions too), announced again if its broadcast may have been lost.
 async fn replayed(
@@ -164,11 +206,11 @@ async fn replayed(
     auth: &AuthUser,
     first: &MessageRow,
 ) -> Result<MessageView, AppError> {
-    let mut views = [MessageView::from(first)];
-    reactions::fill(services, &mut views).await?;
-    recover_announcement(services, &views[0]);
-    reactions::mark_own(services, auth.user.id, &mut views).await?;
-    let [view] = views;
+    let mut list = [MessageView::from(first)];
+    views::fill(services, &mut list).await?;
+    recover_announcement(services, &list[0]);
+    reactions::mark_own(services, auth.user.id, &mut list).await?;
+    let [view] = list;
     Ok(view)
 }
 
@@ -223,20 +265,16 @@ fn recover_announcement(services: &Services, message: &MessageView) {
     });
 }
 
-/// A page of history around `anchor`, oldest first, as the caller sees it.
-///
-/// # Errors
-/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
-pub async fn history(
-    services: &Services,
-    auth: &AuthUser,
-    channel_id: Uuid,
-    anchor: Anchor,
-    limit: u32,
-) -> Result<History, AppError> {
-    let mut page = shared_history(services, auth, channel_id, anchor, limit).await?;
-    reactions::mark_own(services, auth.user.id, &mut page.messages).await?;
-    Ok(page)
+/// Which page of a channel's history: where it starts, how long, and whether collapsed
+/// (roots and plain messages only, docs/api.md "Threads").
+#[derive(Debug, Clone, Copy)]
+pub struct PageSpec {
+    /// Where it starts.
+    pub anchor: Anchor,
+    /// At most this many messages.
+    pub limit: u32,
+    /// Replies left out.
+    pub collapsed: bool,
 }
 
 /// A page of history as everyone who may read it sees it (no reaction marked `me`).
@@ -244,15 +282,19 @@ async fn shared_history(
     services: &Services,
     auth: &AuthUser,
     channel_id: Uuid,
-    anchor: Anchor,
-    limit: u32,
+    spec: PageSpec,
 ) -> Result<History, AppError> {
+    let PageSpec {
+        anchor,
+        limit,
+        collapsed,
+    } = spec;
     // The page's query checks that the caller may read the channel; only an empty page
     // (no such channel, a private one, or simply nothing there) needs the channel loaded to
     // tell which — one round trip for a page, two for the rest.
-    let (mut rows, reacted) = services
+    let (mut rows, extras) = services
         .store
-        .list_messages_reacted(channel_id, auth.user.id, anchor, limit + 1)
+        .list_history(channel_id, auth.user.id, anchor, limit + 1, collapsed)
         .await?;
     if rows.is_empty() {
         channels::load(services, channel_id, auth.user.id)
@@ -268,21 +310,14 @@ async fn shared_history(
         Anchor::After(_) => rows.last().map(|r| Anchor::After(r.id)),
         Anchor::Latest | Anchor::Before(_) => rows.first().map(|r| Anchor::Before(r.id)),
     };
-    let mut by_message = summarize(reacted);
-    let messages: Vec<MessageView> = rows
-        .into_iter()
-        .map(|row| {
-            let mut view = MessageView::from(row);
-            view.reactions = by_message.remove(&view.id).unwrap_or_default();
-            view
-        })
-        .collect();
+    let mut messages: Vec<MessageView> = rows.into_iter().map(MessageView::from).collect();
+    views::decorate(&mut messages, extras);
     Ok(History {
         messages,
         pagination: Pagination {
             has_more,
             next_cursor: if has_more {
-                next.and_then(encode_history_cursor)
+                next.and_then(|next| encode_history_cursor(next, collapsed))
             } else {
                 None
             },
@@ -290,31 +325,31 @@ async fn shared_history(
     })
 }
 
-/// [`history`] serialised (the `data` of `GET …/messages`). The newest page is served from
+/// A page of history, oldest first, as the caller sees it, serialised (the `data` of
+/// `GET …/messages`). The newest (expanded) page is served from
 /// [`crate::services::newest_pages`] while its channel's history version stays the one it
 /// was built at; the version is read first, so a page built from rows newer than its
 /// version is only ever rebuilt, never stale.
 ///
 /// # Errors
-/// As [`history`].
+/// `CHANNEL_NOT_FOUND`, `PRIVATE_CHANNEL`.
 pub async fn history_json(
     services: &Services,
     auth: &AuthUser,
     channel_id: Uuid,
-    anchor: Anchor,
-    limit: u32,
+    spec: PageSpec,
 ) -> Result<Bytes, AppError> {
-    let version = match anchor {
-        Anchor::Latest => {
+    let version = match spec.anchor {
+        Anchor::Latest if !spec.collapsed => {
             services
                 .store
                 .history_version(channel_id, auth.user.id)
                 .await?
         }
-        Anchor::Before(_) | Anchor::After(_) => None,
+        Anchor::Latest | Anchor::Before(_) | Anchor::After(_) => None,
     };
     if let Some(version) = version
-        && let Some(kept) = services.newest_pages.get(channel_id, version, limit)
+        && let Some(kept) = services.newest_pages.get(channel_id, version, spec.limit)
     {
         // Kept as everyone sees it: served as it is unless this reader reacted on it.
         let own = if kept.reacted.is_empty() {
@@ -330,7 +365,7 @@ pub async fn history_json(
             return Ok(kept.body);
         }
     }
-    let mut page = shared_history(services, auth, channel_id, anchor, limit).await?;
+    let mut page = shared_history(services, auth, channel_id, spec).await?;
     let body = Bytes::from(serde_json::to_vec(&page).map_err(AppError::internal)?);
     if let Some(version) = version {
         let reacted: std::sync::Arc<[Uuid]> = page
@@ -343,7 +378,9 @@ pub async fn history_json(
             body: body.clone(),
             reacted,
         };
-        services.newest_pages.put(channel_id, version, limit, kept);
+        services
+            .newest_pages
+            .put(channel_id, version, spec.limit, kept);
     }
     if reactions::mark_own(services, auth.user.id, &mut page.messages).await? {
         return Ok(Bytes::from(
@@ -353,9 +390,24 @@ pub async fn history_json(
     Ok(body)
 }
 
-/// A message and its channel as the caller sees it; `PRIVATE_CHANNEL` comes first for a
-/// private channel the caller is not in.
+/// A message and its channel as the caller sees it, for a change to it: a tombstone is
+/// `MESSAGE_NOT_FOUND`. `PRIVATE_CHANNEL` comes first for a private channel the caller is
+/// not in.
 pub(crate) async fn load_message(
+    services: &Services,
+    auth: &AuthUser,
+    message_id: Uuid,
+) -> Result<(MessageRow, ChannelRow), AppError> {
+    let (message, channel) = load_readable(services, auth, message_id).await?;
+    if message.deleted_at.is_some() {
+        return Err(AppError::MessageNotFound);
+    }
+    Ok((message, channel))
+}
+
+/// A message and its channel as the caller sees it, tombstones included (reading a
+/// thread, following it).
+pub(crate) async fn load_readable(
     services: &Services,
     auth: &AuthUser,
     message_id: Uuid,
@@ -391,11 +443,11 @@ pub async fn edit(
         .update_message(message_id, content.as_str(), Utc::now())
         .await?
         .ok_or(AppError::MessageNotFound)?;
-    let mut views = [MessageView::from(&updated)];
-    reactions::fill(services, &mut views).await?;
-    services.events.emit(Event::MessageEdited(views[0].clone()));
-    reactions::mark_own(services, auth.user.id, &mut views).await?;
-    let [view] = views;
+    let mut list = [MessageView::from(&updated)];
+    views::fill(services, &mut list).await?;
+    services.events.emit(Event::MessageEdited(list[0].clone()));
+    reactions::mark_own(services, auth.user.id, &mut list).await?;
+    let [view] = list;
     Ok(view)
 }
 
@@ -432,9 +484,9 @@ pub async fn set_pin(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut views = [MessageView::from(&row)];
-    reactions::for_reader(services, auth.user.id, &mut views).await?;
-    let [view] = views;
+    let mut list = [MessageView::from(&row)];
+    views::for_reader(services, auth.user.id, &mut list).await?;
+    let [view] = list;
     if changed {
         services.events.emit(Event::PinChanged {
             message_id,
@@ -459,22 +511,23 @@ pub async fn pins(
     channels::load(services, channel_id, auth.user.id)
         .await?
         .check_visible()?;
-    let mut views: Vec<MessageView> = services
+    let mut list: Vec<MessageView> = services
         .store
         .list_pins(channel_id, MAX_PINS)
         .await?
         .iter()
         .map(MessageView::from)
         .collect();
-    reactions::for_reader(services, auth.user.id, &mut views).await?;
-    Ok(views)
+    views::for_reader(services, auth.user.id, &mut list).await?;
+    Ok(list)
 }
 
-/// Deletes a message (its sender, or the channel's owner or an admin).
+/// Deletes a message (its sender, or the channel's owner or an admin). A thread's root
+/// with replies stays as a tombstone; a reply's thread hears its new counts.
 /// Returns the channel it was in.
 ///
 /// # Errors
-/// `MESSAGE_NOT_FOUND`, `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
+/// `MESSAGE_NOT_FOUND` (a tombstone too), `PRIVATE_CHANNEL`, `NOT_MESSAGE_OWNER`.
 pub async fn delete(
     services: &Services,
     auth: &AuthUser,
@@ -485,14 +538,18 @@ pub async fn delete(
     if !allowed {
         return Err(AppError::NotMessageOwner);
     }
-    let Some(file_keys) = services.store.delete_message(message_id).await? else {
+    let Some(deleted) = services.store.delete_message(message_id, Utc::now()).await? else {
         return Err(AppError::MessageNotFound);
     };
     // The rows went with the message; now their bytes.
-    services.storage.delete_all(&file_keys).await;
+    services.storage.delete_all(&deleted.file_keys).await;
     services.events.emit(Event::MessageDeleted {
         message_id,
         channel_id: message.channel_id,
+        tombstone: deleted.tombstone,
     });
+    if let Some(root) = message.parent_id {
+        threads::announce(services, root, message.channel_id).await;
+    }
     Ok(message.channel_id)
 }

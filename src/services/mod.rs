@@ -14,9 +14,11 @@ pub mod newest_pages;
 pub mod passwords;
 pub mod presence;
 pub mod reactions;
+pub mod threads;
 pub mod tokens;
 pub mod typing;
 pub mod users;
+pub mod views;
 pub mod writer;
 
 use std::ops::Deref;

@@ -1,9 +1,5 @@
-//! Reactions (docs/api.md, "Reactions"): adding and removing one, and putting a message's
-//! reactions on every view of it that leaves the server.
-//!
-//! A view gets its reactions in two steps: [`fill`] adds what everyone sees (counts, first
-//! users, `me: false` — a socket event's payload, and a kept newest page), [`mark_own`]
-//! sets `me` for one reader.
+//! Reactions (docs/api.md, "Reactions"): adding and removing one, and marking a reader's
+//! own on views that [`super::views`] filled.
 
 use std::collections::HashSet;
 
@@ -12,27 +8,11 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::message::MessageView;
-use crate::models::reaction::{Emoji, MAX_DISTINCT, summarize};
+use crate::models::reaction::{Emoji, MAX_DISTINCT};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::Event;
 use crate::store::StoreError;
-
-/// Puts each message's reactions on its view, as everyone sees them (`me: false`).
-///
-/// # Errors
-/// The database cannot be reached.
-pub async fn fill(services: &Services, views: &mut [MessageView]) -> Result<(), AppError> {
-    if views.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
-    let mut by_message = summarize(services.store.list_reactions(&ids).await?);
-    for view in views.iter_mut() {
-        view.reactions = by_message.remove(&view.id).unwrap_or_default();
-    }
-    Ok(())
-}
 
 /// Sets `me` on the reactions of `views` that `reader` made; whether there were any.
 ///
@@ -66,20 +46,6 @@ pub async fn mark_own(
         }
     }
     Ok(true)
-}
-
-/// [`fill`] then [`mark_own`]: the views as `reader` sees them.
-///
-/// # Errors
-/// The database cannot be reached.
-pub async fn for_reader(
-    services: &Services,
-    reader: Uuid,
-    views: &mut [MessageView],
-) -> Result<(), AppError> {
-    fill(services, views).await?;
-    mark_own(services, reader, views).await?;
-    Ok(())
 }
 
 /// Adds (`add`) or removes the caller's `emoji` on a message; members of its channel only.
@@ -127,7 +93,7 @@ pub async fn react(
         .await?
         .ok_or(AppError::MessageNotFound)?;
     let mut views = [MessageView::from(row)];
-    for_reader(services, auth.user.id, &mut views).await?;
+    super::views::for_reader(services, auth.user.id, &mut views).await?;
     let [view] = views;
     Ok(view)
 }

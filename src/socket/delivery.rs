@@ -100,6 +100,7 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
             send(io.to(conversation_rooms(m.channel_id)), name, m).await
         }
         Event::MessageDeleted { channel_id, .. }
+        | Event::ThreadUpdated { channel_id, .. }
         | Event::PinChanged { channel_id, .. }
         | Event::ReactionChanged { channel_id, .. } => {
             send(

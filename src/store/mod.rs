@@ -25,7 +25,26 @@ use crate::models::dm::{DmMembers, DmRow};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
+use crate::models::thread::ReplierRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
+
+/// What messages carry besides their rows ([`Store::list_extras`]).
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// Reactions: the first users of each emoji, with its count.
+    pub reactions: Vec<ReactionRow>,
+    /// Threads: the first repliers of each root, with its counts.
+    pub repliers: Vec<ReplierRow>,
+}
+
+/// What a delete did ([`Store::delete_message`]).
+#[derive(Debug)]
+pub struct Deleted {
+    /// Storage keys of the files that went with it.
+    pub file_keys: Vec<String>,
+    /// It is a thread's root with replies: emptied, kept as a tombstone.
+    pub tombstone: bool,
+}
 
 /// What can go wrong below the services.
 #[derive(Debug, thiserror::Error)]
@@ -375,15 +394,25 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError>;
 
-    /// [`Store::list_messages`] with the reactions of the messages read
-    /// ([`Store::list_reactions`]), in one hand-off where the database has them.
-    async fn list_messages_reacted(
+    /// [`Store::list_messages`] with what goes on the messages read ([`Store::list_extras`]),
+    /// in one hand-off where the database has them; `collapsed` leaves replies out.
+    async fn list_history(
         &self,
         channel: Uuid,
         reader: Uuid,
         anchor: Anchor,
         limit: u32,
-    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError>;
+        collapsed: bool,
+    ) -> Result<(Vec<MessageRow>, Extras), StoreError>;
+
+    /// Up to `limit` replies of thread `root` after `after` (oldest first; the root's id
+    /// to start).
+    async fn list_thread(
+        &self,
+        root: Uuid,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError>;
 
     /// The version of a channel's history as `reader` may see it; `None` when `reader` may
     /// not read the channel or it does not exist. Read before a page, it tells later whether
@@ -427,8 +456,31 @@ pub trait Store: Send + Sync + 'static {
         add: Option<(DateTime<Utc>, u32)>,
     ) -> Result<Option<(Uuid, bool)>, StoreError>;
 
-    /// The first users of each emoji on these messages, with each emoji's count.
-    async fn list_reactions(&self, messages: &[Uuid]) -> Result<Vec<ReactionRow>, StoreError>;
+    /// What these messages carry besides their row: the first users of each emoji with
+    /// each emoji's count, and the first repliers of each thread with its counts.
+    async fn list_extras(&self, messages: &[Uuid]) -> Result<Extras, StoreError>;
+
+    /// Records whether `user` follows thread `root` of `channel`. With `keep_choice`, a
+    /// choice made before stays (the root's author when a reply arrives).
+    async fn set_follow(
+        &self,
+        user: Uuid,
+        root: Uuid,
+        channel: Uuid,
+        following: bool,
+        keep_choice: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` threads `user` follows in channels they may read, newest activity
+    /// first, before activity `before`: `(root, activity)`, the activity being the newest
+    /// reply's id (the root's when it has none).
+    async fn list_followed_threads(
+        &self,
+        user: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 
     /// `user`'s own reactions among these messages: `(message, emoji)`.
     async fn list_own_reactions(
@@ -440,9 +492,13 @@ pub trait Store: Send + Sync + 'static {
     /// A channel's pinned messages, the most recently pinned first.
     async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;
 
-    /// Deletes a message and the rows of its files; `None` when it was already gone, else
-    /// the storage keys of those files.
-    async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError>;
+    /// Deletes a message and the rows of its files — or, for a thread's root with replies,
+    /// empties it into a tombstone at `at`; `None` when it was already gone.
+    async fn delete_message(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Deleted>, StoreError>;
 
     /// Writes an upload's row as `pending`, before its bytes are stored.
     async fn insert_file(&self, file: &FileRow) -> Result<(), StoreError>;

@@ -9,12 +9,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::{
-    ChannelDeleted, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+    ChannelDeleted, Extras, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
+use crate::models::thread::ReplierRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
@@ -58,6 +59,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         8,
         "reactions",
         include_str!("../../migrations/postgres/0008_reactions.sql"),
+    ),
+    (
+        9,
+        "threads",
+        include_str!("../../migrations/postgres/0009_threads.sql"),
     ),
 ];
 
@@ -195,8 +201,9 @@ impl PgStore {
         reader: Uuid,
         anchor: Anchor,
         limit: u32,
+        collapsed: bool,
     ) -> Result<Vec<MessageRow>, StoreError> {
-        let (sql, id) = queries::page_query(anchor);
+        let (sql, id) = queries::page_query(anchor, collapsed);
         let mut query = sqlx::query_as::<_, MessageRow>(sql)
             .bind(channel)
             .bind(reader);
@@ -208,36 +215,48 @@ impl PgStore {
             .fetch_all(&mut *queries::acquire(&self.pool).await?)
             .await?)
     }
-}
 
-impl PgStore {
-    /// [`super::Store::list_messages_reacted`]: the page, then its reactions.
-    async fn list_page_reacted(
+    /// [`super::Store::list_history`]: the page, then its extras (a page holds at most
+    /// 101 messages, one chunk).
+    async fn list_page_extras(
         &self,
         channel: Uuid,
         reader: Uuid,
         anchor: Anchor,
         limit: u32,
-    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError> {
-        let page = self.list_page(channel, reader, anchor, limit).await?;
-        let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
-        let mut reactions = Vec::new();
-        for chunk in ids.chunks(500) {
-            reactions.extend(self.read_reactions(chunk.to_vec()).await?);
+        collapsed: bool,
+    ) -> Result<(Vec<MessageRow>, Extras), StoreError> {
+        let page = self
+            .list_page(channel, reader, anchor, limit, collapsed)
+            .await?;
+        if page.is_empty() {
+            return Ok((page, Extras::default()));
         }
-        Ok((page, reactions))
+        let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
+        let extras = self.read_extras(ids).await?;
+        Ok((page, extras))
     }
 
-    /// [`super::Store::list_reactions`] of at most 500 messages: one round trip.
-    async fn read_reactions(&self, messages: Vec<Uuid>) -> Result<Vec<ReactionRow>, StoreError> {
+    /// [`super::Store::list_extras`] of at most 500 messages: two statements on one
+    /// connection.
+    async fn read_extras(&self, messages: Vec<Uuid>) -> Result<Extras, StoreError> {
+        let mut conn = queries::acquire(&self.pool).await?;
         let sql = queries::reactions_of(messages.len());
         let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
-        for id in messages {
-            query = query.bind(id);
+        for id in &messages {
+            query = query.bind(*id);
         }
-        Ok(query
-            .fetch_all(&mut *queries::acquire(&self.pool).await?)
-            .await?)
+        let reactions = query.fetch_all(&mut *conn).await?;
+        let sql = queries::repliers_of(messages.len());
+        let mut query = sqlx::query_as::<_, ReplierRow>(sqlx::AssertSqlSafe(sql));
+        for id in &messages {
+            query = query.bind(*id);
+        }
+        let repliers = query.fetch_all(&mut *conn).await?;
+        Ok(Extras {
+            reactions,
+            repliers,
+        })
     }
 }
 

@@ -166,7 +166,7 @@ pub(super) const DELETE_STAR: &str =
 const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
     m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
     u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url, \
-    m.pinned_at, m.pinned_by \
+    m.pinned_at, m.pinned_by, m.deleted_at \
     FROM messages m JOIN users u ON u.id = m.sender_id ";
 
 pub(super) fn fetch_message() -> String {
@@ -194,22 +194,79 @@ const READABLE_BY: &str = "m.channel_id = $1 AND EXISTS (SELECT 1 FROM channels 
 
 /// The statement of a history page and the id it starts after or before, if any. Its
 /// parameters: `$1` channel, `$2` reader, then the id (when there is one), then the limit.
-pub(super) fn page_query(anchor: Anchor) -> (&'static str, Option<Uuid>) {
-    static LATEST: LazyLock<String> = LazyLock::new(|| {
-        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} ORDER BY m.id DESC LIMIT $3")
+/// A collapsed page leaves replies out (docs/api.md, "Threads").
+pub(super) fn page_query(anchor: Anchor, collapsed: bool) -> (&'static str, Option<Uuid>) {
+    fn page(collapsed: bool, rest: &str) -> String {
+        let roots = if collapsed { " AND m.parent_id IS NULL" } else { "" };
+        format!("{MESSAGE_SELECT} WHERE {READABLE_BY}{roots} {rest}")
+    }
+    const LATEST: &str = "ORDER BY m.id DESC LIMIT $3";
+    const BEFORE: &str = "AND m.id < $3 ORDER BY m.id DESC LIMIT $4";
+    const AFTER: &str = "AND m.id > $3 ORDER BY m.id ASC LIMIT $4";
+    static PAGES: LazyLock<[[String; 3]; 2]> = LazyLock::new(|| {
+        [false, true].map(|collapsed| [LATEST, BEFORE, AFTER].map(|rest| page(collapsed, rest)))
     });
-    static BEFORE: LazyLock<String> = LazyLock::new(|| {
-        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id < $3 ORDER BY m.id DESC LIMIT $4")
-    });
-    static AFTER: LazyLock<String> = LazyLock::new(|| {
-        format!("{MESSAGE_SELECT} WHERE {READABLE_BY} AND m.id > $3 ORDER BY m.id ASC LIMIT $4")
-    });
+    let pages = &PAGES[usize::from(collapsed)];
     match anchor {
-        Anchor::Latest => (LATEST.as_str(), None),
-        Anchor::Before(id) => (BEFORE.as_str(), Some(id)),
-        Anchor::After(id) => (AFTER.as_str(), Some(id)),
+        Anchor::Latest => (pages[0].as_str(), None),
+        Anchor::Before(id) => (pages[1].as_str(), Some(id)),
+        Anchor::After(id) => (pages[2].as_str(), Some(id)),
     }
 }
+
+/// A thread's replies after `$2` (the root's id to start), oldest first, at most `$3`.
+pub(super) fn thread_query() -> &'static str {
+    static THREAD: LazyLock<String> = LazyLock::new(|| {
+        format!("{MESSAGE_SELECT} WHERE m.parent_id = $1 AND m.id > $2 ORDER BY m.id ASC LIMIT $3")
+    });
+    THREAD.as_str()
+}
+
+/// The first repliers of each thread whose root is among `$1…`, with the thread's reply
+/// count and newest reply time (one index range per root: `messages_parent`).
+pub(super) fn repliers_of(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT root_id, sender_id, n, total, last_at FROM (SELECT parent_id AS root_id, \
+         sender_id, ROW_NUMBER() OVER (PARTITION BY parent_id \
+         ORDER BY MIN(created_at), sender_id) AS n, \
+         CAST(SUM(COUNT(*)) OVER (PARTITION BY parent_id) AS BIGINT) AS total, \
+         MAX(MAX(created_at)) OVER (PARTITION BY parent_id) AS last_at \
+         FROM messages WHERE parent_id IN ({}) GROUP BY parent_id, sender_id) t WHERE n <= {}",
+        placeholders.join(", "),
+        crate::models::thread::SHOWN_PARTICIPANTS
+    )
+}
+
+/// Follows (`$4` true) or unfollows thread `$2` of channel `$3` for user `$1`.
+pub(super) const SET_FOLLOW: &str = "INSERT INTO thread_follows \
+    (user_id, root_id, channel_id, following, updated_at) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (user_id, root_id) DO UPDATE SET following = $4, updated_at = $5";
+
+/// [`SET_FOLLOW`] that leaves an earlier choice alone (the root's author on a reply).
+pub(super) const ADD_FOLLOW: &str = "INSERT INTO thread_follows \
+    (user_id, root_id, channel_id, following, updated_at) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (user_id, root_id) DO NOTHING";
+
+/// The threads `$1` follows in channels they may read, by newest activity (the newest
+/// reply's id, or the root's when none) before `$2` (none: from the newest), at most `$3`.
+pub(super) const FOLLOWED_THREADS: &str = "SELECT root_id, activity FROM (SELECT f.root_id, \
+    COALESCE((SELECT r.id FROM messages r WHERE r.parent_id = f.root_id \
+    ORDER BY r.id DESC LIMIT 1), f.root_id) \
+    AS activity FROM thread_follows f JOIN channels c ON c.id = f.channel_id \
+    WHERE f.user_id = $1 AND f.following AND (c.is_private = FALSE OR EXISTS (SELECT 1 \
+    FROM channel_members cm WHERE cm.channel_id = c.id AND cm.user_id = $1))) t \
+    WHERE $2 IS NULL OR activity < $2 ORDER BY activity DESC LIMIT $3";
+
+/// Whether message `$1` has replies.
+pub(super) const HAS_REPLIES: &str =
+    "SELECT EXISTS (SELECT 1 FROM messages WHERE parent_id = $1)";
+
+/// Empties a deleted root that keeps its replies (a tombstone).
+pub(super) const TOMBSTONE_MESSAGE: &str = "UPDATE messages SET content = '', \
+    attachments = '[]', pinned_at = NULL, pinned_by = NULL, deleted_at = $2 WHERE id = $1";
+
+pub(super) const DELETE_MESSAGE_REACTIONS: &str = "DELETE FROM reactions WHERE message_id = $1";
 
 /// Whether channel `$1` is private, and whether `$2` is in it (SQLite, whose versions live
 /// in memory).
@@ -977,17 +1034,32 @@ macro_rules! impl_store {
                 anchor: Anchor,
                 limit: u32,
             ) -> Result<Vec<MessageRow>, StoreError> {
-                self.list_page(channel, reader, anchor, limit).await
+                self.list_page(channel, reader, anchor, limit, false).await
             }
 
-            async fn list_messages_reacted(
+            async fn list_history(
                 &self,
                 channel: Uuid,
                 reader: Uuid,
                 anchor: Anchor,
                 limit: u32,
-            ) -> Result<(Vec<MessageRow>, Vec<$crate::models::reaction::ReactionRow>), StoreError> {
-                self.list_page_reacted(channel, reader, anchor, limit).await
+                collapsed: bool,
+            ) -> Result<(Vec<MessageRow>, $crate::store::Extras), StoreError> {
+                self.list_page_extras(channel, reader, anchor, limit, collapsed).await
+            }
+
+            async fn list_thread(
+                &self,
+                root: Uuid,
+                after: Uuid,
+                limit: u32,
+            ) -> Result<Vec<MessageRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MessageRow>(queries::thread_query())
+                    .bind(root)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
             }
 
             async fn history_version(
@@ -1129,15 +1201,49 @@ macro_rules! impl_store {
                 Ok(Some((channel, changed)))
             }
 
-            async fn list_reactions(
-                &self,
-                messages: &[Uuid],
-            ) -> Result<Vec<$crate::models::reaction::ReactionRow>, StoreError> {
-                let mut rows = Vec::new();
+            async fn list_extras(&self, messages: &[Uuid]) -> Result<$crate::store::Extras, StoreError> {
+                let mut extras = $crate::store::Extras::default();
                 for chunk in messages.chunks(500) {
-                    rows.extend(self.read_reactions(chunk.to_vec()).await?);
+                    let more = self.read_extras(chunk.to_vec()).await?;
+                    extras.reactions.extend(more.reactions);
+                    extras.repliers.extend(more.repliers);
                 }
-                Ok(rows)
+                Ok(extras)
+            }
+
+            async fn set_follow(
+                &self,
+                user: Uuid,
+                root: Uuid,
+                channel: Uuid,
+                following: bool,
+                keep_choice: bool,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let sql = if keep_choice { queries::ADD_FOLLOW } else { queries::SET_FOLLOW };
+                sqlx::query(sql)
+                    .bind(user)
+                    .bind(root)
+                    .bind(channel)
+                    .bind(following)
+                    .bind(at)
+                    .execute(&mut *queries::acquire(&self.pool).await?)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_followed_threads(
+                &self,
+                user: Uuid,
+                before: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+                Ok(sqlx::query_as::<_, (Uuid, Uuid)>(queries::FOLLOWED_THREADS)
+                    .bind(user)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
             }
 
             async fn list_own_reactions(
@@ -1165,7 +1271,11 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn delete_message(&self, id: Uuid) -> Result<Option<Vec<String>>, StoreError> {
+            async fn delete_message(
+                &self,
+                id: Uuid,
+                at: DateTime<Utc>,
+            ) -> Result<Option<$crate::store::Deleted>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let Some(channel) = bump_history_of(&mut tx, id).await? else {
@@ -1177,11 +1287,29 @@ macro_rules! impl_store {
                     .fetch_all(&mut *tx)
                     .await?;
                 sqlx::query(queries::DELETE_MESSAGE_FILES).bind(id).execute(&mut *tx).await?;
-                sqlx::query(queries::DELETE_MESSAGE).bind(id).execute(&mut *tx).await?;
+                // Replies commit under the channel's row, locked above: none can slip in
+                // between this check and the delete.
+                let tombstone: bool = sqlx::query_scalar(queries::HAS_REPLIES)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if tombstone {
+                    sqlx::query(queries::DELETE_MESSAGE_REACTIONS).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(queries::TOMBSTONE_MESSAGE)
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                } else {
+                    sqlx::query(queries::DELETE_MESSAGE).bind(id).execute(&mut *tx).await?;
+                }
                 let committed = tx.commit().await;
                 self.history_changed(channel);
                 committed?;
-                Ok(Some(flatten_keys(files)))
+                Ok(Some($crate::store::Deleted {
+                    file_keys: flatten_keys(files),
+                    tombstone,
+                }))
             }
 
             async fn insert_file(&self, file: &FileRow) -> Result<(), StoreError> {
@@ -1358,6 +1486,7 @@ macro_rules! impl_store {
                 sender_avatar_url: message.sender.avatar_url.clone(),
                 pinned_at: None,
                 pinned_by: None,
+                deleted_at: None,
             }
         }
 

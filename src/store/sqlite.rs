@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use super::sqlite_threads::Threads;
 use super::{
-    ChannelDeleted, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+    ChannelDeleted, Extras, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
+use crate::models::thread::ReplierRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
@@ -65,6 +66,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         8,
         "reactions",
         include_str!("../../migrations/sqlite/0008_reactions.sql"),
+    ),
+    (
+        9,
+        "threads",
+        include_str!("../../migrations/sqlite/0009_threads.sql"),
     ),
 ];
 
@@ -185,30 +191,29 @@ impl SqliteStore {
         reader: Uuid,
         anchor: Anchor,
         limit: u32,
+        collapsed: bool,
     ) -> Result<Vec<MessageRow>, StoreError> {
         self.readers
-            .run(move |conn| read_page(conn, channel, reader, anchor, limit))
+            .run(move |conn| read_page(conn, channel, reader, anchor, limit, collapsed))
             .await
     }
 
-    /// [`super::Store::list_messages_reacted`]: the page and its reactions in one hand-off
-    /// to a reader thread.
-    async fn list_page_reacted(
+    /// [`super::Store::list_history`]: the page and its extras in one hand-off to a reader
+    /// thread (a page holds at most 101 messages, one chunk).
+    async fn list_page_extras(
         &self,
         channel: Uuid,
         reader: Uuid,
         anchor: Anchor,
         limit: u32,
-    ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), StoreError> {
+        collapsed: bool,
+    ) -> Result<(Vec<MessageRow>, Extras), StoreError> {
         self.readers
             .run(move |conn| {
-                let page = read_page(conn, channel, reader, anchor, limit)?;
+                let page = read_page(conn, channel, reader, anchor, limit, collapsed)?;
                 let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
-                let mut reactions = Vec::new();
-                for chunk in ids.chunks(500) {
-                    reactions.extend(read_reactions(conn, chunk)?);
-                }
-                Ok((page, reactions))
+                let extras = read_extras(conn, &ids)?;
+                Ok((page, extras))
             })
             .await
     }
@@ -221,8 +226,9 @@ fn read_page(
     reader: Uuid,
     anchor: Anchor,
     limit: u32,
+    collapsed: bool,
 ) -> rusqlite::Result<Vec<MessageRow>> {
-    let (sql, id) = queries::page_query(anchor);
+    let (sql, id) = queries::page_query(anchor, collapsed);
     let mut statement = conn.prepare_cached(sql)?;
     let limit = i64::from(limit);
     let rows = match id {
@@ -236,17 +242,15 @@ fn read_page(
     Ok(page)
 }
 
-/// The reactions of at most 500 messages (`queries::reactions_of`) on a reader connection.
-fn read_reactions(
-    conn: &rusqlite::Connection,
-    messages: &[Uuid],
-) -> rusqlite::Result<Vec<ReactionRow>> {
+/// The extras of at most 500 messages (`queries::reactions_of`, `queries::repliers_of`)
+/// on a reader connection.
+fn read_extras(conn: &rusqlite::Connection, messages: &[Uuid]) -> rusqlite::Result<Extras> {
     if messages.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Extras::default());
     }
     let mut statement = conn.prepare_cached(&queries::reactions_of(messages.len()))?;
     let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
-    let mut out = Vec::new();
+    let mut reactions = Vec::new();
     for row in rows.mapped(|row| {
         Ok(ReactionRow {
             message_id: row.get(0)?,
@@ -257,18 +261,35 @@ fn read_reactions(
             total: row.get(5)?,
         })
     }) {
-        out.push(row?);
+        reactions.push(row?);
     }
-    Ok(out)
+    let mut statement = conn.prepare_cached(&queries::repliers_of(messages.len()))?;
+    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
+    let mut repliers = Vec::new();
+    for row in rows.mapped(|row| {
+        Ok(ReplierRow {
+            root_id: row.get(0)?,
+            sender_id: row.get(1)?,
+            n: row.get(2)?,
+            total: row.get(3)?,
+            last_at: time(row, 4)?,
+        })
+    }) {
+        repliers.push(row?);
+    }
+    Ok(Extras {
+        reactions,
+        repliers,
+    })
 }
 
 impl SqliteStore {
-    /// [`super::Store::list_reactions`] of at most 500 messages, on a reader thread like
-    /// the page they go with (through sqlx's connection thread it cost a history page more
+    /// [`super::Store::list_extras`] of at most 500 messages, on a reader thread like the
+    /// page they go with (through sqlx's connection thread it cost a history page more
     /// than its own query).
-    async fn read_reactions(&self, messages: Vec<Uuid>) -> Result<Vec<ReactionRow>, StoreError> {
+    async fn read_extras(&self, messages: Vec<Uuid>) -> Result<Extras, StoreError> {
         self.readers
-            .run(move |conn| read_reactions(conn, &messages))
+            .run(move |conn| read_extras(conn, &messages))
             .await
     }
 
@@ -451,20 +472,23 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         attachments: row.get(4)?,
         parent_id: row.get(5)?,
         nonce: row.get(6)?,
-        edited_at: match row.get_ref(7)? {
-            rusqlite::types::ValueRef::Null => None,
-            _ => Some(time(row, 7)?),
-        },
+        edited_at: opt_time(row, 7)?,
         created_at: time(row, 8)?,
         sender_username: row.get(9)?,
         sender_display_name: row.get(10)?,
         sender_avatar_url: row.get(11)?,
-        pinned_at: match row.get_ref(12)? {
-            rusqlite::types::ValueRef::Null => None,
-            _ => Some(time(row, 12)?),
-        },
+        pinned_at: opt_time(row, 12)?,
         pinned_by: row.get(13)?,
+        deleted_at: opt_time(row, 14)?,
     })
+}
+
+/// A time column that may be `NULL`.
+fn opt_time(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => time(row, i).map(Some),
+    }
 }
 
 /// A time column: RFC 3339 as sqlx writes it, read with chrono's RFC 3339 parser (several

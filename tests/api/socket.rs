@@ -179,7 +179,7 @@ async fn messages_sent_over_either_door_reach_every_subscriber_exactly_once() {
     );
     assert_eq!(
         sb.event("message-deleted", WAIT).await.unwrap(),
-        json!({"messageId": message["id"], "channelId": channel})
+        json!({"messageId": message["id"], "channelId": channel, "tombstone": false})
     );
 
     let left = sb

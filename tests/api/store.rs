@@ -761,11 +761,19 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
         ["m4", "m3", "m2", "m1"]
     );
     // A deleted anchor still marks its place.
-    assert_eq!(
-        store.delete_message(ids[2]).await.unwrap(),
-        Some(Vec::new())
+    let deleted = store
+        .delete_message(ids[2], Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deleted.file_keys.is_empty() && !deleted.tombstone);
+    assert!(
+        store
+            .delete_message(ids[2], Utc::now())
+            .await
+            .unwrap()
+            .is_none()
     );
-    assert_eq!(store.delete_message(ids[2]).await.unwrap(), None);
     assert!(store.fetch_message(ids[2]).await.unwrap().is_none());
     assert_eq!(page(Anchor::Before(ids[2]), 10).await, ["m2", "m1"]);
     assert_eq!(page(Anchor::After(ids[2]), 10).await, ["m4", "m5"]);
@@ -938,7 +946,12 @@ async fn files_go_pending_to_ready_attach_to_one_message_and_leave_with_it() {
     expected.sort();
     assert_eq!(listed, expected);
     // Deleting the message takes the rows and gives back every key to remove.
-    let mut keys = store.delete_message(sent).await.unwrap().unwrap();
+    let mut keys = store
+        .delete_message(sent, Utc::now())
+        .await
+        .unwrap()
+        .unwrap()
+        .file_keys;
     keys.sort();
     let mut expected = [png.storage_keys(), pdf.storage_keys()].concat();
     expected.sort();
@@ -1186,7 +1199,7 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
         Err(StoreError::LimitReached)
     ));
 
-    let rows = store.list_reactions(&[m, quiet]).await.unwrap();
+    let rows = store.list_extras(&[m, quiet]).await.unwrap().reactions;
     let summary = chai_tapri::models::reaction::summarize(rows);
     assert!(!summary.contains_key(&quiet));
     let list = &summary[&m];
@@ -1223,15 +1236,22 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
         None
     );
     // A page comes with its reactions.
-    let (page, reactions) = store
-        .list_messages_reacted(room, owner.id, Anchor::Latest, 10)
+    let (page, extras) = store
+        .list_history(room, owner.id, Anchor::Latest, 10, false)
         .await
         .unwrap();
     assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [quiet, m]);
-    let summary = chai_tapri::models::reaction::summarize(reactions);
+    let summary = chai_tapri::models::reaction::summarize(extras.reactions);
     assert_eq!(summary[&m][0].count, 2);
     assert_eq!(summary.len(), 1);
     // They go with their message.
-    store.delete_message(m).await.unwrap();
-    assert!(store.list_reactions(&[m]).await.unwrap().is_empty());
+    store.delete_message(m, Utc::now()).await.unwrap();
+    assert!(
+        store
+            .list_extras(&[m])
+            .await
+            .unwrap()
+            .reactions
+            .is_empty()
+    );
 }
