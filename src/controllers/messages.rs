@@ -52,10 +52,7 @@ fn parse_page(q: &HistoryQuery) -> Result<PageSpec, AppError> {
         None | Some("expanded") => false,
         Some("collapsed") => true,
         Some(_) => {
-            return Err(AppError::field(
-                "threads",
-                "must be expanded or collapsed",
-            ));
+            return Err(AppError::field("threads", "must be expanded or collapsed"));
         }
     };
     if let Some(cursor) = q.cursor.as_deref().filter(|c| !c.is_empty()) {

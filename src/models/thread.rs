@@ -115,12 +115,9 @@ mod tests {
         let by_root = summarize(rows);
         let one = &by_root[&Uuid::from_u128(1)];
         assert_eq!(one.reply_count, 9);
-        assert_eq!(
-            one.participants,
-            [10, 20, 30].map(Uuid::from_u128).to_vec()
-        );
+        assert_eq!(one.participants, [10, 20, 30].map(Uuid::from_u128).to_vec());
         assert_eq!(by_root[&Uuid::from_u128(2)].reply_count, 1);
-        let many = summarize((1..=7).map(|n| row(3, n as u128, n, 7)).collect());
+        let many = summarize((1..=7u8).map(|n| row(3, n.into(), n.into(), 7)).collect());
         assert_eq!(many[&Uuid::from_u128(3)].participants.len(), 5);
     }
 }

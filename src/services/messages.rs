@@ -538,7 +538,11 @@ pub async fn delete(
     if !allowed {
         return Err(AppError::NotMessageOwner);
     }
-    let Some(deleted) = services.store.delete_message(message_id, Utc::now()).await? else {
+    let Some(deleted) = services
+        .store
+        .delete_message(message_id, Utc::now())
+        .await?
+    else {
         return Err(AppError::MessageNotFound);
     };
     // The rows went with the message; now their bytes.

@@ -84,7 +84,10 @@ pub async fn thread(
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = has_more
-        .then(|| rows.last().map(|r| encode_cursor(CursorKind::Thread, &r.id.to_string())))
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(CursorKind::Thread, &r.id.to_string()))
+        })
         .flatten();
     let mut all: Vec<MessageView> = std::iter::once(root)
         .chain(rows)

@@ -9,7 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::{
-    ChannelDeleted, Extras, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+    ChannelDeleted, ChannelQuery, Extras, HistoryVersion, Joined, Left, StoreError, UserQuery,
+    queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;

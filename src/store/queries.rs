@@ -197,7 +197,11 @@ const READABLE_BY: &str = "m.channel_id = $1 AND EXISTS (SELECT 1 FROM channels 
 /// A collapsed page leaves replies out (docs/api.md, "Threads").
 pub(super) fn page_query(anchor: Anchor, collapsed: bool) -> (&'static str, Option<Uuid>) {
     fn page(collapsed: bool, rest: &str) -> String {
-        let roots = if collapsed { " AND m.parent_id IS NULL" } else { "" };
+        let roots = if collapsed {
+            " AND m.parent_id IS NULL"
+        } else {
+            ""
+        };
         format!("{MESSAGE_SELECT} WHERE {READABLE_BY}{roots} {rest}")
     }
     const LATEST: &str = "ORDER BY m.id DESC LIMIT $3";
@@ -259,8 +263,7 @@ pub(super) const FOLLOWED_THREADS: &str = "SELECT root_id, activity FROM (SELECT
     WHERE $2 IS NULL OR activity < $2 ORDER BY activity DESC LIMIT $3";
 
 /// Whether message `$1` has replies.
-pub(super) const HAS_REPLIES: &str =
-    "SELECT EXISTS (SELECT 1 FROM messages WHERE parent_id = $1)";
+pub(super) const HAS_REPLIES: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE parent_id = $1)";
 
 /// Empties a deleted root that keeps its replies (a tombstone).
 pub(super) const TOMBSTONE_MESSAGE: &str = "UPDATE messages SET content = '', \

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::sqlite_threads::Threads;
 use super::{
-    ChannelDeleted, Extras, ChannelQuery, HistoryVersion, Joined, Left, StoreError, UserQuery, queries,
+    ChannelDeleted, ChannelQuery, Extras, HistoryVersion, Joined, Left, StoreError, UserQuery,
+    queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;

@@ -23,4 +23,5 @@ mod rate_limits;
 mod reactions;
 mod socket;
 mod store;
+mod threads;
 mod users;

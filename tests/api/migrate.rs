@@ -29,6 +29,7 @@ async fn answers(app: &TestApp, users: &[TestUser], channels: &[String]) -> Vec<
             "/api/channels".to_owned(),
             "/api/channels/starred".to_owned(),
             "/api/dms".to_owned(),
+            "/api/threads".to_owned(),
             format!("/api/users/{}", u.id),
             "/api/auth/me".to_owned(),
         ] {
@@ -97,7 +98,7 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
 
     // A team: users, a public and a private channel, a direct conversation, stars, an edit,
     // reactions,
-    // a delete, a file on a message, a revoked token, and 100,000 messages with nonces.
+    // a thread (with its followers) whose root was deleted into a tombstone, a delete, a file on a message, a revoked token, and 100,000 messages with nonces.
     let mut users = Vec::new();
     for name in ["mig_asha", "mig_bilal", "mig_chen", "mig_dara"] {
         users.push(app.signup(name).await);
@@ -159,6 +160,25 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
             .await;
         assert_eq!(r.status(), 200);
     }
+    let asked = app.send_message(&users[0], &public, "a question").await;
+    let r = app
+        .send_as(
+            Method::POST,
+            &users[1].token,
+            &format!("/api/channels/{public}/messages"),
+            &json!({ "content": "an answer", "parentId": asked["id"] }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        app.delete_as(
+            &users[0],
+            &format!("/api/messages/{}", asked["id"].as_str().unwrap())
+        )
+        .await
+        .status(),
+        200
+    );
     let gone = app.send_message(&users[0], &public, "to be deleted").await;
     assert_eq!(
         app.delete_as(
@@ -283,12 +303,13 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
             .unwrap_or_default()
             .to_owned()
     };
-    // The 100,000, the edited one, the one with the file and the direct one (the deleted one
-    // is gone).
+    // The 100,000, the edited one, the tombstone and its reply, the one with the file and
+    // the direct one (the deleted one is gone).
     assert!(
-        line("messages").contains(&format!("{} rows", MESSAGES + 3)),
+        line("messages").contains(&format!("{} rows", MESSAGES + 5)),
         "{out}"
     );
+    assert!(line("thread_follows").contains("2 rows"), "{out}");
     assert!(line("users").contains("5 rows"), "{out}");
     assert!(line("token_revocations").contains("1 rows"), "{out}");
     eprintln!("{out}");

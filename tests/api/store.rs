@@ -1246,12 +1246,5 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
     assert_eq!(summary.len(), 1);
     // They go with their message.
     store.delete_message(m, Utc::now()).await.unwrap();
-    assert!(
-        store
-            .list_extras(&[m])
-            .await
-            .unwrap()
-            .reactions
-            .is_empty()
-    );
+    assert!(store.list_extras(&[m]).await.unwrap().reactions.is_empty());
 }
