@@ -292,6 +292,9 @@ pub struct Config {
     pub presence_node_ttl: Duration,
     /// How long a typing state lasts with no new `typing-start` before the server ends it.
     pub typing_timeout: Duration,
+    /// Channels with more members than this take `@channel` / `@here` from their owner and
+    /// admins only.
+    pub mention_all_max_members: u32,
     /// HS256 key for tokens.
     pub jwt_secret: Secret,
     /// Whether the secret was generated for this run (development only).
@@ -577,6 +580,11 @@ impl Config {
             10_485_760u64,
             "a size in bytes such as 10485760",
         )?;
+        let mention_all_max_members = v.parse(
+            "MENTION_ALL_MAX_MEMBERS",
+            100u32,
+            "a number of members such as 100",
+        )?;
         let level = match v.or("LOG_LEVEL", "info").to_ascii_lowercase().as_str() {
             "error" => tracing::Level::ERROR,
             "warn" => tracing::Level::WARN,
@@ -653,6 +661,7 @@ impl Config {
             rate_limit,
             storage_url,
             max_file_size,
+            mention_all_max_members,
             log: LogConfig {
                 level,
                 dir: PathBuf::from(v.or("LOG_DIR", "logs")),

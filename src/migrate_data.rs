@@ -117,6 +117,17 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "message_mentions",
+        key: 1,
+        columns: &[
+            ("id", Kind::Uuid),
+            ("message_id", Kind::Uuid),
+            ("n", Int),
+            ("user_id", OptUuid),
+            ("channel_id", Kind::Uuid),
+        ],
+    },
+    Table {
         name: "thread_follows",
         key: 2,
         columns: &[

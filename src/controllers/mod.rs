@@ -5,6 +5,7 @@ pub mod channels;
 pub mod dms;
 pub mod files;
 pub mod health;
+pub mod mentions;
 pub mod messages;
 pub mod openapi;
 pub mod threads;
@@ -54,6 +55,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(threads::get_thread))
         .routes(routes!(threads::follow_thread, threads::unfollow_thread))
         .routes(routes!(threads::list_threads))
+        .routes(routes!(mentions::list_mentions))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

@@ -686,6 +686,7 @@ impl Modify for SocketEvents {
                 "new-message": "#/components/schemas/MessageView",
                 "message-edited": "#/components/schemas/MessageView",
                 "message-deleted": {"messageId": "uuid", "channelId": "uuid", "tombstone": "boolean"},
+                "mention": {"message": "#/components/schemas/MessageView"},
                 "thread-updated": {"messageId": "uuid", "channelId": "uuid", "replyCount": "integer", "lastReplyAt": "date-time|null", "participants": "[uuid]"},
                 "message-pinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": "date-time", "pinnedBy": "uuid"},
                 "message-unpinned": {"messageId": "uuid", "channelId": "uuid", "pinnedAt": null, "pinnedBy": null},

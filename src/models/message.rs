@@ -99,6 +99,13 @@ pub struct MessageRow {
     pub pinned_by: Option<Uuid>,
     /// When it was deleted: only a thread's root keeps a row then (a tombstone).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Users mentioned by name, in order (set on a row just written; reads take them from
+    /// the store's extras).
+    #[sqlx(skip)]
+    pub mentions: Vec<Uuid>,
+    /// `@channel` or `@here` notified the channel (as `mentions`).
+    #[sqlx(skip)]
+    pub mentions_channel: bool,
 }
 
 /// The sender's public profile inside a message.
@@ -232,6 +239,10 @@ pub struct MessageView {
     /// reactions or pin; its replies stay).
     #[schema(required = true, format = DateTime)]
     pub deleted_at: Option<String>,
+    /// Members mentioned by `@username`, in the order they appear.
+    pub mentions: Vec<Uuid>,
+    /// `@channel` or `@here` notified the channel.
+    pub mentions_channel: bool,
 }
 
 impl From<MessageRow> for MessageView {
@@ -258,6 +269,8 @@ impl From<MessageRow> for MessageView {
             last_reply_at: None,
             participants: Vec::new(),
             deleted_at: row.deleted_at.map(timestamp),
+            mentions: row.mentions,
+            mentions_channel: row.mentions_channel,
         }
     }
 }
@@ -294,6 +307,8 @@ pub struct NewMessage {
     pub parent_id: Option<Uuid>,
     /// Idempotency key.
     pub nonce: Option<Nonce>,
+    /// Its mentions, found by the service in its content; written with it.
+    pub mentions: super::mention::Mentions,
 }
 
 /// The result of one send.

@@ -7,6 +7,7 @@ pub mod dm;
 pub mod file;
 pub mod file_type;
 pub mod input;
+pub mod mention;
 pub mod message;
 pub mod metadata;
 pub mod page;

@@ -60,6 +60,8 @@ pub enum CursorKind {
     Thread,
     /// `GET /api/threads`.
     Threads,
+    /// `GET /api/mentions`.
+    Mentions,
 }
 
 impl CursorKind {
@@ -72,6 +74,7 @@ impl CursorKind {
             Self::Dms => "d",
             Self::Thread => "t",
             Self::Threads => "f",
+            Self::Mentions => "n",
         }
     }
 }

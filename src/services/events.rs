@@ -58,6 +58,14 @@ pub enum Event {
         /// A thread's root with replies: kept, emptied, as a tombstone.
         tombstone: bool,
     },
+    /// A message mentions users: each of them hears `mention {message}` on their own
+    /// sockets, subscribed to its channel's room or not.
+    Mentioned {
+        /// Who is notified (never the sender).
+        user_ids: Vec<Uuid>,
+        /// The message.
+        message: Box<MessageView>,
+    },
     /// A thread's counts changed (a reply was sent or deleted): `thread-updated`.
     ThreadUpdated {
         /// The root.
@@ -206,6 +214,7 @@ impl Event {
             Self::MessageEdited(_) => "message-edited",
             Self::MessageDeleted { .. } => "message-deleted",
             Self::ThreadUpdated { .. } => "thread-updated",
+            Self::Mentioned { .. } => "mention",
             Self::PinChanged {
                 pinned_at: Some(_), ..
             } => "message-pinned",
@@ -237,6 +246,7 @@ impl Event {
             } => {
                 json!({ "messageId": message_id, "channelId": channel_id, "tombstone": tombstone })
             }
+            Self::Mentioned { message, .. } => json!({ "message": message }),
             Self::ThreadUpdated {
                 message_id,
                 channel_id,

@@ -17,6 +17,7 @@ use crate::services::channels;
 use crate::services::events::Event;
 use crate::services::files;
 use crate::services::limits::{self, Limit, Subject, Verdict};
+use crate::services::mentions::{self, Found};
 use crate::services::newest_pages::Kept;
 use crate::services::{reactions, threads, views};
 use crate::store::StoreError;
@@ -94,11 +95,16 @@ pub async fn send(
     // Membership is checked by the write itself (same transaction, no extra round trip);
     // a refusal, or a send whose extras need checking first, loads the channel to say
     // which refusal it is.
-    if input.parent_id.is_some() || !input.attachments.is_empty() {
-        channels::load(services, channel_id, auth.user.id)
-            .await?
-            .check_member()?;
-    }
+    let channel = if input.parent_id.is_some()
+        || !input.attachments.is_empty()
+        || mentions::may_mention(input.content.as_str())
+    {
+        let channel = channels::load(services, channel_id, auth.user.id).await?;
+        channel.check_member()?;
+        Some(channel)
+    } else {
+        None
+    };
     // A retry of a send that already committed costs nothing: answered before charging.
     // (Looked up only when limits apply; otherwise the write itself finds the replay.)
     if services.limits.enabled()
@@ -128,6 +134,10 @@ pub async fn send(
     // file attached elsewhere meanwhile.
     let (attachments, attachment_ids) =
         files::attachments(services, auth, &input.attachments).await?;
+    let found = match &channel {
+        Some(channel) => mentions::find(services, channel, input.content.as_str()).await?,
+        None => Found::default(),
+    };
     let inserted = match services
         .writer
         .insert(NewMessage {
@@ -138,6 +148,7 @@ pub async fn send(
             attachment_ids,
             parent_id: root.as_ref().map(|r| r.id),
             nonce: input.nonce,
+            mentions: found.mentions.clone(),
         })
         .await
     {
@@ -156,7 +167,9 @@ pub async fn send(
         if let Some(root) = &root {
             threads::replied(services, root, auth.user.id).await;
         }
-        MessageView::from(&inserted.message)
+        let view = MessageView::from(&inserted.message);
+        mentions::notify(services, &view, &found, &Found::default()).await;
+        view
     } else {
         replayed(services, auth, &inserted.message).await?
     };
@@ -434,18 +447,28 @@ pub async fn edit(
     message_id: Uuid,
     content: MessageContent,
 ) -> Result<MessageView, AppError> {
-    let (message, _) = load_message(services, auth, message_id).await?;
+    let (message, channel) = load_message(services, auth, message_id).await?;
     if message.sender_id != auth.user.id {
         return Err(AppError::NotMessageOwner);
     }
+    let found = mentions::find(services, &channel, content.as_str()).await?;
+    // What it mentioned until now: only those it newly mentions are notified.
+    let before = if found == Found::default() {
+        Found::default()
+    } else {
+        let mut old = [MessageView::from(&message)];
+        views::fill(services, &mut old).await?;
+        mentions::stored(&old[0])
+    };
     let updated = services
         .store
-        .update_message(message_id, content.as_str(), Utc::now())
+        .update_message(message_id, content.as_str(), Utc::now(), &found.mentions)
         .await?
         .ok_or(AppError::MessageNotFound)?;
     let mut list = [MessageView::from(&updated)];
     views::fill(services, &mut list).await?;
     services.events.emit(Event::MessageEdited(list[0].clone()));
+    mentions::notify(services, &list[0], &found, &before).await;
     reactions::mark_own(services, auth.user.id, &mut list).await?;
     let [view] = list;
     Ok(view)

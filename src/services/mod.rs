@@ -9,6 +9,7 @@ pub mod events;
 pub mod files;
 pub mod last_seen;
 pub mod limits;
+pub mod mentions;
 pub mod messages;
 pub mod newest_pages;
 pub mod passwords;
@@ -63,6 +64,8 @@ pub struct Parts {
     pub last_seen: last_seen::LastSeenWriter,
     /// Who is online, and the `user:offline` announcements waiting out the grace.
     pub presence: presence::Presence,
+    /// `MENTION_ALL_MAX_MEMBERS`.
+    pub mention_all_max_members: u32,
 }
 
 impl Services {
@@ -100,6 +103,7 @@ impl Services {
             users: auth::UserCache::default(),
             newest_pages: newest_pages::NewestPages::default(),
             last_seen,
+            mention_all_max_members: config.mention_all_max_members,
         }));
         files::spawn_sweeper(&services);
         services

@@ -1,6 +1,6 @@
 //! What a message view carries besides its row, put on every view that leaves the server:
-//! its reactions (docs/api.md, "Reactions") and, on a thread's root, the thread's counts
-//! ("Threads").
+//! its reactions (docs/api.md, "Reactions"), its mentions ("Mentions") and, on a thread's
+//! root, the thread's counts ("Threads").
 //!
 //! Two steps: [`fill`] adds what everyone sees (a socket event's payload, a kept newest
 //! page: reactions with `me: false`), [`for_reader`] then sets `me` for one reader.
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::message::MessageView;
-use crate::models::{reaction, thread};
+use crate::models::{mention, reaction, thread};
 use crate::services::Services;
 use crate::services::reactions;
 use crate::store::Extras;
@@ -18,7 +18,12 @@ use crate::store::Extras;
 pub fn decorate(views: &mut [MessageView], extras: Extras) {
     let mut reactions = reaction::summarize(extras.reactions);
     let mut threads = thread::summarize(extras.repliers);
+    let mut mentions = mention::summarize(extras.mentions);
     for view in views.iter_mut() {
+        if let Some(found) = mentions.remove(&view.id) {
+            view.mentions = found.user_ids;
+            view.mentions_channel = found.channel;
+        }
         view.reactions = reactions.remove(&view.id).unwrap_or_default();
         if let Some(summary) = threads.remove(&view.id) {
             summary.apply(view);

@@ -113,6 +113,10 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         Event::MemberAdded { user_id, .. } => {
             send(io.to(user_room(*user_id)), name, &event.payload()).await
         }
+        Event::Mentioned { user_ids, .. } => {
+            let rooms: Vec<String> = user_ids.iter().map(|u| user_room(*u)).collect();
+            send(io.to(rooms), name, &event.payload()).await
+        }
         Event::DmOpened { dm, member_ids } => {
             // Into the room first, on every node, so the members' sockets hear its messages
             // from now on without a `join-channel`; then the announcement.

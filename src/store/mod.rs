@@ -35,6 +35,8 @@ pub struct Extras {
     pub reactions: Vec<ReactionRow>,
     /// Threads: the first repliers of each root, with its counts.
     pub repliers: Vec<ReplierRow>,
+    /// Mentions, by place.
+    pub mentions: Vec<crate::models::mention::MentionRow>,
 }
 
 /// What a delete did ([`Store::delete_message`]).
@@ -425,12 +427,13 @@ pub trait Store: Send + Sync + 'static {
         reader: Uuid,
     ) -> Result<Option<HistoryVersion>, StoreError>;
 
-    /// Replaces a message's content and sets `edited_at`.
+    /// Replaces a message's content and mentions and sets `edited_at`.
     async fn update_message(
         &self,
         id: Uuid,
         content: &str,
         at: DateTime<Utc>,
+        mentions: &crate::models::mention::Mentions,
     ) -> Result<Option<MessageRow>, StoreError>;
 
     /// Pins a message (`Some((by, at))`; kept as it was when already pinned) or unpins it
@@ -471,6 +474,27 @@ pub trait Store: Send + Sync + 'static {
         keep_choice: bool,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// The members of `channel` among these lower-cased usernames: `(id, lower-cased
+    /// username)`.
+    async fn find_members_named(
+        &self,
+        channel: Uuid,
+        usernames: &[String],
+    ) -> Result<Vec<(Uuid, String)>, StoreError>;
+
+    /// Every member of `channel`.
+    async fn list_member_ids(&self, channel: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Up to `limit` messages that mention `user` — by name, or channel-wide in a channel
+    /// they are a member of — other than their own, in channels they may read, older than
+    /// `before`, newest first.
+    async fn list_mentions(
+        &self,
+        user: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError>;
 
     /// Up to `limit` threads `user` follows in channels they may read, newest activity
     /// first, before activity `before`: `(root, activity)`, the activity being the newest

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
+use crate::models::mention::MentionRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
 use crate::models::thread::ReplierRow;
@@ -65,6 +66,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         9,
         "threads",
         include_str!("../../migrations/postgres/0009_threads.sql"),
+    ),
+    (
+        10,
+        "mentions",
+        include_str!("../../migrations/postgres/0010_mentions.sql"),
     ),
 ];
 
@@ -238,7 +244,7 @@ impl PgStore {
         Ok((page, extras))
     }
 
-    /// [`super::Store::list_extras`] of at most 500 messages: two statements on one
+    /// [`super::Store::list_extras`] of at most 500 messages: three statements on one
     /// connection.
     async fn read_extras(&self, messages: Vec<Uuid>) -> Result<Extras, StoreError> {
         let mut conn = queries::acquire(&self.pool).await?;
@@ -254,9 +260,16 @@ impl PgStore {
             query = query.bind(*id);
         }
         let repliers = query.fetch_all(&mut *conn).await?;
+        let sql = queries::mentions_of(messages.len());
+        let mut query = sqlx::query_as::<_, MentionRow>(sqlx::AssertSqlSafe(sql));
+        for id in &messages {
+            query = query.bind(*id);
+        }
+        let mentions = query.fetch_all(&mut *conn).await?;
         Ok(Extras {
             reactions,
             repliers,
+            mentions,
         })
     }
 }
@@ -346,6 +359,7 @@ impl PgStore {
                 let message = &batch[i];
                 results[i] = Some(if written.contains(&id) {
                     attach_files(&mut tx, message, id).await?;
+                    link_mentions(&mut tx, id, channel, &message.mentions).await?;
                     newest = Some(id);
                     Ok(Inserted {
                         message: row_of(message, id, created_at),

@@ -242,6 +242,53 @@ pub(super) fn repliers_of(n: usize) -> String {
     )
 }
 
+/// The mentions of messages `$1…`.
+pub(super) fn mentions_of(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT message_id, n, user_id FROM message_mentions WHERE message_id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+/// Records one mention of message `$2` in channel `$5`: place `$3`, user `$4` (none for
+/// a channel-wide one).
+pub(super) const INSERT_MENTION: &str = "INSERT INTO message_mentions \
+    (id, message_id, n, user_id, channel_id) VALUES ($1, $2, $3, $4, $5)";
+
+pub(super) const DELETE_MENTIONS: &str = "DELETE FROM message_mentions WHERE message_id = $1";
+
+/// The members of channel `$1` among lower-cased usernames `$2…`: `(id, lower(username))`.
+pub(super) fn members_named(n: usize) -> String {
+    let placeholders: Vec<String> = (2..=n + 1).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT u.id, lower(u.username) FROM users u JOIN channel_members cm \
+         ON cm.user_id = u.id AND cm.channel_id = $1 WHERE lower(u.username) IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+pub(super) const MEMBER_IDS: &str = "SELECT user_id FROM channel_members WHERE channel_id = $1";
+
+/// Messages that mention `$1` — by name, or channel-wide in a channel they are a member
+/// of — not their own, in channels they may read, older than `$2` (none: the newest), at
+/// most `$3`, newest first.
+pub(super) fn mentions_query() -> &'static str {
+    static MENTIONS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{MESSAGE_SELECT} WHERE m.id IN (SELECT message_id FROM message_mentions \
+             WHERE user_id = $1 UNION SELECT mm.message_id FROM message_mentions mm \
+             JOIN channel_members cm ON cm.channel_id = mm.channel_id AND cm.user_id = $1 \
+             WHERE mm.user_id IS NULL) AND m.sender_id <> $1 AND ($2 IS NULL OR m.id < $2) \
+             AND EXISTS (SELECT 1 FROM channels c WHERE c.id = m.channel_id \
+             AND (c.is_private = FALSE OR EXISTS (SELECT 1 FROM channel_members cm2 \
+             WHERE cm2.channel_id = c.id AND cm2.user_id = $1))) \
+             ORDER BY m.id DESC LIMIT $3"
+        )
+    });
+    MENTIONS.as_str()
+}
+
 /// Follows (`$4` true) or unfollows thread `$2` of channel `$3` for user `$1`.
 pub(super) const SET_FOLLOW: &str = "INSERT INTO thread_follows \
     (user_id, root_id, channel_id, following, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -1078,6 +1125,7 @@ macro_rules! impl_store {
                 id: Uuid,
                 content: &str,
                 at: DateTime<Utc>,
+                mentions: &$crate::models::mention::Mentions,
             ) -> Result<Option<MessageRow>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1091,6 +1139,8 @@ macro_rules! impl_store {
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(queries::DELETE_MENTIONS).bind(id).execute(&mut *tx).await?;
+                link_mentions(&mut tx, id, channel, mentions).await?;
                 let committed = tx.commit().await;
                 self.history_changed(channel);
                 committed?;
@@ -1235,6 +1285,43 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn find_members_named(
+                &self,
+                channel: Uuid,
+                usernames: &[String],
+            ) -> Result<Vec<(Uuid, String)>, StoreError> {
+                if usernames.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = queries::members_named(usernames.len());
+                let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(sql)).bind(channel);
+                for name in usernames {
+                    q = q.bind(name.as_str());
+                }
+                Ok(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
+            }
+
+            async fn list_member_ids(&self, channel: Uuid) -> Result<Vec<Uuid>, StoreError> {
+                Ok(sqlx::query_scalar(queries::MEMBER_IDS)
+                    .bind(channel)
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
+            async fn list_mentions(
+                &self,
+                user: Uuid,
+                before: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<MessageRow>, StoreError> {
+                Ok(sqlx::query_as::<_, MessageRow>(queries::mentions_query())
+                    .bind(user)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
             async fn list_followed_threads(
                 &self,
                 user: Uuid,
@@ -1298,6 +1385,7 @@ macro_rules! impl_store {
                     .await?;
                 if tombstone {
                     sqlx::query(queries::DELETE_MESSAGE_REACTIONS).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(queries::DELETE_MENTIONS).bind(id).execute(&mut *tx).await?;
                     sqlx::query(queries::TOMBSTONE_MESSAGE)
                         .bind(id)
                         .bind(at)
@@ -1471,6 +1559,26 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Stores message `id`'s mentions (after removing any it had).
+        async fn link_mentions(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
+            id: Uuid,
+            channel: Uuid,
+            mentions: &$crate::models::mention::Mentions,
+        ) -> Result<(), StoreError> {
+            for (n, user) in mentions.rows() {
+                sqlx::query(queries::INSERT_MENTION)
+                    .bind(Uuid::now_v7())
+                    .bind(id)
+                    .bind(n)
+                    .bind(user)
+                    .bind(channel)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
         /// The stored row of a message just written (no query: the sender's profile came
         /// with the request).
         fn row_of(message: &NewMessage, id: Uuid, created_at: DateTime<Utc>) -> MessageRow {
@@ -1490,6 +1598,8 @@ macro_rules! impl_store {
                 pinned_at: None,
                 pinned_by: None,
                 deleted_at: None,
+                mentions: message.mentions.user_ids.clone(),
+                mentions_channel: message.mentions.channel,
             }
         }
 
@@ -1578,6 +1688,7 @@ macro_rules! impl_store {
                 return unwritten(tx, message).await?;
             }
             attach_files(tx, message, id).await?;
+            link_mentions(tx, id, message.channel_id, &message.mentions).await?;
             Ok(Inserted { message: row_of(message, id, created_at), created: true })
         }
     };

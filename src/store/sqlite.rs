@@ -21,6 +21,7 @@ use super::{
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
+use crate::models::mention::MentionRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
 use crate::models::thread::ReplierRow;
@@ -72,6 +73,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         9,
         "threads",
         include_str!("../../migrations/sqlite/0009_threads.sql"),
+    ),
+    (
+        10,
+        "mentions",
+        include_str!("../../migrations/sqlite/0010_mentions.sql"),
     ),
 ];
 
@@ -243,8 +249,8 @@ fn read_page(
     Ok(page)
 }
 
-/// The extras of at most 500 messages (`queries::reactions_of`, `queries::repliers_of`)
-/// on a reader connection.
+/// The extras of at most 500 messages (`queries::reactions_of`, `queries::repliers_of`,
+/// `queries::mentions_of`) on a reader connection.
 fn read_extras(conn: &rusqlite::Connection, messages: &[Uuid]) -> rusqlite::Result<Extras> {
     if messages.is_empty() {
         return Ok(Extras::default());
@@ -278,9 +284,22 @@ fn read_extras(conn: &rusqlite::Connection, messages: &[Uuid]) -> rusqlite::Resu
     }) {
         repliers.push(row?);
     }
+    let mut statement = conn.prepare_cached(&queries::mentions_of(messages.len()))?;
+    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
+    let mut mentions = Vec::new();
+    for row in rows.mapped(|row| {
+        Ok(MentionRow {
+            message_id: row.get(0)?,
+            n: row.get(1)?,
+            user_id: row.get(2)?,
+        })
+    }) {
+        mentions.push(row?);
+    }
     Ok(Extras {
         reactions,
         repliers,
+        mentions,
     })
 }
 
@@ -423,6 +442,10 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
                             return Ok(Err(StoreError::Unattachable));
                         }
                     }
+                    for (n, user) in message.mentions.rows() {
+                        conn.prepare_cached(queries::INSERT_MENTION)?
+                            .execute(params![Uuid::now_v7(), id, n, user, channel])?;
+                    }
                     last = Some(id);
                     moved = true;
                     Ok(Inserted {
@@ -481,6 +504,8 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         pinned_at: opt_time(row, 12)?,
         pinned_by: row.get(13)?,
         deleted_at: opt_time(row, 14)?,
+        mentions: Vec::new(),
+        mentions_channel: false,
     })
 }
 

@@ -83,6 +83,7 @@ fn message(channel: Uuid, sender: &UserRow, content: &str, nonce: Option<&str>) 
         attachment_ids: Vec::new(),
         parent_id: None,
         nonce: nonce.map(|n| Nonce::parse(n).unwrap()),
+        mentions: Default::default(),
     }
 }
 
@@ -780,7 +781,7 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
     // An edit keeps the place and marks the time.
     let at = Utc::now();
     let edited = store
-        .update_message(ids[1], "m2 edited", at)
+        .update_message(ids[1], "m2 edited", at, &Default::default())
         .await
         .unwrap()
         .unwrap();
@@ -792,7 +793,7 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
     assert_eq!(page(Anchor::After(ids[0]), 1).await, ["m2 edited"]);
     assert!(
         store
-            .update_message(ids[2], "gone", at)
+            .update_message(ids[2], "gone", at, &Default::default())
             .await
             .unwrap()
             .is_none()
