@@ -62,11 +62,12 @@ pub fn parse(content: &str) -> Named {
             "here" => {
                 named.everyone.get_or_insert(Everyone::Here);
             }
-            lower if (3..=30).contains(&lower.len()) => {
-                if named.usernames.len() < MAX_USERS && !named.usernames.iter().any(|u| u == lower)
-                {
-                    named.usernames.push(lower.to_owned());
-                }
+            lower
+                if (3..=30).contains(&lower.len())
+                    && named.usernames.len() < MAX_USERS
+                    && !named.usernames.iter().any(|u| u == lower) =>
+            {
+                named.usernames.push(lower.to_owned());
             }
             _ => {}
         }

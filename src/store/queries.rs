@@ -1260,6 +1260,7 @@ macro_rules! impl_store {
                     let more = self.read_extras(chunk.to_vec()).await?;
                     extras.reactions.extend(more.reactions);
                     extras.repliers.extend(more.repliers);
+                    extras.mentions.extend(more.mentions);
                 }
                 Ok(extras)
             }

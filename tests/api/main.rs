@@ -13,6 +13,7 @@ mod files;
 mod helpers;
 mod http;
 mod load_tool;
+mod mentions;
 mod messages;
 mod metrics;
 mod migrate;
