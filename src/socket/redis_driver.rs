@@ -40,6 +40,9 @@ type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 pub struct ResilientDriver {
     handlers: Handlers,
     conn: ConnectionManager,
+    /// The completion of the latest publish: each publish returns only after the one
+    /// called before it (see [`ResilientDriver::publish`]).
+    latest: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 }
 
 /// A push message's channel and payload, when it is a published message.
@@ -82,14 +85,16 @@ impl ResilientDriver {
             })
             .set_automatic_resubscription();
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { handlers, conn })
+        Ok(Self {
+            handlers,
+            conn,
+            latest: Arc::default(),
+        })
     }
 }
 
-impl Driver for ResilientDriver {
-    type Error = redis::RedisError;
-
-    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+impl ResilientDriver {
+    async fn publish_now(&self, chan: String, val: Vec<u8>) -> redis::RedisResult<()> {
         match ANNOUNCING.try_with(Clone::clone) {
             Ok(record) => {
                 let ms = crate::backends::redis::ANNOUNCED_FOR
@@ -108,6 +113,32 @@ impl Driver for ResilientDriver {
             }
         }
         Ok(())
+    }
+}
+
+impl Driver for ResilientDriver {
+    type Error = redis::RedisError;
+
+    /// Publishes are pipelined on one connection, several in flight at once (the delivery
+    /// task publishes a run of new messages together), and the adapter broadcasts to this
+    /// node's sockets once a publish returns. Each publish therefore returns only after the
+    /// one called before it has, so this node's sockets hear broadcasts in the order they
+    /// were made whatever order the replies are handled in (300 pipelined sends showed two
+    /// neighbours swapped about once in ten runs without it).
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        let (done, mine) = tokio::sync::oneshot::channel::<()>();
+        let before = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(mine);
+        let result = self.publish_now(chan, val).await;
+        if let Some(before) = before {
+            // An error means that publish was dropped: nothing to wait for.
+            let _ = before.await;
+        }
+        let _ = done.send(());
+        result
     }
 
     async fn subscribe(

@@ -715,7 +715,15 @@ async fn pipelined_sends_of_one_sender_are_delivered_in_commit_order() {
     }
     let mut sorted = ids.clone();
     sorted.sort();
-    assert_eq!(ids, sorted, "events follow the ids' (commit) order");
+    let wrong: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] != sorted[i]).collect();
+    let places: Vec<usize> = wrong
+        .iter()
+        .map(|&i| sorted.iter().position(|x| *x == ids[i]).unwrap())
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "events follow the ids' (commit) order: out of order at {wrong:?}, ids ranked {places:?}"
+    );
     // And so resuming after any of them misses none of the later ones.
     let after = &ids[100];
     let page = crate::helpers::call_json(
