@@ -16,6 +16,7 @@ use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::Event;
 use crate::services::{messages, views};
+use crate::store::ExtrasOf;
 
 /// A page of a thread (the `data` of `GET /api/messages/{id}/thread`).
 #[derive(Debug, serde::Serialize)]
@@ -203,7 +204,11 @@ pub async fn replied(services: &Services, root: &MessageRow, sender: Uuid) {
 
 /// The room of `channel_id` hears thread `root`'s counts as they are now.
 pub async fn announce(services: &Services, root: Uuid, channel_id: Uuid) {
-    match services.store.list_extras(&[root]).await {
+    match services
+        .store
+        .list_extras(&ExtrasOf::new([(root, true, false)]))
+        .await
+    {
         Ok(extras) => {
             let summary = summarize(extras.repliers).remove(&root).unwrap_or_default();
             services.events.emit(Event::ThreadUpdated {

@@ -12,7 +12,7 @@ use crate::models::message::MessageView;
 use crate::models::{mention, reaction, thread};
 use crate::services::Services;
 use crate::services::reactions;
-use crate::store::Extras;
+use crate::store::{Extras, ExtrasOf};
 
 /// Puts the extras read with `views`' rows on them.
 pub fn decorate(views: &mut [MessageView], extras: Extras) {
@@ -39,8 +39,12 @@ pub async fn fill(services: &Services, views: &mut [MessageView]) -> Result<(), 
     if views.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
-    let extras = services.store.list_extras(&ids).await?;
+    let of = ExtrasOf::new(
+        views
+            .iter()
+            .map(|v| (v.id, v.parent_id.is_none(), v.content.contains('@'))),
+    );
+    let extras = services.store.list_extras(&of).await?;
     decorate(views, extras);
     Ok(())
 }

@@ -39,6 +39,45 @@ pub struct Extras {
     pub mentions: Vec<crate::models::mention::MentionRow>,
 }
 
+/// The messages whose extras to read ([`Store::list_extras`]): each one's reactions, the
+/// thread counts of those that are roots, the mentions of those whose content has an `@`
+/// (a message without one mentions nobody, and a reply has no thread: neither costs a
+/// statement).
+#[derive(Debug, Default, Clone)]
+pub struct ExtrasOf(pub Vec<(Uuid, bool, bool)>);
+
+impl ExtrasOf {
+    /// `(id, is a root, may mention)` of each message.
+    #[must_use]
+    pub fn new(messages: impl IntoIterator<Item = (Uuid, bool, bool)>) -> Self {
+        Self(messages.into_iter().collect())
+    }
+
+    /// Messages about which nothing is known: every statement for each.
+    #[must_use]
+    pub fn ids(ids: &[Uuid]) -> Self {
+        Self(ids.iter().map(|id| (*id, true, true)).collect())
+    }
+
+    /// Stored messages.
+    #[must_use]
+    pub fn rows(rows: &[MessageRow]) -> Self {
+        Self::new(
+            rows.iter()
+                .map(|r| (r.id, r.parent_id.is_none(), r.content.contains('@'))),
+        )
+    }
+
+    /// Every id, the roots' and the mentioning ones'.
+    #[must_use]
+    pub fn split(&self) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
+        let all = self.0.iter().map(|m| m.0).collect();
+        let roots = self.0.iter().filter(|m| m.1).map(|m| m.0).collect();
+        let mentioning = self.0.iter().filter(|m| m.2).map(|m| m.0).collect();
+        (all, roots, mentioning)
+    }
+}
+
 /// What a delete did ([`Store::delete_message`]).
 #[derive(Debug)]
 pub struct Deleted {
@@ -461,7 +500,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// What these messages carry besides their row: the first users of each emoji with
     /// each emoji's count, and the first repliers of each thread with its counts.
-    async fn list_extras(&self, messages: &[Uuid]) -> Result<Extras, StoreError>;
+    async fn list_extras(&self, messages: &ExtrasOf) -> Result<Extras, StoreError>;
 
     /// Records whether `user` follows thread `root` of `channel`. With `keep_choice`, a
     /// choice made before stays (the root's author when a reply arrives).

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::{
-    ChannelDeleted, ChannelQuery, Extras, HistoryVersion, Joined, Left, StoreError, UserQuery,
-    queries,
+    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, StoreError,
+    UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
@@ -239,38 +239,49 @@ impl PgStore {
         if page.is_empty() {
             return Ok((page, Extras::default()));
         }
-        let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
-        let extras = self.read_extras(ids).await?;
+        let extras = self.read_extras(ExtrasOf::rows(&page)).await?;
         Ok((page, extras))
     }
 
-    /// [`super::Store::list_extras`] of at most 500 messages: three statements on one
-    /// connection.
-    async fn read_extras(&self, messages: Vec<Uuid>) -> Result<Extras, StoreError> {
+    /// [`super::Store::list_extras`] of at most 500 messages: up to four statements on one
+    /// connection (none for what the messages cannot have).
+    async fn read_extras(&self, messages: ExtrasOf) -> Result<Extras, StoreError> {
+        let (all, roots, mentioning) = messages.split();
+        let mut extras = Extras::default();
+        if all.is_empty() {
+            return Ok(extras);
+        }
         let mut conn = queries::acquire(&self.pool).await?;
-        let sql = queries::reactions_of(messages.len());
+        let sql = queries::reactions_of(all.len());
         let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
-        for id in &messages {
+        for id in &all {
             query = query.bind(*id);
         }
-        let reactions = query.fetch_all(&mut *conn).await?;
-        let sql = queries::repliers_of(messages.len());
-        let mut query = sqlx::query_as::<_, ReplierRow>(sqlx::AssertSqlSafe(sql));
-        for id in &messages {
-            query = query.bind(*id);
+        extras.reactions = query.fetch_all(&mut *conn).await?;
+        if !roots.is_empty() {
+            let sql = queries::any_reply_to(roots.len());
+            let mut probe = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &roots {
+                probe = probe.bind(*id);
+            }
+            if probe.fetch_optional(&mut *conn).await?.is_some() {
+                let sql = queries::repliers_of(roots.len());
+                let mut query = sqlx::query_as::<_, ReplierRow>(sqlx::AssertSqlSafe(sql));
+                for id in &roots {
+                    query = query.bind(*id);
+                }
+                extras.repliers = query.fetch_all(&mut *conn).await?;
+            }
         }
-        let repliers = query.fetch_all(&mut *conn).await?;
-        let sql = queries::mentions_of(messages.len());
-        let mut query = sqlx::query_as::<_, MentionRow>(sqlx::AssertSqlSafe(sql));
-        for id in &messages {
-            query = query.bind(*id);
+        if !mentioning.is_empty() {
+            let sql = queries::mentions_of(mentioning.len());
+            let mut query = sqlx::query_as::<_, MentionRow>(sqlx::AssertSqlSafe(sql));
+            for id in &mentioning {
+                query = query.bind(*id);
+            }
+            extras.mentions = query.fetch_all(&mut *conn).await?;
         }
-        let mentions = query.fetch_all(&mut *conn).await?;
-        Ok(Extras {
-            reactions,
-            repliers,
-            mentions,
-        })
+        Ok(extras)
     }
 }
 

@@ -226,6 +226,16 @@ pub(super) fn thread_query() -> &'static str {
     THREAD.as_str()
 }
 
+/// Whether any message among `$1…` has a reply (a probe of `messages_parent` per id that
+/// stops at the first: most pages have no thread, and skip [`repliers_of`]).
+pub(super) fn any_reply_to(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT 1 FROM messages WHERE parent_id IN ({}) LIMIT 1",
+        placeholders.join(", ")
+    )
+}
+
 /// The first repliers of each thread whose root is among `$1…`, with the thread's reply
 /// count and newest reply time (one index range per root: `messages_parent`).
 pub(super) fn repliers_of(n: usize) -> String {
@@ -1254,10 +1264,10 @@ macro_rules! impl_store {
                 Ok(Some((channel, changed)))
             }
 
-            async fn list_extras(&self, messages: &[Uuid]) -> Result<$crate::store::Extras, StoreError> {
+            async fn list_extras(&self, messages: &$crate::store::ExtrasOf) -> Result<$crate::store::Extras, StoreError> {
                 let mut extras = $crate::store::Extras::default();
-                for chunk in messages.chunks(500) {
-                    let more = self.read_extras(chunk.to_vec()).await?;
+                for chunk in messages.0.chunks(500) {
+                    let more = self.read_extras($crate::store::ExtrasOf(chunk.to_vec())).await?;
                     extras.reactions.extend(more.reactions);
                     extras.repliers.extend(more.repliers);
                     extras.mentions.extend(more.mentions);

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::sqlite_threads::Threads;
 use super::{
-    ChannelDeleted, ChannelQuery, Extras, HistoryVersion, Joined, Left, StoreError, UserQuery,
-    queries,
+    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, StoreError,
+    UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
@@ -218,8 +218,7 @@ impl SqliteStore {
         self.readers
             .run(move |conn| {
                 let page = read_page(conn, channel, reader, anchor, limit, collapsed)?;
-                let ids: Vec<Uuid> = page.iter().map(|m| m.id).collect();
-                let extras = read_extras(conn, &ids)?;
+                let extras = read_extras(conn, &ExtrasOf::rows(&page))?;
                 Ok((page, extras))
             })
             .await
@@ -251,63 +250,65 @@ fn read_page(
 
 /// The extras of at most 500 messages (`queries::reactions_of`, `queries::repliers_of`,
 /// `queries::mentions_of`) on a reader connection.
-fn read_extras(conn: &rusqlite::Connection, messages: &[Uuid]) -> rusqlite::Result<Extras> {
-    if messages.is_empty() {
-        return Ok(Extras::default());
+fn read_extras(conn: &rusqlite::Connection, messages: &ExtrasOf) -> rusqlite::Result<Extras> {
+    let (all, roots, mentioning) = messages.split();
+    let mut extras = Extras::default();
+    if !all.is_empty() {
+        let mut statement = conn.prepare_cached(&queries::reactions_of(all.len()))?;
+        let rows = statement.query(rusqlite::params_from_iter(all.iter()))?;
+        for row in rows.mapped(|row| {
+            Ok(ReactionRow {
+                message_id: row.get(0)?,
+                emoji: row.get(1)?,
+                user_id: row.get(2)?,
+                created_at: time(row, 3)?,
+                n: row.get(4)?,
+                total: row.get(5)?,
+            })
+        }) {
+            extras.reactions.push(row?);
+        }
     }
-    let mut statement = conn.prepare_cached(&queries::reactions_of(messages.len()))?;
-    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
-    let mut reactions = Vec::new();
-    for row in rows.mapped(|row| {
-        Ok(ReactionRow {
-            message_id: row.get(0)?,
-            emoji: row.get(1)?,
-            user_id: row.get(2)?,
-            created_at: time(row, 3)?,
-            n: row.get(4)?,
-            total: row.get(5)?,
-        })
-    }) {
-        reactions.push(row?);
+    let threads = !roots.is_empty()
+        && conn
+            .prepare_cached(&queries::any_reply_to(roots.len()))?
+            .exists(rusqlite::params_from_iter(roots.iter()))?;
+    if threads {
+        let mut statement = conn.prepare_cached(&queries::repliers_of(roots.len()))?;
+        let rows = statement.query(rusqlite::params_from_iter(roots.iter()))?;
+        for row in rows.mapped(|row| {
+            Ok(ReplierRow {
+                root_id: row.get(0)?,
+                sender_id: row.get(1)?,
+                n: row.get(2)?,
+                total: row.get(3)?,
+                last_at: time(row, 4)?,
+            })
+        }) {
+            extras.repliers.push(row?);
+        }
     }
-    let mut statement = conn.prepare_cached(&queries::repliers_of(messages.len()))?;
-    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
-    let mut repliers = Vec::new();
-    for row in rows.mapped(|row| {
-        Ok(ReplierRow {
-            root_id: row.get(0)?,
-            sender_id: row.get(1)?,
-            n: row.get(2)?,
-            total: row.get(3)?,
-            last_at: time(row, 4)?,
-        })
-    }) {
-        repliers.push(row?);
+    if !mentioning.is_empty() {
+        let mut statement = conn.prepare_cached(&queries::mentions_of(mentioning.len()))?;
+        let rows = statement.query(rusqlite::params_from_iter(mentioning.iter()))?;
+        for row in rows.mapped(|row| {
+            Ok(MentionRow {
+                message_id: row.get(0)?,
+                n: row.get(1)?,
+                user_id: row.get(2)?,
+            })
+        }) {
+            extras.mentions.push(row?);
+        }
     }
-    let mut statement = conn.prepare_cached(&queries::mentions_of(messages.len()))?;
-    let rows = statement.query(rusqlite::params_from_iter(messages.iter()))?;
-    let mut mentions = Vec::new();
-    for row in rows.mapped(|row| {
-        Ok(MentionRow {
-            message_id: row.get(0)?,
-            n: row.get(1)?,
-            user_id: row.get(2)?,
-        })
-    }) {
-        mentions.push(row?);
-    }
-    Ok(Extras {
-        reactions,
-        repliers,
-        mentions,
-    })
+    Ok(extras)
 }
 
 impl SqliteStore {
     /// [`super::Store::list_extras`] of at most 500 messages, on a reader thread like the
     /// page they go with (through sqlx's connection thread it cost a history page more
     /// than its own query).
-    async fn read_extras(&self, messages: Vec<Uuid>) -> Result<Extras, StoreError> {
+    async fn read_extras(&self, messages: ExtrasOf) -> Result<Extras, StoreError> {
         self.readers
             .run(move |conn| read_extras(conn, &messages))
             .await

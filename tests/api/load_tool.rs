@@ -197,3 +197,39 @@ async fn http_and_history_count_statuses_and_time_pages_at_each_depth() {
         "deeper than the channel: skipped: {r}"
     );
 }
+
+#[tokio::test]
+async fn mix_delivers_every_message_reply_and_reaction_to_every_socket() {
+    let app = TestApp::spawn().await;
+    for (kind, events) in [
+        ("message", &["new-message"][..]),
+        ("reply", &["new-message", "thread-updated"][..]),
+        ("reaction", &["reaction-added", "reaction-removed"][..]),
+    ] {
+        let r = bench(
+            &app,
+            &[
+                "mix",
+                "--users",
+                "12",
+                "--kind",
+                kind,
+                "--window",
+                "3",
+                "--seconds",
+                "0.5",
+            ],
+        )
+        .await;
+        let operations = r["operations"].as_u64().unwrap();
+        assert!(operations > 0, "{r}");
+        assert_eq!(r["deliveries"], r["deliveries_expected"], "{kind}: {r}");
+        let heard: u64 = events.iter().map(|e| r["heard"][e].as_u64().unwrap()).sum();
+        assert_eq!(
+            heard,
+            r["deliveries"].as_u64().unwrap(),
+            "{kind}: only its events: {r}"
+        );
+        assert!(r["server"]["cpu_us_per_unit"].is_number(), "{r}");
+    }
+}

@@ -6,6 +6,7 @@ mod auth;
 mod backends;
 mod channels;
 mod connections;
+mod conversations;
 mod crash;
 mod dms;
 mod faults;

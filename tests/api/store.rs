@@ -11,7 +11,7 @@ use chai_tapri::models::file::{FileKey, FileRow};
 use chai_tapri::models::file_type::FileType;
 use chai_tapri::models::message::{Anchor, MessageContent, NewMessage, Nonce, SenderView};
 use chai_tapri::models::user::{DisplayName, Email, NewUser, ProfilePatch, UserRow, Username};
-use chai_tapri::store::{self, ChannelQuery, Joined, Left, Store, StoreError, UserQuery};
+use chai_tapri::store::{self, ChannelQuery, ExtrasOf, Joined, Left, Store, StoreError, UserQuery};
 use chrono::{Duration as Span, Utc};
 use uuid::Uuid;
 
@@ -1200,7 +1200,11 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
         Err(StoreError::LimitReached)
     ));
 
-    let rows = store.list_extras(&[m, quiet]).await.unwrap().reactions;
+    let rows = store
+        .list_extras(&ExtrasOf::ids(&[m, quiet]))
+        .await
+        .unwrap()
+        .reactions;
     let summary = chai_tapri::models::reaction::summarize(rows);
     assert!(!summary.contains_key(&quiet));
     let list = &summary[&m];
@@ -1247,5 +1251,12 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
     assert_eq!(summary.len(), 1);
     // They go with their message.
     store.delete_message(m, Utc::now()).await.unwrap();
-    assert!(store.list_extras(&[m]).await.unwrap().reactions.is_empty());
+    assert!(
+        store
+            .list_extras(&ExtrasOf::ids(&[m]))
+            .await
+            .unwrap()
+            .reactions
+            .is_empty()
+    );
 }

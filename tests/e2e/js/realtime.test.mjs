@@ -108,7 +108,7 @@ for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']])
         const deleted = next(sb, 'message-deleted');
         const d = await call(sa, 'delete-message', { messageId: ack.data.message.id });
         assert.deepEqual(d.data, { messageId: ack.data.message.id, channelId });
-        assert.deepEqual(await deleted, { messageId: ack.data.message.id, channelId });
+        assert.deepEqual(await deleted, { messageId: ack.data.message.id, channelId, tombstone: false });
       } finally {
         sa.close();
         sb.close();
@@ -182,6 +182,56 @@ test('a message with an attachment arrives in new-message with its file object, 
     assert.equal(download.status, 200);
     assert.equal(download.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(await download.text(), 'notes from the js client\n');
+  } finally {
+    sa.close();
+    sb.close();
+  }
+});
+
+test('a conversation: a DM opened live, a mention, a thread reply with its thread-updated, a reaction', TEST, async () => {
+  const a = await signup('jsc');
+  const b = await signup('jsd');
+  const sa = await connect({ transports: ['websocket'], auth: { token: a.token } });
+  const sb = await connect({ transports: ['polling', 'websocket'], auth: { token: b.token } });
+  try {
+    const openedA = next(sa, 'dm:opened');
+    const openedB = next(sb, 'dm:opened');
+    const dm = await api('POST', '/api/dms', a.token, { userIds: [b.id] });
+    assert.equal(dm.status, 201, JSON.stringify(dm.body));
+    const dmId = dm.body.data.dm.id;
+    assert.equal((await openedA).dm.id, dmId);
+    assert.equal((await openedB).dm.id, dmId);
+
+    // No join-channel: both are in the conversation's room already.
+    const mention = next(sb, 'mention');
+    const rootSeen = next(sb, 'new-message');
+    const sent = await call(sa, 'send-message', { channelId: dmId, content: `@${b.username} lunch?` });
+    assert.equal(sent.success, true, JSON.stringify(sent));
+    const root = sent.data.message;
+    assert.deepEqual(root.mentions, [b.id]);
+    assert.equal((await rootSeen).id, root.id);
+    assert.equal((await mention).message.id, root.id);
+
+    const replySeen = next(sa, 'new-message', WAIT_MS, (m) => m.parentId === root.id);
+    const updated = next(sa, 'thread-updated');
+    const replied = await call(sb, 'send-message', { channelId: dmId, content: 'yes', parentId: root.id });
+    assert.equal(replied.success, true, JSON.stringify(replied));
+    assert.equal((await replySeen).id, replied.data.message.id);
+    assert.deepEqual(await updated, {
+      messageId: root.id, channelId: dmId, replyCount: 1,
+      lastReplyAt: replied.data.message.createdAt, participants: [b.id],
+    });
+
+    const reacted = next(sb, 'reaction-added');
+    const put = await api('PUT', `/api/messages/${root.id}/reactions/${encodeURIComponent('👍')}`, a.token);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.deepEqual(put.body.data.message.reactions, [{ emoji: '👍', count: 1, userIds: [a.id], me: true }]);
+    assert.deepEqual(await reacted, { messageId: root.id, channelId: dmId, emoji: '👍', userId: a.id });
+
+    const thread = await api('GET', `/api/messages/${root.id}/thread`, b.token);
+    assert.equal(thread.status, 200);
+    assert.equal(thread.body.data.root.replyCount, 1);
+    assert.deepEqual(thread.body.data.messages.map((m) => m.content), ['yes']);
   } finally {
     sa.close();
     sb.close();

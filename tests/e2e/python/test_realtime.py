@@ -129,6 +129,41 @@ def attachment():
         sb.disconnect()
 
 
+def conversation():
+    a, b = signup("pyc"), signup("pyd")
+    sa, ea = client(a["token"], ["websocket"], "auth")
+    sb, eb = client(b["token"], ["polling", "websocket"], "auth")
+    try:
+        status, dm = api("POST", "/api/dms", a["token"], {"userIds": [b["id"]]})
+        assert status == 201, dm
+        dm_id = dm["data"]["dm"]["id"]
+        assert wait_for(ea, "dm:opened")["dm"]["id"] == dm_id
+        assert wait_for(eb, "dm:opened")["dm"]["id"] == dm_id
+        # No join-channel: both sockets are in the conversation's room already.
+        ack = sa.call("send-message", {"channelId": dm_id, "content": f"@{b['name']} lunch?"}, timeout=5)
+        assert ack["success"], ack
+        root = ack["data"]["message"]
+        assert root["mentions"] == [b["id"]], root
+        assert wait_for(eb, "mention")["message"]["id"] == root["id"]
+        reply = sb.call("send-message", {"channelId": dm_id, "content": "yes", "parentId": root["id"]},
+                        timeout=5)
+        assert reply["success"], reply
+        updated = wait_for(ea, "thread-updated")
+        assert updated == {"messageId": root["id"], "channelId": dm_id, "replyCount": 1,
+                           "lastReplyAt": reply["data"]["message"]["createdAt"],
+                           "participants": [b["id"]]}, updated
+        status, reacted = api("PUT", f"/api/messages/{root['id']}/reactions/%3Atada%3A", a["token"])
+        assert status == 200, reacted
+        heard = wait_for(eb, "reaction-added")
+        assert heard == {"messageId": root["id"], "channelId": dm_id, "emoji": ":tada:",
+                         "userId": a["id"]}, heard
+        status, thread = api("GET", f"/api/messages/{root['id']}/thread", b["token"])
+        assert status == 200 and thread["data"]["root"]["replyCount"] == 1, thread
+    finally:
+        sa.disconnect()
+        sb.disconnect()
+
+
 def refused():
     sio = socketio.Client(reconnection=False)
     errors = []
@@ -151,6 +186,7 @@ def main():
             check(f"{'→'.join(transports)} with the token in the {how}", lambda t=transports, h=how: round_trip(t, h))
     check("a bad token is refused with INVALID_TOKEN", refused)
     check("a message with an attachment arrives in new-message, and the file downloads", attachment)
+    check("a conversation: a DM, a mention, a thread reply with thread-updated, a reaction", conversation)
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0
 

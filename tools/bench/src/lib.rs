@@ -4,7 +4,7 @@
 //! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history|abuse|files|loopback> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|abuse|files|mix|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
@@ -19,6 +19,7 @@ mod files;
 mod history;
 mod http;
 mod loopback;
+mod mix;
 mod stats;
 
 use args::Args;
@@ -42,6 +43,10 @@ scenarios:
   files    --op upload|download|oversize --kind png|txt --bytes 102400 --connections 8
            --seconds 10 [--count N]
            (uploads/s with thumbnails, downloads/s and MB/s, RSS around refused oversize bodies)
+  mix      --users 1000 --kind message|reply|reaction --window 4 --seconds 10
+           --connect-concurrency 200
+           (one channel; the channel owner keeps --window sends, replies or reaction
+           changes in flight: deliveries/s and the server's CPU per delivery)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
@@ -97,6 +102,7 @@ pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
             "history" => history::run(common, args).await,
             "abuse" => abuse::run(common, args).await,
             "files" => files::run(common, args).await,
+            "mix" => mix::run(common, args).await,
             other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     })
