@@ -4,17 +4,15 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::channels::{channel_id, query};
-use super::ok;
+use super::{PageQuery, ok};
 use crate::controllers::openapi;
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
-use crate::models::page::parse_limit;
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::dms;
@@ -22,13 +20,6 @@ use crate::state::AppState;
 
 /// Most entries `userIds` may hold (repeats included) before it is refused unread.
 const MAX_LISTED: usize = 100;
-
-/// Query of `GET /api/dms`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
 
 /// `POST /api/dms` with `{userIds}`.
 #[utoipa::path(
@@ -106,16 +97,9 @@ pub async fn open_dm(
 pub async fn list_dms(
     State(state): State<AppState>,
     auth: AuthUser,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let q = query(q)?;
-    let limit = parse_limit(q.limit.as_deref())?;
-    let before = q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(dms::parse_cursor)
-        .transpose()?;
+    let (before, limit) = query(q)?.read(dms::parse_cursor)?;
     let page = dms::list(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "dms": page.dms, "pagination": page.pagination }),

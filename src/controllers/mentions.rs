@@ -3,23 +3,14 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::channels::query;
-use super::{ok, openapi};
+use super::{PageQuery, ok, openapi};
 use crate::error::AppError;
-use crate::models::page::parse_limit;
 use crate::services::auth::AuthUser;
 use crate::services::mentions;
 use crate::state::AppState;
-
-/// `limit` and `cursor`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
 
 /// `GET /api/mentions?limit&cursor`.
 #[utoipa::path(
@@ -39,16 +30,9 @@ pub struct ListQuery {
 pub async fn list_mentions(
     State(state): State<AppState>,
     auth: AuthUser,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let q = query(q)?;
-    let limit = parse_limit(q.limit.as_deref())?;
-    let before = q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(mentions::parse_cursor)
-        .transpose()?;
+    let (before, limit) = query(q)?.read(mentions::parse_cursor)?;
     let page = mentions::list(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "messages": page.messages, "pagination": page.pagination }),

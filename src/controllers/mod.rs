@@ -21,6 +21,33 @@ use crate::error::AppError;
 use crate::middleware::{self, validate::JSON_BODY_LIMIT};
 use crate::state::AppState;
 
+/// `limit` and `cursor` of a list that takes nothing else.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The cursor as `parse` reads it (none when absent or empty), and the limit.
+    ///
+    /// # Errors
+    /// `VALIDATION_ERROR` on `limit` or `cursor`.
+    pub fn read<C>(
+        &self,
+        parse: impl FnOnce(&str) -> Result<C, AppError>,
+    ) -> Result<(Option<C>, u32), AppError> {
+        let limit = crate::models::page::parse_limit(self.limit.as_deref())?;
+        let cursor = self
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(parse)
+            .transpose()?;
+        Ok((cursor, limit))
+    }
+}
+
 /// The `/api` routes (REST), before state is attached; each handler's path, method and
 /// document entry come from its `#[utoipa::path]`, so a route cannot exist undocumented.
 fn api_routes() -> OpenApiRouter<AppState> {

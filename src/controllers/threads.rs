@@ -4,37 +4,16 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::channels::query;
 use super::messages::message_id;
-use super::{ok, openapi};
+use super::{PageQuery, ok, openapi};
 use crate::error::AppError;
-use crate::models::page::{CursorKind, parse_limit};
+use crate::models::page::CursorKind;
 use crate::services::auth::AuthUser;
 use crate::services::threads;
 use crate::state::AppState;
-
-/// `limit` and `cursor` of a thread's page and of the followed threads.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-impl ListQuery {
-    fn read(&self, kind: CursorKind) -> Result<(Option<uuid::Uuid>, u32), AppError> {
-        let limit = parse_limit(self.limit.as_deref())?;
-        let cursor = self
-            .cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| threads::parse_cursor(kind, c))
-            .transpose()?;
-        Ok((cursor, limit))
-    }
-}
 
 /// `GET /api/messages/{id}/thread?limit&cursor`.
 #[utoipa::path(
@@ -58,10 +37,10 @@ pub async fn get_thread(
     State(state): State<AppState>,
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
     let id = message_id(id)?;
-    let (after, limit) = query(q)?.read(CursorKind::Thread)?;
+    let (after, limit) = query(q)?.read(|c| threads::parse_cursor(CursorKind::Thread, c))?;
     let page = threads::thread(&state, &auth, id, after, limit).await?;
     Ok(ok(json!({
         "root": page.root,
@@ -132,9 +111,9 @@ pub async fn unfollow_thread(
 pub async fn list_threads(
     State(state): State<AppState>,
     auth: AuthUser,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let (before, limit) = query(q)?.read(CursorKind::Threads)?;
+    let (before, limit) = query(q)?.read(|c| threads::parse_cursor(CursorKind::Threads, c))?;
     let page = threads::followed(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "threads": page.threads, "pagination": page.pagination }),

@@ -79,6 +79,30 @@ impl CursorKind {
     }
 }
 
+impl Pagination {
+    /// Cuts `rows` — read with one more than `limit`, to know whether more follow — to
+    /// `limit`, and the pagination that continues after the last row kept (`key`: its
+    /// cursor key).
+    pub fn cut<T>(
+        rows: &mut Vec<T>,
+        limit: u32,
+        kind: CursorKind,
+        key: impl FnOnce(&T) -> String,
+    ) -> Self {
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if has_more {
+            rows.last().map(|r| encode_cursor(kind, &key(r)))
+        } else {
+            None
+        };
+        Self {
+            has_more,
+            next_cursor,
+        }
+    }
+}
+
 /// The error of a cursor this server did not issue for this list.
 #[must_use]
 pub fn bad_cursor() -> AppError {

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, FieldError};
 use crate::models::channel::{ChannelName, ChannelRow, ChannelView, NewChannel, Role};
-use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, bad_cursor};
 use crate::models::timestamp;
 use crate::models::user::UserView;
 use crate::services::Services;
@@ -177,20 +177,10 @@ pub async fn list(
             limit: limit + 1,
         })
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(CursorKind::Channels, &r.name))
-        })
-        .flatten();
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Channels, |r| r.name.clone());
     Ok(ChannelPage {
         channels: rows.iter().map(ChannelView::from).collect(),
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }
 
@@ -336,8 +326,9 @@ pub async fn members(
         .await?
         .check_visible()?;
     let mut rows = services.store.list_members(id, after, limit + 1).await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Members, |r| {
+        format!("{}|{}", r.joined_at.to_rfc3339(), r.user_id)
+    });
     let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
     let users: std::collections::HashMap<Uuid, _> = services
         .store
@@ -353,16 +344,6 @@ pub async fn members(
         .await?
         .into_iter()
         .collect();
-    let next_cursor = has_more
-        .then(|| {
-            rows.last().map(|r| {
-                encode_cursor(
-                    CursorKind::Members,
-                    &format!("{}|{}", r.joined_at.to_rfc3339(), r.user_id),
-                )
-            })
-        })
-        .flatten();
     let members = rows
         .iter()
         .filter_map(|r| {
@@ -375,10 +356,7 @@ pub async fn members(
         .collect();
     Ok(MemberPage {
         members,
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }
 

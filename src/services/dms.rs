@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::models::channel::ChannelRow;
 use crate::models::dm::{DmMembers, DmRow, DmView};
 use crate::models::message::{Anchor, MessageView};
-use crate::models::page::{CursorKind, Pagination, decode_cursor_shaped, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, decode_cursor_shaped};
 use crate::models::parse_id;
 use crate::models::user::{UserRow, UserView};
 use crate::services::Services;
@@ -131,14 +131,9 @@ pub async fn list(
 ) -> Result<DmPage, AppError> {
     let viewer = auth.user.id;
     let mut rows = services.store.list_dms(viewer, before, limit + 1).await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(CursorKind::Dms, &r.activity().to_string()))
-        })
-        .flatten();
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Dms, |r| {
+        r.activity().to_string()
+    });
     let keyed: Vec<(DmRow, DmMembers)> = rows
         .into_iter()
         .filter_map(|r| DmMembers::from_key(&r.dm_key).map(|m| (r, m)))
@@ -198,13 +193,7 @@ pub async fn list(
             DmView::new(row.id, views, last, row.created_at)
         })
         .collect();
-    Ok(DmPage {
-        dms,
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
-    })
+    Ok(DmPage { dms, pagination })
 }
 
 /// The ids of the caller's conversations (their sockets join these rooms at connect).

@@ -10,7 +10,7 @@ use crate::error::AppError;
 use crate::models::channel::ChannelRow;
 use crate::models::mention::{Everyone, Mentions, parse};
 use crate::models::message::MessageView;
-use crate::models::page::{CursorKind, Pagination, bad_cursor, decode_cursor, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, bad_cursor, decode_cursor};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::Event;
@@ -175,21 +175,11 @@ pub async fn list(
         .store
         .list_mentions(auth.user.id, before, limit + 1)
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(CursorKind::Mentions, &r.id.to_string()))
-        })
-        .flatten();
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Mentions, |r| r.id.to_string());
     let mut messages: Vec<MessageView> = rows.into_iter().map(MessageView::from).collect();
     views::for_reader(services, auth.user.id, &mut messages).await?;
     Ok(MentionPage {
         messages,
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }

@@ -61,7 +61,7 @@ pub async fn react(
     emoji: &Emoji,
     add: bool,
 ) -> Result<MessageView, AppError> {
-    let (_, channel) = super::messages::load_message(services, auth, message_id).await?;
+    let (row, channel) = super::messages::load_message(services, auth, message_id).await?;
     channel.check_member()?;
     let change = add.then(|| (Utc::now(), MAX_DISTINCT));
     let (channel_id, changed) = match services
@@ -87,11 +87,7 @@ pub async fn react(
             added: add,
         });
     }
-    let row = services
-        .store
-        .fetch_message(message_id)
-        .await?
-        .ok_or(AppError::MessageNotFound)?;
+    // Reacting changes nothing in the row read above: only the reactions, read anew.
     let mut views = [MessageView::from(row)];
     super::views::for_reader(services, auth.user.id, &mut views).await?;
     let [view] = views;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::message::{MessageRow, MessageView};
-use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
+use crate::models::page::{CursorKind, Pagination, bad_cursor};
 use crate::models::thread::{FollowView, FollowedThreadView, summarize};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
@@ -82,14 +82,7 @@ pub async fn thread(
         .store
         .list_thread(root.id, after.unwrap_or(root.id), limit + 1)
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(CursorKind::Thread, &r.id.to_string()))
-        })
-        .flatten();
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Thread, |r| r.id.to_string());
     let mut all: Vec<MessageView> = std::iter::once(root)
         .chain(rows)
         .map(MessageView::from)
@@ -99,10 +92,7 @@ pub async fn thread(
     Ok(ThreadPage {
         root,
         messages: all,
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }
 
@@ -149,8 +139,9 @@ pub async fn followed(
         .store
         .list_followed_threads(auth.user.id, before, limit + 1)
         .await?;
-    let has_more = found.len() > limit as usize;
-    found.truncate(limit as usize);
+    let pagination = Pagination::cut(&mut found, limit, CursorKind::Threads, |(_, activity)| {
+        activity.to_string()
+    });
     let ids: Vec<Uuid> = found.iter().map(|(root, _)| *root).collect();
     let mut rows = services.store.list_messages_by_ids(&ids).await?;
     rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
@@ -165,19 +156,9 @@ pub async fn followed(
             root,
         })
         .collect();
-    let next_cursor = has_more
-        .then(|| {
-            found
-                .last()
-                .map(|(_, activity)| encode_cursor(CursorKind::Threads, &activity.to_string()))
-        })
-        .flatten();
     Ok(FollowedThreads {
         threads,
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }
 

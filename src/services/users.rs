@@ -6,7 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::models::page::{CursorKind, Pagination, encode_cursor};
+use crate::models::page::{CursorKind, Pagination};
 use crate::models::user::{ProfilePatch, UserRow, UserView};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
@@ -67,24 +67,16 @@ pub async fn list_users(
             limit: limit + 1,
         })
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(CursorKind::Users, &r.username.to_lowercase()))
-        })
-        .flatten();
+    let pagination = Pagination::cut(&mut rows, limit, CursorKind::Users, |r| {
+        r.username.to_lowercase()
+    });
     let online = online_set(services).await?;
     Ok(UserPage {
         users: rows
             .iter()
             .map(|r| UserView::public(r, online.contains(&r.id)))
             .collect(),
-        pagination: Pagination {
-            has_more,
-            next_cursor,
-        },
+        pagination,
     })
 }
 

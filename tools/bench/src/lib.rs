@@ -43,8 +43,8 @@ scenarios:
   files    --op upload|download|oversize --kind png|txt --bytes 102400 --connections 8
            --seconds 10 [--count N]
            (uploads/s with thumbnails, downloads/s and MB/s, RSS around refused oversize bodies)
-  mix      --users 1000 --kind message|reply|reaction --window 4 --seconds 10
-           --connect-concurrency 200
+  mix      --users 1000 --kind message|reply|reaction [--window 4 | --rate OPS_PER_S]
+           --seconds 10 --connect-concurrency 200
            (one channel; the channel owner keeps --window sends, replies or reaction
            changes in flight: deliveries/s and the server's CPU per delivery)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100

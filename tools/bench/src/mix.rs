@@ -10,6 +10,10 @@
 //!   emoji per slot of the window, so every request changes something
 //!   (`reaction-added` / `reaction-removed`).
 //!
+//! With `--rate`, operations start at that rate instead (open loop), so that kinds compare
+//! at the same load: at a full closed loop, a run of messages is written in one group
+//! commit and its frames leave each socket together, which a run of HTTP requests is not.
+//!
 //! The result: operations and deliveries per second, and the server's CPU per delivery and
 //! per operation and socket (`--server-pid`).
 
@@ -45,7 +49,12 @@ struct Shared {
     counting: AtomicBool,
     heard: [AtomicU64; 4],
     ready: AtomicUsize,
+    settled: AtomicUsize,
 }
+
+/// The content of the message that ends the setup: a socket that heard it has heard
+/// everything the connections set off before it (presence, above all).
+const SETTLE: &str = "mix settle marker";
 
 /// The event name of a `42[...]` frame.
 fn event_name(frame: &str) -> Option<&str> {
@@ -59,6 +68,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         .get("kind", "message".to_owned())
         .map_err(anyhow::Error::msg)?;
     let window_size: usize = args.get("window", 4).map_err(anyhow::Error::msg)?;
+    let rate: f64 = args.get("rate", 0.0).map_err(anyhow::Error::msg)?;
     let seconds: f64 = args.get("seconds", 10.0).map_err(anyhow::Error::msg)?;
     let concurrency: usize = args
         .get("connect-concurrency", 200)
@@ -70,8 +80,11 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         "reaction" => Kind::Reaction,
         other => bail!("--kind: message, reply or reaction, not `{other}`"),
     };
-    if users == 0 || window_size == 0 || window_size > 20 || seconds <= 0.0 {
-        bail!("need --users >= 1, --window 1 to 20 (a message takes 20 emoji) and --seconds > 0");
+    if users == 0 || window_size == 0 || window_size > 20 || seconds <= 0.0 || rate < 0.0 {
+        bail!(
+            "need --users >= 1, --window 1 to 20 (a message takes 20 emoji), --seconds > 0 \
+             and --rate >= 0"
+        );
     }
     let started = Instant::now();
     let api = Api::new(&common.url, window_size.max(8))?;
@@ -83,6 +96,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         counting: AtomicBool::new(false),
         heard: Default::default(),
         ready: AtomicUsize::new(0),
+        settled: AtomicUsize::new(0),
     });
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -113,6 +127,9 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
                                 shared.heard[i].fetch_add(1, Relaxed);
                             }
                         }
+                        Some(Packet::Event(t)) if t.contains(SETTLE) => {
+                            shared.settled.fetch_add(1, Relaxed);
+                        }
                         Some(Packet::Disconnect) | None => bail!("closed by the server"),
                         Some(_) => {}
                     },
@@ -139,12 +156,24 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     shared.counting.store(true, Relaxed);
     let run_started = Instant::now();
     let until = run_started + Duration::from_secs_f64(seconds);
+    let pace = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
     let operations = match kind {
         Kind::Message | Kind::Reply => {
             let reply_to = (kind == Kind::Reply).then_some(root.as_str());
-            drive_sends(&api, &tokens[0], &channel, reply_to, window_size, until).await?
+            drive_sends(
+                &api,
+                &tokens[0],
+                &channel,
+                reply_to,
+                window_size,
+                pace,
+                until,
+            )
+            .await?
         }
-        Kind::Reaction => drive_reactions(&api, &tokens[0], &root, window_size, until).await?,
+        Kind::Reaction => {
+            drive_reactions(&api, &tokens[0], &root, window_size, pace, until).await?
+        }
     };
     let elapsed = run_started.elapsed();
     // Every answered operation reaches every socket: wait for all of it (with a deadline).
@@ -179,7 +208,8 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         "scenario": "mix",
         "kind": match kind { Kind::Message => "message", Kind::Reply => "reply", Kind::Reaction => "reaction" },
         "users": users,
-        "window": window_size,
+        "window": if rate > 0.0 { Value::Null } else { json!(window_size) },
+        "rate": if rate > 0.0 { json!(rate) } else { Value::Null },
         "seconds": round2(elapsed.as_secs_f64()),
         "operations": operations,
         "operations_per_s": per_second(operations, elapsed),
@@ -192,14 +222,16 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     }))
 }
 
-/// `send-message` (a reply to `reply_to` when given) with `window` acks outstanding until
-/// `until`; the messages acknowledged.
+/// `send-message` (a reply to `reply_to` when given) until `until`: `window` acks
+/// outstanding (closed loop), or one every `pace` (open loop, `window` unused); the
+/// messages acknowledged.
 async fn drive_sends(
     api: &Api,
     token: &str,
     channel: &str,
     reply_to: Option<&str>,
     window: usize,
+    pace: Option<Duration>,
     until: Instant,
 ) -> anyhow::Result<u64> {
     let mut sio = Sio::connect(&api.base, Auth::Payload(token)).await?;
@@ -212,72 +244,118 @@ async fn drive_sends(
     };
     let mut seq = 1;
     let mut in_flight = 0;
-    for _ in 0..window {
-        sio.emit(Some(seq), "send-message", &payload(seq)).await?;
-        seq += 1;
-        in_flight += 1;
-    }
-    let mut acked = 0;
-    while in_flight > 0 {
-        match sio.next().await? {
-            Some(Packet::Ack(_, frame)) => {
-                in_flight -= 1;
-                if !ok_ack(&frame) {
-                    bail!("send-message: {}", error_code(&frame));
-                }
-                acked += 1;
-                if Instant::now() < until {
-                    sio.emit(Some(seq), "send-message", &payload(seq)).await?;
-                    seq += 1;
-                    in_flight += 1;
-                }
-            }
-            Some(Packet::Disconnect) | None => bail!("the sending socket was closed"),
-            Some(_) => {}
+    let mut tick = tokio::time::interval(pace.unwrap_or(Duration::from_secs(3600)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    if pace.is_none() {
+        for _ in 0..window {
+            sio.emit(Some(seq), "send-message", &payload(seq)).await?;
+            seq += 1;
+            in_flight += 1;
         }
     }
-    Ok(acked)
+    let mut acked = 0;
+    loop {
+        let open = Instant::now() < until;
+        if !open && in_flight == 0 {
+            return Ok(acked);
+        }
+        tokio::select! {
+            _ = tick.tick(), if open && pace.is_some() => {
+                sio.emit(Some(seq), "send-message", &payload(seq)).await?;
+                seq += 1;
+                in_flight += 1;
+            }
+            packet = sio.next() => match packet? {
+                Some(Packet::Ack(_, frame)) => {
+                    in_flight -= 1;
+                    if !ok_ack(&frame) {
+                        bail!("send-message: {}", error_code(&frame));
+                    }
+                    acked += 1;
+                    if pace.is_none() && Instant::now() < until {
+                        sio.emit(Some(seq), "send-message", &payload(seq)).await?;
+                        seq += 1;
+                        in_flight += 1;
+                    }
+                }
+                Some(Packet::Disconnect) | None => bail!("the sending socket was closed"),
+                Some(_) => {}
+            },
+        }
+    }
 }
 
-/// `window` loops, each adding then removing its own emoji on `root` until `until`; the
-/// requests answered.
+/// Reaction changes on `root` until `until`: `window` loops (closed loop), or one started
+/// every `pace` (open loop) — each on one of 20 emoji in turn, adding it where it is absent
+/// and removing it where it is there, so every request changes something; the requests
+/// answered.
 async fn drive_reactions(
     api: &Api,
     token: &str,
     root: &str,
     window: usize,
+    pace: Option<Duration>,
     until: Instant,
 ) -> anyhow::Result<u64> {
-    let mut loops = Vec::with_capacity(window);
-    for slot in 0..window {
-        let (api, token, url) = (
-            api.clone(),
-            token.to_owned(),
-            api.url(&format!("/messages/{root}/reactions/%3Amix{slot}%3A")),
-        );
-        loops.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            let mut add = true;
-            while Instant::now() < until {
-                let request = if add {
-                    api.http().put(&url)
-                } else {
+    // One lock per emoji: its adds and removes never overlap.
+    let slots: Arc<Vec<tokio::sync::Mutex<bool>>> =
+        Arc::new((0..20).map(|_| tokio::sync::Mutex::new(false)).collect());
+    let change = {
+        let (api, token, root) = (api.clone(), token.to_owned(), root.to_owned());
+        move |slot: usize, slots: Arc<Vec<tokio::sync::Mutex<bool>>>| {
+            let (api, token, root) = (api.clone(), token.clone(), root.clone());
+            async move {
+                let mut present = slots[slot].lock().await;
+                let url = api.url(&format!("/messages/{root}/reactions/%3Amix{slot}%3A"));
+                let request = if *present {
                     api.http().delete(&url)
+                } else {
+                    api.http().put(&url)
                 };
                 let r = request.bearer_auth(&token).send().await?;
                 if !r.status().is_success() {
                     bail!("reaction: {}", r.status());
                 }
                 r.bytes().await.context("reaction answer")?;
-                done += 1;
-                add = !add;
+                *present = !*present;
+                Ok::<_, anyhow::Error>(())
             }
-            Ok::<_, anyhow::Error>(done)
-        }));
+        }
+    };
+    let mut tasks = Vec::new();
+    match pace {
+        None => {
+            for slot in 0..window {
+                let (change, slots) = (change.clone(), slots.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut done = 0u64;
+                    while Instant::now() < until {
+                        change(slot, slots.clone()).await?;
+                        done += 1;
+                    }
+                    Ok::<_, anyhow::Error>(done)
+                }));
+            }
+        }
+        Some(pace) => {
+            let mut tick = tokio::time::interval(pace);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut n = 0;
+            while Instant::now() < until {
+                tick.tick().await;
+                let (change, slots) = (change.clone(), slots.clone());
+                let slot = n % 20;
+                n += 1;
+                tasks.push(tokio::spawn(async move {
+                    change(slot, slots).await?;
+                    Ok(1)
+                }));
+            }
+        }
     }
     let mut total = 0;
-    for l in loops {
-        total += l.await??;
+    for t in tasks {
+        total += t.await??;
     }
     Ok(total)
 }
