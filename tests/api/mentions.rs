@@ -176,6 +176,9 @@ async fn channel_wide_mentions_follow_the_size_rule_and_here_reaches_those_onlin
     join(&app, &meera, &general).await;
     join(&app, &arjun, &general).await;
     let mut meera_socket = app.socket(&meera).await;
+    // Online long before the @here in a conversation below (a socket counts as online once
+    // its connect handler has run, a moment after the client hears it is connected).
+    let mut ravi_socket = app.socket(&ravi).await;
     // Arjun is offline.
 
     // Three members, more than 2: a member's @channel is text.
@@ -205,7 +208,6 @@ async fn channel_wide_mentions_follow_the_size_rule_and_here_reaches_those_onlin
 
     // In a direct conversation anyone notifies with them.
     let dm = open_dm(&app, &meera, &ravi).await;
-    let mut ravi_socket = app.socket(&ravi).await;
     let ping = post(&app, &meera, &dm, "@here ping").await;
     assert_eq!(ping["mentionsChannel"], true);
     let heard = ravi_socket.event("mention", WAIT).await.expect("mention");
