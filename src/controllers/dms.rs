@@ -13,6 +13,7 @@ use crate::controllers::openapi;
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
+use crate::models::page::{CursorKind, decode_id_cursor};
 use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::dms;
@@ -99,7 +100,7 @@ pub async fn list_dms(
     auth: AuthUser,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let (before, limit) = query(q)?.read(dms::parse_cursor)?;
+    let (before, limit) = query(q)?.read(|c| decode_id_cursor(CursorKind::Dms, c))?;
     let page = dms::list(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "dms": page.dms, "pagination": page.pagination }),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::channels::query;
 use super::{PageQuery, ok, openapi};
 use crate::error::AppError;
+use crate::models::page::{CursorKind, decode_id_cursor};
 use crate::services::auth::AuthUser;
 use crate::services::mentions;
 use crate::state::AppState;
@@ -32,7 +33,7 @@ pub async fn list_mentions(
     auth: AuthUser,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let (before, limit) = query(q)?.read(mentions::parse_cursor)?;
+    let (before, limit) = query(q)?.read(|c| decode_id_cursor(CursorKind::Mentions, c))?;
     let page = mentions::list(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "messages": page.messages, "pagination": page.pagination }),

@@ -10,7 +10,7 @@ use super::channels::query;
 use super::messages::message_id;
 use super::{PageQuery, ok, openapi};
 use crate::error::AppError;
-use crate::models::page::CursorKind;
+use crate::models::page::{CursorKind, decode_id_cursor};
 use crate::services::auth::AuthUser;
 use crate::services::threads;
 use crate::state::AppState;
@@ -40,7 +40,7 @@ pub async fn get_thread(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
     let id = message_id(id)?;
-    let (after, limit) = query(q)?.read(|c| threads::parse_cursor(CursorKind::Thread, c))?;
+    let (after, limit) = query(q)?.read(|c| decode_id_cursor(CursorKind::Thread, c))?;
     let page = threads::thread(&state, &auth, id, after, limit).await?;
     Ok(ok(json!({
         "root": page.root,
@@ -113,7 +113,7 @@ pub async fn list_threads(
     auth: AuthUser,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let (before, limit) = query(q)?.read(|c| threads::parse_cursor(CursorKind::Threads, c))?;
+    let (before, limit) = query(q)?.read(|c| decode_id_cursor(CursorKind::Threads, c))?;
     let page = threads::followed(&state, &auth, before, limit).await?;
     Ok(ok(
         json!({ "threads": page.threads, "pagination": page.pagination }),

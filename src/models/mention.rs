@@ -27,6 +27,13 @@ pub struct Named {
     pub everyone: Option<Everyone>,
 }
 
+/// Whether `content` may mention anyone: without an `@` it names nobody, and neither its
+/// names nor its stored mentions need looking up.
+#[must_use]
+pub fn may_mention(content: &str) -> bool {
+    content.contains('@')
+}
+
 /// A username's characters (docs/api.md, "Accounts": 3–30 of `[A-Za-z0-9_.-]`).
 fn in_username(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')

@@ -163,6 +163,15 @@ pub fn decode_cursor_shaped(
     }
 }
 
+/// A cursor whose key is an id (a message's, or a list's activity id).
+///
+/// # Errors
+/// `VALIDATION_ERROR` on `cursor`.
+pub fn decode_id_cursor(kind: CursorKind, raw: &str) -> Result<uuid::Uuid, AppError> {
+    let key = decode_cursor_shaped(kind, raw, |k| super::parse_id(k).is_some())?;
+    super::parse_id(&key).ok_or_else(bad_cursor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

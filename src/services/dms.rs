@@ -12,8 +12,7 @@ use crate::error::AppError;
 use crate::models::channel::ChannelRow;
 use crate::models::dm::{DmMembers, DmRow, DmView};
 use crate::models::message::{Anchor, MessageView};
-use crate::models::page::{CursorKind, Pagination, decode_cursor_shaped};
-use crate::models::parse_id;
+use crate::models::page::{CursorKind, Pagination};
 use crate::models::user::{UserRow, UserView};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
@@ -108,15 +107,6 @@ async fn view(
         .map(|u| UserView::public(u, online.contains(&u.id)))
         .collect();
     Ok(DmView::new(id, members, last, row.created_at))
-}
-
-/// Decodes a conversation-list cursor: the activity id to continue below.
-///
-/// # Errors
-/// `VALIDATION_ERROR` on `cursor`.
-pub fn parse_cursor(raw: &str) -> Result<Uuid, AppError> {
-    let key = decode_cursor_shaped(CursorKind::Dms, raw, |k| parse_id(k).is_some())?;
-    parse_id(&key).ok_or_else(crate::models::page::bad_cursor)
 }
 
 /// The caller's conversations, the most recently active first.

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::channel::ChannelRow;
-use crate::models::mention::{Everyone, Mentions, parse};
+use crate::models::mention::{Everyone, Mentions, may_mention, parse};
 use crate::models::message::MessageView;
-use crate::models::page::{CursorKind, Pagination, bad_cursor, decode_cursor};
+use crate::models::page::{CursorKind, Pagination};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::Event;
@@ -23,12 +23,6 @@ pub struct Found {
     pub mentions: Mentions,
     /// The channel-wide mention that notifies (none when absent or not allowed).
     pub everyone: Option<Everyone>,
-}
-
-/// Whether `content` may mention anyone (no `@`, no lookup).
-#[must_use]
-pub fn may_mention(content: &str) -> bool {
-    content.contains('@')
 }
 
 /// Finds the mentions in `content`, sent by `sender` in `channel`: names of its members
@@ -102,29 +96,24 @@ async fn audience(
 /// on an edit, only those it did not notify before (`before`: what the message mentioned
 /// until then). The message stands whatever happens here; a failure is logged.
 pub async fn notify(services: &Services, message: &MessageView, found: &Found, before: &Found) {
-    if found.mentions.user_ids.is_empty() && found.everyone.is_none() {
+    // A channel-wide mention before reached every member, and only members are ever
+    // notified: nobody is new to it.
+    if (found.mentions.user_ids.is_empty() && found.everyone.is_none()) || before.everyone.is_some()
+    {
         return;
     }
-    let sender = message.sender.id;
-    let reached = async {
-        let mut users = audience(services, message.channel_id, sender, found).await?;
-        if !before.mentions.user_ids.is_empty() || before.everyone.is_some() {
-            // A channel-wide mention before reached every member, as far as anyone knows.
-            let before = Found {
-                everyone: before.everyone.map(|_| Everyone::Channel),
-                ..before.clone()
-            };
-            let told = audience(services, message.channel_id, sender, &before).await?;
-            users.retain(|u| !told.contains(u));
+    match audience(services, message.channel_id, message.sender.id, found).await {
+        Ok(mut users) => {
+            for told in &before.mentions.user_ids {
+                users.remove(told);
+            }
+            if !users.is_empty() {
+                services.events.emit(Event::Mentioned {
+                    user_ids: users.into_iter().collect(),
+                    message: Box::new(message.clone()),
+                });
+            }
         }
-        Ok::<_, AppError>(users)
-    };
-    match reached.await {
-        Ok(users) if users.is_empty() => {}
-        Ok(users) => services.events.emit(Event::Mentioned {
-            user_ids: users.into_iter().collect(),
-            message: Box::new(message.clone()),
-        }),
         Err(e) => tracing::warn!(error = %e, "a message's mentions could not be announced"),
     }
 }
@@ -149,15 +138,6 @@ pub struct MentionPage {
     pub messages: Vec<MessageView>,
     /// More, older?
     pub pagination: Pagination,
-}
-
-/// Reads a `GET /api/mentions` cursor.
-///
-/// # Errors
-/// `VALIDATION_ERROR` on `cursor`.
-pub fn parse_cursor(raw: &str) -> Result<Uuid, AppError> {
-    let key = decode_cursor(CursorKind::Mentions, raw)?;
-    Uuid::try_parse(&key).map_err(|_| bad_cursor())
 }
 
 /// Messages that mention the caller — by name, or by `@channel` / `@here` in a channel

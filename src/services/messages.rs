@@ -97,7 +97,7 @@ pub async fn send(
     // which refusal it is.
     let channel = if input.parent_id.is_some()
         || !input.attachments.is_empty()
-        || mentions::may_mention(input.content.as_str())
+        || crate::models::mention::may_mention(input.content.as_str())
     {
         let channel = channels::load(services, channel_id, auth.user.id).await?;
         channel.check_member()?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::models::message::{MessageRow, MessageView};
-use crate::models::page::{CursorKind, Pagination, bad_cursor};
+use crate::models::page::{CursorKind, Pagination};
 use crate::models::thread::{FollowView, FollowedThreadView, summarize};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
@@ -36,16 +36,6 @@ pub struct FollowedThreads {
     pub threads: Vec<FollowedThreadView>,
     /// More, older?
     pub pagination: Pagination,
-}
-
-/// Reads a thread cursor (`GET /api/messages/{id}/thread` and `GET /api/threads` both
-/// continue from an id).
-///
-/// # Errors
-/// `VALIDATION_ERROR` on `cursor`.
-pub fn parse_cursor(kind: CursorKind, raw: &str) -> Result<Uuid, AppError> {
-    let key = crate::models::page::decode_cursor(kind, raw)?;
-    Uuid::try_parse(&key).map_err(|_| bad_cursor())
 }
 
 /// The root of the thread `message_id` belongs to (itself when it is a root), readable by

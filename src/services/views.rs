@@ -39,11 +39,13 @@ pub async fn fill(services: &Services, views: &mut [MessageView]) -> Result<(), 
     if views.is_empty() {
         return Ok(());
     }
-    let of = ExtrasOf::new(
-        views
-            .iter()
-            .map(|v| (v.id, v.parent_id.is_none(), v.content.contains('@'))),
-    );
+    let of = ExtrasOf::new(views.iter().map(|v| {
+        (
+            v.id,
+            v.parent_id.is_none(),
+            mention::may_mention(&v.content),
+        )
+    }));
     let extras = services.store.list_extras(&of).await?;
     decorate(views, extras);
     Ok(())

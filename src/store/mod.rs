@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::dm::{DmMembers, DmRow};
 use crate::models::file::FileRow;
+use crate::models::mention::may_mention;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
 use crate::models::reaction::ReactionRow;
 use crate::models::thread::ReplierRow;
@@ -64,7 +65,7 @@ impl ExtrasOf {
     pub fn rows(rows: &[MessageRow]) -> Self {
         Self::new(
             rows.iter()
-                .map(|r| (r.id, r.parent_id.is_none(), r.content.contains('@'))),
+                .map(|r| (r.id, r.parent_id.is_none(), may_mention(&r.content))),
         )
     }
 

@@ -14,10 +14,7 @@ use super::{
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
-use crate::models::mention::MentionRow;
 use crate::models::message::{Anchor, Inserted, MessageRow, NewMessage};
-use crate::models::reaction::ReactionRow;
-use crate::models::thread::ReplierRow;
 use crate::models::user::{NewUser, ProfilePatch, UserRow};
 
 /// This database's migrations, embedded at compile time (same numbering as the other's).
@@ -252,37 +249,41 @@ impl PgStore {
             return Ok(extras);
         }
         let mut conn = queries::acquire(&self.pool).await?;
-        let sql = queries::reactions_of(all.len());
-        let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
-        for id in &all {
-            query = query.bind(*id);
-        }
-        extras.reactions = query.fetch_all(&mut *conn).await?;
+        extras.reactions = rows_for(&mut conn, queries::reactions_of(all.len()), &all).await?;
         if !roots.is_empty() {
-            let sql = queries::any_reply_to(roots.len());
-            let mut probe = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &roots {
-                probe = probe.bind(*id);
-            }
-            if probe.fetch_optional(&mut *conn).await?.is_some() {
-                let sql = queries::repliers_of(roots.len());
-                let mut query = sqlx::query_as::<_, ReplierRow>(sqlx::AssertSqlSafe(sql));
-                for id in &roots {
-                    query = query.bind(*id);
-                }
-                extras.repliers = query.fetch_all(&mut *conn).await?;
+            let replied: Vec<(i32,)> =
+                rows_for(&mut conn, queries::any_reply_to(roots.len()), &roots).await?;
+            if !replied.is_empty() {
+                extras.repliers =
+                    rows_for(&mut conn, queries::repliers_of(roots.len()), &roots).await?;
             }
         }
         if !mentioning.is_empty() {
-            let sql = queries::mentions_of(mentioning.len());
-            let mut query = sqlx::query_as::<_, MentionRow>(sqlx::AssertSqlSafe(sql));
-            for id in &mentioning {
-                query = query.bind(*id);
-            }
-            extras.mentions = query.fetch_all(&mut *conn).await?;
+            extras.mentions = rows_for(
+                &mut conn,
+                queries::mentions_of(mentioning.len()),
+                &mentioning,
+            )
+            .await?;
         }
         Ok(extras)
     }
+}
+
+/// The rows of `sql`, whose parameters are `ids`.
+async fn rows_for<T>(
+    conn: &mut sqlx::PgConnection,
+    sql: String,
+    ids: &[Uuid],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 impl PgStore {

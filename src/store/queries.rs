@@ -162,6 +162,14 @@ pub(super) const INSERT_STAR: &str = "INSERT INTO channel_stars (user_id, channe
 pub(super) const DELETE_STAR: &str =
     "DELETE FROM channel_stars WHERE user_id = $1 AND channel_id = $2";
 
+/// `n` numbered parameters from `$first`, comma-separated: the list of an `IN (…)`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A message with its sender's public profile.
 const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
     m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
@@ -174,11 +182,7 @@ pub(super) fn fetch_message() -> String {
 }
 
 pub(super) fn messages_by_ids(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!(
-        "{MESSAGE_SELECT} WHERE m.id IN ({})",
-        placeholders.join(", ")
-    )
+    format!("{MESSAGE_SELECT} WHERE m.id IN ({})", placeholders(1, n))
 }
 
 pub(super) fn fetch_message_by_nonce() -> String {
@@ -229,17 +233,15 @@ pub(super) fn thread_query() -> &'static str {
 /// Whether any message among `$1…` has a reply (a probe of `messages_parent` per id that
 /// stops at the first: most pages have no thread, and skip [`repliers_of`]).
 pub(super) fn any_reply_to(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT 1 FROM messages WHERE parent_id IN ({}) LIMIT 1",
-        placeholders.join(", ")
+        placeholders(1, n)
     )
 }
 
 /// The first repliers of each thread whose root is among `$1…`, with the thread's reply
 /// count and newest reply time (one index range per root: `messages_parent`).
 pub(super) fn repliers_of(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT root_id, sender_id, n, total, last_at FROM (SELECT parent_id AS root_id, \
          sender_id, ROW_NUMBER() OVER (PARTITION BY parent_id \
@@ -247,17 +249,16 @@ pub(super) fn repliers_of(n: usize) -> String {
          CAST(SUM(COUNT(*)) OVER (PARTITION BY parent_id) AS BIGINT) AS total, \
          MAX(MAX(created_at)) OVER (PARTITION BY parent_id) AS last_at \
          FROM messages WHERE parent_id IN ({}) GROUP BY parent_id, sender_id) t WHERE n <= {}",
-        placeholders.join(", "),
+        placeholders(1, n),
         crate::models::thread::SHOWN_PARTICIPANTS
     )
 }
 
 /// The mentions of messages `$1…`.
 pub(super) fn mentions_of(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT message_id, n, user_id FROM message_mentions WHERE message_id IN ({})",
-        placeholders.join(", ")
+        placeholders(1, n)
     )
 }
 
@@ -270,11 +271,10 @@ pub(super) const DELETE_MENTIONS: &str = "DELETE FROM message_mentions WHERE mes
 
 /// The members of channel `$1` among lower-cased usernames `$2…`: `(id, lower(username))`.
 pub(super) fn members_named(n: usize) -> String {
-    let placeholders: Vec<String> = (2..=n + 1).map(|i| format!("${i}")).collect();
     format!(
         "SELECT u.id, lower(u.username) FROM users u JOIN channel_members cm \
          ON cm.user_id = u.id AND cm.channel_id = $1 WHERE lower(u.username) IN ({})",
-        placeholders.join(", ")
+        placeholders(2, n)
     )
 }
 
@@ -357,23 +357,21 @@ pub(super) const DELETE_REACTION: &str =
 
 /// The first users of each emoji on messages `$1…` (`n` their place, `total` the count).
 pub(super) fn reactions_of(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT message_id, emoji, user_id, created_at, n, total FROM (SELECT message_id, emoji, \
          user_id, created_at, ROW_NUMBER() OVER (PARTITION BY message_id, emoji \
          ORDER BY created_at, user_id) AS n, COUNT(*) OVER (PARTITION BY message_id, emoji) \
          AS total FROM reactions WHERE message_id IN ({})) r WHERE n <= {}",
-        placeholders.join(", "),
+        placeholders(1, n),
         crate::models::reaction::SHOWN_USERS
     )
 }
 
 /// The reactions of user `$1` among messages `$2…`.
 pub(super) fn reactions_by(n: usize) -> String {
-    let placeholders: Vec<String> = (2..=n + 1).map(|i| format!("${i}")).collect();
     format!(
         "SELECT message_id, emoji FROM reactions WHERE user_id = $1 AND message_id IN ({})",
-        placeholders.join(", ")
+        placeholders(2, n)
     )
 }
 
@@ -449,8 +447,7 @@ pub(super) fn fetch_file() -> String {
 
 /// `… WHERE f.id IN ($1, …, $n)`.
 pub(super) fn files_by_ids(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!("{FILE_SELECT} WHERE f.id IN ({})", placeholders.join(", "))
+    format!("{FILE_SELECT} WHERE f.id IN ({})", placeholders(1, n))
 }
 
 /// Deletes a file that no message attaches (the condition and the delete are one statement,
@@ -481,10 +478,9 @@ pub(super) const DELETE_CHANNEL_FILES: &str =
 
 /// `SELECT * FROM users WHERE id IN ($1, …, $n) ORDER BY lower(username)`.
 pub(super) fn users_by_ids(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT * FROM users WHERE id IN ({}) ORDER BY lower(username)",
-        placeholders.join(", ")
+        placeholders(1, n)
     )
 }
 

@@ -254,9 +254,7 @@ fn read_extras(conn: &rusqlite::Connection, messages: &ExtrasOf) -> rusqlite::Re
     let (all, roots, mentioning) = messages.split();
     let mut extras = Extras::default();
     if !all.is_empty() {
-        let mut statement = conn.prepare_cached(&queries::reactions_of(all.len()))?;
-        let rows = statement.query(rusqlite::params_from_iter(all.iter()))?;
-        for row in rows.mapped(|row| {
+        extras.reactions = rows_for(conn, &queries::reactions_of(all.len()), &all, |row| {
             Ok(ReactionRow {
                 message_id: row.get(0)?,
                 emoji: row.get(1)?,
@@ -265,18 +263,14 @@ fn read_extras(conn: &rusqlite::Connection, messages: &ExtrasOf) -> rusqlite::Re
                 n: row.get(4)?,
                 total: row.get(5)?,
             })
-        }) {
-            extras.reactions.push(row?);
-        }
+        })?;
     }
     let threads = !roots.is_empty()
         && conn
             .prepare_cached(&queries::any_reply_to(roots.len()))?
             .exists(rusqlite::params_from_iter(roots.iter()))?;
     if threads {
-        let mut statement = conn.prepare_cached(&queries::repliers_of(roots.len()))?;
-        let rows = statement.query(rusqlite::params_from_iter(roots.iter()))?;
-        for row in rows.mapped(|row| {
+        extras.repliers = rows_for(conn, &queries::repliers_of(roots.len()), &roots, |row| {
             Ok(ReplierRow {
                 root_id: row.get(0)?,
                 sender_id: row.get(1)?,
@@ -284,24 +278,35 @@ fn read_extras(conn: &rusqlite::Connection, messages: &ExtrasOf) -> rusqlite::Re
                 total: row.get(3)?,
                 last_at: time(row, 4)?,
             })
-        }) {
-            extras.repliers.push(row?);
-        }
+        })?;
     }
     if !mentioning.is_empty() {
-        let mut statement = conn.prepare_cached(&queries::mentions_of(mentioning.len()))?;
-        let rows = statement.query(rusqlite::params_from_iter(mentioning.iter()))?;
-        for row in rows.mapped(|row| {
-            Ok(MentionRow {
-                message_id: row.get(0)?,
-                n: row.get(1)?,
-                user_id: row.get(2)?,
-            })
-        }) {
-            extras.mentions.push(row?);
-        }
+        extras.mentions = rows_for(
+            conn,
+            &queries::mentions_of(mentioning.len()),
+            &mentioning,
+            |row| {
+                Ok(MentionRow {
+                    message_id: row.get(0)?,
+                    n: row.get(1)?,
+                    user_id: row.get(2)?,
+                })
+            },
+        )?;
     }
     Ok(extras)
+}
+
+/// The rows of `sql`, whose parameters are `ids`, each built by `build`.
+fn rows_for<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    ids: &[Uuid],
+    build: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query(rusqlite::params_from_iter(ids.iter()))?;
+    rows.mapped(build).collect()
 }
 
 impl SqliteStore {
