@@ -220,10 +220,9 @@ async fn replayed(
     first: &MessageRow,
 ) -> Result<MessageView, AppError> {
     let mut list = [MessageView::from(first)];
-    views::fill(services, &mut list).await?;
-    recover_announcement(services, &list[0]);
-    reactions::mark_own(services, auth.user.id, &mut list).await?;
+    views::for_reader(services, auth.user.id, &mut list).await?;
     let [view] = list;
+    recover_announcement(services, &views::as_everyone(&view));
     Ok(view)
 }
 
@@ -425,14 +424,12 @@ pub(crate) async fn load_readable(
     auth: &AuthUser,
     message_id: Uuid,
 ) -> Result<(MessageRow, ChannelRow), AppError> {
-    let message = services
+    let (message, channel) = services
         .store
-        .fetch_message(message_id)
+        .fetch_message_in(message_id, auth.user.id)
         .await?
         .ok_or(AppError::MessageNotFound)?;
-    let channel = channels::load(services, message.channel_id, auth.user.id)
-        .await
-        .map_err(|_| AppError::MessageNotFound)?;
+    let channel = channel.ok_or(AppError::MessageNotFound)?;
     channel.check_visible()?;
     Ok((message, channel))
 }
@@ -466,11 +463,11 @@ pub async fn edit(
         .await?
         .ok_or(AppError::MessageNotFound)?;
     let mut list = [MessageView::from(&updated)];
-    views::fill(services, &mut list).await?;
-    services.events.emit(Event::MessageEdited(list[0].clone()));
-    mentions::notify(services, &list[0], &found, &before).await;
-    reactions::mark_own(services, auth.user.id, &mut list).await?;
+    views::for_reader(services, auth.user.id, &mut list).await?;
     let [view] = list;
+    let shared = views::as_everyone(&view);
+    services.events.emit(Event::MessageEdited(shared.clone()));
+    mentions::notify(services, &shared, &found, &before).await;
     Ok(view)
 }
 

@@ -38,6 +38,9 @@ pub struct Extras {
     pub repliers: Vec<ReplierRow>,
     /// Mentions, by place.
     pub mentions: Vec<crate::models::mention::MentionRow>,
+    /// The reader's own reactions among them, `(message, emoji)`, when a reader was named
+    /// ([`ExtrasOf::for_reader`]).
+    pub own: Vec<(Uuid, String)>,
 }
 
 /// The messages whose extras to read ([`Store::list_extras`]): each one's reactions, the
@@ -45,19 +48,44 @@ pub struct Extras {
 /// (a message without one mentions nobody, and a reply has no thread: neither costs a
 /// statement).
 #[derive(Debug, Default, Clone)]
-pub struct ExtrasOf(pub Vec<(Uuid, bool, bool)>);
+pub struct ExtrasOf {
+    /// `(id, is a root, may mention)` of each message.
+    pub messages: Vec<(Uuid, bool, bool)>,
+    /// Whose own reactions to read with them.
+    pub reader: Option<Uuid>,
+}
 
 impl ExtrasOf {
     /// `(id, is a root, may mention)` of each message.
     #[must_use]
     pub fn new(messages: impl IntoIterator<Item = (Uuid, bool, bool)>) -> Self {
-        Self(messages.into_iter().collect())
+        Self {
+            messages: messages.into_iter().collect(),
+            reader: None,
+        }
     }
 
     /// Messages about which nothing is known: every statement for each.
     #[must_use]
     pub fn ids(ids: &[Uuid]) -> Self {
-        Self(ids.iter().map(|id| (*id, true, true)).collect())
+        Self::new(ids.iter().map(|id| (*id, true, true)))
+    }
+
+    /// The same, with `reader`'s own reactions among them read too (in the same hand-off).
+    #[must_use]
+    pub fn for_reader(self, reader: Uuid) -> Self {
+        Self {
+            reader: Some(reader),
+            ..self
+        }
+    }
+
+    /// At most `n` messages each, for the same reader.
+    pub fn chunks(&self, n: usize) -> impl Iterator<Item = Self> + '_ {
+        self.messages.chunks(n).map(|chunk| Self {
+            messages: chunk.to_vec(),
+            reader: self.reader,
+        })
     }
 
     /// Stored messages.
@@ -72,11 +100,37 @@ impl ExtrasOf {
     /// Every id, the roots' and the mentioning ones'.
     #[must_use]
     pub fn split(&self) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-        let all = self.0.iter().map(|m| m.0).collect();
-        let roots = self.0.iter().filter(|m| m.1).map(|m| m.0).collect();
-        let mentioning = self.0.iter().filter(|m| m.2).map(|m| m.0).collect();
+        let all = self.messages.iter().map(|m| m.0).collect();
+        let roots = self.messages.iter().filter(|m| m.1).map(|m| m.0).collect();
+        let mentioning = self.messages.iter().filter(|m| m.2).map(|m| m.0).collect();
         (all, roots, mentioning)
     }
+}
+
+/// The messages among `extras`' reactions, each once: those whose reader's own to read.
+fn reacted(extras: &Extras) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = extras.reactions.iter().map(|r| r.message_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// What [`Store::set_reaction`] did.
+#[derive(Debug)]
+pub enum Reacted {
+    /// Nothing was written: no such message, a tombstone, or the user is not a member of
+    /// its channel (the services tell which, with the rules' own errors).
+    Refused,
+    /// Written (or nothing to change): the message as it is now and its extras as the user
+    /// sees them.
+    Done {
+        /// The message.
+        message: Box<MessageRow>,
+        /// Its reactions (the user's own marked), thread counts and mentions.
+        extras: Extras,
+        /// Whether the reaction was added or removed (not there already, or already gone).
+        changed: bool,
+    },
 }
 
 /// What a delete did ([`Store::delete_message`]).
@@ -413,6 +467,14 @@ pub trait Store: Send + Sync + 'static {
     /// One message.
     async fn fetch_message(&self, id: Uuid) -> Result<Option<MessageRow>, StoreError>;
 
+    /// One message and its channel as `viewer` sees it ([`Store::fetch_channel`]), read
+    /// together.
+    async fn fetch_message_in(
+        &self,
+        id: Uuid,
+        viewer: Uuid,
+    ) -> Result<Option<(MessageRow, Option<ChannelRow>)>, StoreError>;
+
     /// The messages with these ids, in no particular order (unknown ids are skipped).
     async fn list_messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<MessageRow>, StoreError>;
 
@@ -488,19 +550,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(MessageRow, bool)>, StoreError>;
 
     /// Adds (`Some((at, max))`) or removes (`None`) `user`'s `emoji` on a message, taking its
-    /// channel's row first; [`StoreError::LimitReached`] when the addition would make more
-    /// than `max` different emoji on it. `None` when the message does not exist; else its
-    /// channel and whether anything changed.
+    /// channel's row first, if the message is there (not a tombstone) and `user` is a member
+    /// of its channel; [`StoreError::LimitReached`] when the addition would make more than
+    /// `max` different emoji on it. Done, it answers with the message as it is now, its
+    /// extras as `user` sees them, all read in the same transaction.
     async fn set_reaction(
         &self,
         message: Uuid,
         user: Uuid,
         emoji: &str,
         add: Option<(DateTime<Utc>, u32)>,
-    ) -> Result<Option<(Uuid, bool)>, StoreError>;
+    ) -> Result<Reacted, StoreError>;
 
     /// What these messages carry besides their row: the first users of each emoji with
-    /// each emoji's count, and the first repliers of each thread with its counts.
+    /// each emoji's count, the first repliers of each thread with its counts, their
+    /// mentions, and the reader's own reactions when one is named.
     async fn list_extras(&self, messages: &ExtrasOf) -> Result<Extras, StoreError>;
 
     /// Records whether `user` follows thread `root` of `channel`. With `keep_choice`, a

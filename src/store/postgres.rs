@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::{
-    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, StoreError,
-    UserQuery, queries,
+    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, Reacted,
+    StoreError, UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
@@ -220,6 +220,103 @@ impl PgStore {
             .await?)
     }
 
+    /// [`super::Store::set_reaction`]: the channel's row, the check, the change and, for an
+    /// addition, the count of different emoji, then the answer, in one transaction.
+    async fn write_reaction(
+        &self,
+        message: Uuid,
+        user: Uuid,
+        emoji: &str,
+        add: Option<(DateTime<Utc>, u32)>,
+    ) -> Result<Reacted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The channel's row first, as every write of a message's rows takes it.
+        let allowed = bump_history_of(&mut tx, message).await?.is_some()
+            && sqlx::query_scalar::<_, bool>(queries::MAY_REACT)
+                .bind(message)
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !allowed {
+            tx.rollback().await?;
+            return Ok(Reacted::Refused);
+        }
+        let changed = match add {
+            Some((at, max)) => {
+                let changed = sqlx::query(queries::INSERT_REACTION)
+                    .bind(message)
+                    .bind(emoji)
+                    .bind(user)
+                    .bind(at)
+                    .bind(Uuid::now_v7())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if changed {
+                    let distinct: i64 = sqlx::query_scalar(queries::COUNT_REACTION_EMOJI)
+                        .bind(message)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if distinct > i64::from(max) {
+                        tx.rollback().await?;
+                        return Err(StoreError::LimitReached);
+                    }
+                }
+                changed
+            }
+            None => {
+                sqlx::query(queries::DELETE_REACTION)
+                    .bind(message)
+                    .bind(emoji)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+        };
+        let row = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::fetch_message()))
+            .bind(message)
+            .fetch_one(&mut *tx)
+            .await?;
+        let extras = extras_on(
+            &mut tx,
+            &ExtrasOf::rows(std::slice::from_ref(&row)).for_reader(user),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Reacted::Done {
+            message: Box::new(row),
+            extras,
+            changed,
+        })
+    }
+
+    /// [`super::Store::fetch_message_in`]: two statements on one connection.
+    async fn read_message_in(
+        &self,
+        id: Uuid,
+        viewer: Uuid,
+    ) -> Result<Option<(MessageRow, Option<ChannelRow>)>, StoreError> {
+        let mut conn = queries::acquire(&self.pool).await?;
+        let Some(message) =
+            sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::fetch_message()))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let channel =
+            sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::fetch_channel()))
+                .bind(viewer)
+                .bind(message.channel_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(Some((message, channel)))
+    }
+
     /// [`super::Store::list_history`]: the page, then its extras (a page holds at most
     /// 101 messages, one chunk).
     async fn list_page_extras(
@@ -240,34 +337,52 @@ impl PgStore {
         Ok((page, extras))
     }
 
-    /// [`super::Store::list_extras`] of at most 500 messages: up to four statements on one
-    /// connection (none for what the messages cannot have).
+    /// [`super::Store::list_extras`] of at most 500 messages ([`extras_on`]).
     async fn read_extras(&self, messages: ExtrasOf) -> Result<Extras, StoreError> {
-        let (all, roots, mentioning) = messages.split();
-        let mut extras = Extras::default();
-        if all.is_empty() {
-            return Ok(extras);
+        if messages.messages.is_empty() {
+            return Ok(Extras::default());
         }
-        let mut conn = queries::acquire(&self.pool).await?;
-        extras.reactions = rows_for(&mut conn, queries::reactions_of(all.len()), &all).await?;
-        if !roots.is_empty() {
-            let replied: Vec<(i32,)> =
-                rows_for(&mut conn, queries::any_reply_to(roots.len()), &roots).await?;
-            if !replied.is_empty() {
-                extras.repliers =
-                    rows_for(&mut conn, queries::repliers_of(roots.len()), &roots).await?;
-            }
-        }
-        if !mentioning.is_empty() {
-            extras.mentions = rows_for(
-                &mut conn,
-                queries::mentions_of(mentioning.len()),
-                &mentioning,
-            )
-            .await?;
-        }
-        Ok(extras)
+        extras_on(&mut *queries::acquire(&self.pool).await?, &messages).await
     }
+}
+
+/// The extras of at most 500 messages: up to five statements on one connection (none for
+/// what the messages cannot have).
+async fn extras_on(
+    conn: &mut sqlx::PgConnection,
+    messages: &ExtrasOf,
+) -> Result<Extras, StoreError> {
+    let (all, roots, mentioning) = messages.split();
+    let mut extras = Extras::default();
+    if all.is_empty() {
+        return Ok(extras);
+    }
+    extras.reactions = rows_for(conn, queries::reactions_of(all.len()), &all).await?;
+    if !roots.is_empty() {
+        let replied: Vec<(i32,)> =
+            rows_for(conn, queries::any_reply_to(roots.len()), &roots).await?;
+        if !replied.is_empty() {
+            extras.repliers = rows_for(conn, queries::repliers_of(roots.len()), &roots).await?;
+        }
+    }
+    if !mentioning.is_empty() {
+        extras.mentions =
+            rows_for(conn, queries::mentions_of(mentioning.len()), &mentioning).await?;
+    }
+    if let Some(reader) = messages.reader {
+        let reacted = super::reacted(&extras);
+        if !reacted.is_empty() {
+            let mut query = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(
+                queries::reactions_by(reacted.len()),
+            ))
+            .bind(reader);
+            for id in &reacted {
+                query = query.bind(*id);
+            }
+            extras.own = query.fetch_all(&mut *conn).await?;
+        }
+    }
+    Ok(extras)
 }
 
 /// The rows of `sql`, whose parameters are `ids`.

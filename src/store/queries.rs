@@ -345,6 +345,12 @@ pub(super) const BUMP_HISTORY_OF_MESSAGE: &str = "UPDATE channels \
     SET history_version = history_version + 1 \
     WHERE id = (SELECT channel_id FROM messages WHERE id = $1) RETURNING id";
 
+/// Whether message `$1` is there (not a tombstone) and `$2` is a member of its channel.
+/// (`$1` comes first: SQLite numbers parameters in the order they first appear.)
+pub(super) const MAY_REACT: &str = "SELECT EXISTS (SELECT 1 FROM messages m \
+    WHERE m.id = $1 AND m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM channel_members cm \
+    WHERE cm.channel_id = m.channel_id AND cm.user_id = $2))";
+
 pub(super) const INSERT_REACTION: &str = "INSERT INTO reactions \
     (message_id, emoji, user_id, created_at, id) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (message_id, emoji, user_id) DO NOTHING";
@@ -1054,6 +1060,14 @@ macro_rules! impl_store {
                 )
             }
 
+            async fn fetch_message_in(
+                &self,
+                id: Uuid,
+                viewer: Uuid,
+            ) -> Result<Option<(MessageRow, Option<ChannelRow>)>, StoreError> {
+                self.read_message_in(id, viewer).await
+            }
+
             async fn list_messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<MessageRow>, StoreError> {
                 let mut rows = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(500) {
@@ -1210,63 +1224,18 @@ macro_rules! impl_store {
                 user: Uuid,
                 emoji: &str,
                 add: Option<(DateTime<Utc>, u32)>,
-            ) -> Result<Option<(Uuid, bool)>, StoreError> {
-                let mut conn = queries::acquire(&self.pool).await?;
-                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                // The channel's row first, as every write of a message's rows takes it.
-                let Some(channel) = bump_history_of(&mut tx, message).await? else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                let changed = match add {
-                    Some((at, max)) => {
-                        let changed = sqlx::query(queries::INSERT_REACTION)
-                            .bind(message)
-                            .bind(emoji)
-                            .bind(user)
-                            .bind(at)
-                            .bind(Uuid::now_v7())
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1;
-                        if changed {
-                            let distinct: i64 = sqlx::query_scalar(queries::COUNT_REACTION_EMOJI)
-                                .bind(message)
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            if distinct > i64::from(max) {
-                                tx.rollback().await?;
-                                self.history_changed(channel);
-                                return Err(StoreError::LimitReached);
-                            }
-                        }
-                        changed
-                    }
-                    None => {
-                        sqlx::query(queries::DELETE_REACTION)
-                            .bind(message)
-                            .bind(emoji)
-                            .bind(user)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1
-                    }
-                };
-                let committed = tx.commit().await;
-                self.history_changed(channel);
-                committed?;
-                Ok(Some((channel, changed)))
+            ) -> Result<$crate::store::Reacted, StoreError> {
+                self.write_reaction(message, user, emoji, add).await
             }
 
             async fn list_extras(&self, messages: &$crate::store::ExtrasOf) -> Result<$crate::store::Extras, StoreError> {
                 let mut extras = $crate::store::Extras::default();
-                for chunk in messages.0.chunks(500) {
-                    let more = self.read_extras($crate::store::ExtrasOf(chunk.to_vec())).await?;
+                for chunk in messages.chunks(500) {
+                    let more = self.read_extras(chunk).await?;
                     extras.reactions.extend(more.reactions);
                     extras.repliers.extend(more.repliers);
                     extras.mentions.extend(more.mentions);
+                    extras.own.extend(more.own);
                 }
                 Ok(extras)
             }

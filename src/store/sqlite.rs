@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::sqlite_threads::Threads;
 use super::{
-    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, StoreError,
-    UserQuery, queries,
+    ChannelDeleted, ChannelQuery, Extras, ExtrasOf, HistoryVersion, Joined, Left, Reacted,
+    StoreError, UserQuery, queries,
 };
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::file::FileRow;
@@ -205,6 +205,32 @@ impl SqliteStore {
             .await
     }
 
+    /// [`super::Store::fetch_message_in`]: both statements in one hand-off to a reader
+    /// thread.
+    async fn read_message_in(
+        &self,
+        id: Uuid,
+        viewer: Uuid,
+    ) -> Result<Option<(MessageRow, Option<ChannelRow>)>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                use rusqlite::OptionalExtension;
+                let Some(message) = conn
+                    .prepare_cached(&queries::fetch_message())?
+                    .query_row([id], message_row)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let channel = conn
+                    .prepare_cached(&queries::fetch_channel())?
+                    .query_row(rusqlite::params![viewer, message.channel_id], channel_row)
+                    .optional()?;
+                Ok(Some((message, channel)))
+            })
+            .await
+    }
+
     /// [`super::Store::list_history`]: the page and its extras in one hand-off to a reader
     /// thread (a page holds at most 101 messages, one chunk).
     async fn list_page_extras(
@@ -293,6 +319,17 @@ fn read_extras(conn: &rusqlite::Connection, messages: &ExtrasOf) -> rusqlite::Re
                 })
             },
         )?;
+    }
+    if let Some(reader) = messages.reader {
+        let reacted = super::reacted(&extras);
+        if !reacted.is_empty() {
+            let mut statement = conn.prepare_cached(&queries::reactions_by(reacted.len()))?;
+            let params = std::iter::once(reader).chain(reacted);
+            extras.own = statement
+                .query(rusqlite::params_from_iter(params))?
+                .mapped(|row| Ok((row.get(0)?, row.get(1)?)))
+                .collect::<rusqlite::Result<_>>()?;
+        }
     }
     Ok(extras)
 }
@@ -401,6 +438,118 @@ impl SqliteStore {
             })
             .await?
     }
+}
+
+impl SqliteStore {
+    /// [`super::Store::set_reaction`] on the writer thread, in one hand-off: the channel's
+    /// row, the check, the change and, for an addition, the count of different emoji, then
+    /// the answer, in one transaction (through sqlx and the reader threads this was a dozen
+    /// round trips between threads, and a reaction cost more than a message to deliver).
+    async fn write_reaction(
+        &self,
+        message: Uuid,
+        user: Uuid,
+        emoji: &str,
+        add: Option<(DateTime<Utc>, u32)>,
+    ) -> Result<Reacted, StoreError> {
+        let emoji = emoji.to_owned();
+        let done = self
+            .writer
+            .run(move |conn| {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                let done = match react_in(conn, message, user, &emoji, add)? {
+                    Some((channel, Ok(reacted))) => match conn.execute_batch("COMMIT") {
+                        Ok(()) => Some((channel, Ok(reacted))),
+                        Err(e) => Some((channel, Err(StoreError::from(e)))),
+                    },
+                    done => done,
+                };
+                if !conn.is_autocommit() {
+                    // Still in the transaction: a refusal, or a COMMIT that failed. A
+                    // connection that cannot roll back is closed (the error ends the job).
+                    conn.execute_batch("ROLLBACK")?;
+                }
+                Ok(done)
+            })
+            .await?;
+        let Some((channel, reacted)) = done else {
+            return Ok(Reacted::Refused);
+        };
+        // Written, or perhaps so: a page read before this is not served after it.
+        self.history_changed(channel);
+        reacted
+    }
+}
+
+/// The statements of [`SqliteStore::write_reaction`], inside its transaction: `None` when
+/// the message is not there or the user may not react to it, else its channel and what was
+/// done — or the refusal of an addition over the limit. A statement's error ends the job
+/// (the connection is closed, which rolls back).
+fn react_in(
+    conn: &rusqlite::Connection,
+    message: Uuid,
+    user: Uuid,
+    emoji: &str,
+    add: Option<(DateTime<Utc>, u32)>,
+) -> rusqlite::Result<Option<(Uuid, Result<Reacted, StoreError>)>> {
+    use rusqlite::{OptionalExtension, params};
+    let Some(channel) = conn
+        .prepare_cached(queries::BUMP_HISTORY_OF_MESSAGE)?
+        .query_row([message], |row| row.get::<_, Uuid>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let allowed: bool = conn
+        .prepare_cached(queries::MAY_REACT)?
+        .query_row(params![message, user], |row| row.get(0))?;
+    if !allowed {
+        return Ok(None);
+    }
+    let changed = match add {
+        Some((at, max)) => {
+            let added = conn
+                .prepare_cached(queries::INSERT_REACTION)?
+                .execute(params![
+                    message,
+                    emoji,
+                    user,
+                    // The text form sqlx writes, so both read every row alike.
+                    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                    Uuid::now_v7(),
+                ])?
+                == 1;
+            if added {
+                let distinct: i64 = conn
+                    .prepare_cached(queries::COUNT_REACTION_EMOJI)?
+                    .query_row([message], |row| row.get(0))?;
+                if distinct > i64::from(max) {
+                    return Ok(Some((channel, Err(StoreError::LimitReached))));
+                }
+            }
+            added
+        }
+        None => {
+            conn.prepare_cached(queries::DELETE_REACTION)?
+                .execute(params![message, emoji, user])?
+                == 1
+        }
+    };
+    let row = conn
+        .prepare_cached(&queries::fetch_message())?
+        .query_row([message], message_row)?;
+    let extras = read_extras(
+        conn,
+        &ExtrasOf::rows(std::slice::from_ref(&row)).for_reader(user),
+    )?;
+    Ok(Some((
+        channel,
+        Ok(Reacted::Done {
+            message: Box::new(row),
+            extras,
+            changed,
+        }),
+    )))
 }
 
 /// The outcome of each message of a batch, or the error that fails the whole batch.
@@ -512,6 +661,23 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         deleted_at: opt_time(row, 14)?,
         mentions: Vec::new(),
         mentions_channel: false,
+    })
+}
+
+/// A [`ChannelRow`] from a row of `queries::CHANNEL_SELECT`, in its column order.
+fn channel_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelRow> {
+    Ok(ChannelRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        is_private: row.get(3)?,
+        created_by: row.get(4)?,
+        created_at: time(row, 5)?,
+        updated_at: time(row, 6)?,
+        dm_key: row.get(7)?,
+        member_count: row.get(8)?,
+        my_role: row.get(9)?,
+        starred: row.get(10)?,
     })
 }
 

@@ -129,7 +129,7 @@ impl Worker {
 
 /// A connection with the settings of the write pool's connections (busy timeout, foreign
 /// keys, full sync, page cache, memory-mapped reads); one that does not write may only
-/// read.
+/// read, and reads without a memory map.
 fn open(path: &Path, writes: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -147,7 +147,13 @@ fn open(path: &Path, writes: bool) -> rusqlite::Result<Connection> {
     // statement again on every run, a fifth of a page's CPU.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+    // A reader's first read after another connection's write drops its whole map (a
+    // `munmap`, then an `mmap` again, with a TLB flush on every core), which cost a
+    // reaction's two reads a tenth of its CPU; without it, read-only history pages cost the
+    // same (docs/performance.md, "A reaction's cost").
+    if writes {
+        conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+    }
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }

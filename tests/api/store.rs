@@ -11,7 +11,9 @@ use chai_tapri::models::file::{FileKey, FileRow};
 use chai_tapri::models::file_type::FileType;
 use chai_tapri::models::message::{Anchor, MessageContent, NewMessage, Nonce, SenderView};
 use chai_tapri::models::user::{DisplayName, Email, NewUser, ProfilePatch, UserRow, Username};
-use chai_tapri::store::{self, ChannelQuery, ExtrasOf, Joined, Left, Store, StoreError, UserQuery};
+use chai_tapri::store::{
+    self, ChannelQuery, ExtrasOf, Joined, Left, Reacted, Store, StoreError, UserQuery,
+};
 use chrono::{Duration as Span, Utc};
 use uuid::Uuid;
 
@@ -94,6 +96,16 @@ async fn send(store: &dyn Store, channel: Uuid, sender: &UserRow, content: &str)
         .await
         .unwrap();
     results.remove(0).unwrap().message.id
+}
+
+/// A reaction's channel and whether it changed anything; `None` when refused.
+fn done(reacted: Reacted) -> Option<(Uuid, bool)> {
+    match reacted {
+        Reacted::Done {
+            message, changed, ..
+        } => Some((message.channel_id, changed)),
+        Reacted::Refused => None,
+    }
 }
 
 async fn role(store: &dyn Store, channel: Uuid, user: Uuid) -> Option<Role> {
@@ -1165,23 +1177,45 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
     let (store, _dir) = open().await;
     let owner = user(&*store, "reactor").await;
     let others = [user(&*store, "reacta").await, user(&*store, "reactb").await];
-    let room = channel(&*store, owner.id, "reacts", false, &[]).await;
+    let stranger = user(&*store, "reactstranger").await;
+    let room = channel(
+        &*store,
+        owner.id,
+        "reacts",
+        false,
+        &[others[0].id, others[1].id],
+    )
+    .await;
     let m = send(&*store, room, &owner, "m").await;
     let quiet = send(&*store, room, &owner, "quiet").await;
     let at = Utc::now();
+    // Members only, even of a public channel: a stranger's reaction is refused, unwritten.
+    assert_eq!(
+        done(
+            store
+                .set_reaction(m, stranger.id, "👍", Some((at, 2)))
+                .await
+                .unwrap()
+        ),
+        None
+    );
 
     assert_eq!(
-        store
-            .set_reaction(m, owner.id, "👍", Some((at, 2)))
-            .await
-            .unwrap(),
+        done(
+            store
+                .set_reaction(m, owner.id, "👍", Some((at, 2)))
+                .await
+                .unwrap()
+        ),
         Some((room, true))
     );
     assert_eq!(
-        store
-            .set_reaction(m, owner.id, "👍", Some((at, 2)))
-            .await
-            .unwrap(),
+        done(
+            store
+                .set_reaction(m, owner.id, "👍", Some((at, 2)))
+                .await
+                .unwrap()
+        ),
         Some((room, false))
     );
     for (i, u) in others.iter().enumerate() {
@@ -1212,32 +1246,70 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
     assert_eq!((list[0].emoji.as_str(), list[0].count), ("👍", 3));
     assert_eq!(list[0].user_ids, [owner.id, others[0].id, others[1].id]);
     assert_eq!((list[1].emoji.as_str(), list[1].count), (":tada:", 1));
+    // The answer is the message as its reactor sees it.
+    let Reacted::Done {
+        message, extras, ..
+    } = store
+        .set_reaction(m, others[0].id, ":tada:", Some((at, 2)))
+        .await
+        .unwrap()
+    else {
+        panic!("a member reacts");
+    };
+    assert_eq!(message.id, m);
+    let mut seen = extras.own;
+    seen.sort();
+    assert_eq!(seen, [(m, ":tada:".to_owned()), (m, "👍".to_owned())]);
+    assert_eq!(extras.reactions.len(), 4, "three 👍 and one 🎉");
     let mut own = store
         .list_own_reactions(others[0].id, &[m, quiet])
         .await
         .unwrap();
     own.sort();
     assert_eq!(own, [(m, ":tada:".to_owned()), (m, "👍".to_owned())]);
+    // Read with the extras for one reader: the same, in the same hand-off.
+    let mut with_extras = store
+        .list_extras(&ExtrasOf::ids(&[m, quiet]).for_reader(others[0].id))
+        .await
+        .unwrap()
+        .own;
+    with_extras.sort();
+    assert_eq!(with_extras, own);
+    assert!(
+        store
+            .list_extras(&ExtrasOf::ids(&[m, quiet]))
+            .await
+            .unwrap()
+            .own
+            .is_empty(),
+        "nobody's own without a reader"
+    );
 
     assert_eq!(
-        store
-            .set_reaction(m, others[0].id, "👍", None)
-            .await
-            .unwrap(),
+        done(
+            store
+                .set_reaction(m, others[0].id, "👍", None)
+                .await
+                .unwrap()
+        ),
         Some((room, true))
     );
     assert_eq!(
-        store
-            .set_reaction(m, others[0].id, "👍", None)
-            .await
-            .unwrap(),
+        done(
+            store
+                .set_reaction(m, others[0].id, "👍", None)
+                .await
+                .unwrap()
+        ),
         Some((room, false))
     );
     assert_eq!(
-        store
-            .set_reaction(Uuid::now_v7(), owner.id, "👍", None)
-            .await
-            .unwrap(),
+        done(
+            store
+                .set_reaction(Uuid::now_v7(), owner.id, "👍", None)
+                .await
+                .unwrap()
+        ),
         None
     );
     // A page comes with its reactions.
@@ -1258,5 +1330,44 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
             .unwrap()
             .reactions
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_message_is_read_with_its_channel_as_the_viewer_sees_it() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "inowner").await;
+    let stranger = user(&*store, "instranger").await;
+    let private = channel(&*store, owner.id, "in-private", true, &[]).await;
+    let m = send(&*store, private, &owner, "kept close").await;
+
+    let (row, seen) = store.fetch_message_in(m, owner.id).await.unwrap().unwrap();
+    assert_eq!(row.content, "kept close");
+    let seen = seen.unwrap();
+    assert_eq!(
+        (
+            seen.id,
+            seen.name.as_str(),
+            seen.is_private,
+            seen.member_count
+        ),
+        (private, "in-private", true, 1)
+    );
+    assert_eq!(seen.my_role.as_deref(), Some("owner"));
+    assert_eq!(seen.description.as_deref(), Some("about in-private"));
+    // A stranger gets the same channel without a role: the services decide what they see.
+    let (_, theirs) = store
+        .fetch_message_in(m, stranger.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let theirs = theirs.unwrap();
+    assert_eq!((theirs.id, theirs.my_role), (private, None));
+    assert!(
+        store
+            .fetch_message_in(Uuid::now_v7(), owner.id)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
