@@ -128,6 +128,16 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "message_versions",
+        key: 1,
+        columns: &[
+            ("id", Kind::Uuid),
+            ("message_id", Kind::Uuid),
+            ("content", Text),
+            ("written_at", Time),
+        ],
+    },
+    Table {
         name: "thread_follows",
         key: 2,
         columns: &[

@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
 use crate::models::message::{Anchor, EditInput, MessageView, SendInput};
-use crate::models::page::{CursorKind, decode_cursor, parse_limit};
+use crate::models::page::{CursorKind, decode_cursor, decode_id_cursor, parse_limit};
 use crate::models::parse_id;
 use crate::models::reaction::Emoji;
 use crate::services::auth::AuthUser;
@@ -263,6 +263,39 @@ pub async fn unpin_message(
 ) -> Result<Json<Value>, AppError> {
     let message = messages::set_pin(&state, &auth, message_id(id)?, false).await?;
     Ok(ok(json!({ "message": message })))
+}
+
+/// `GET /api/messages/{id}/history?limit&cursor`.
+#[utoipa::path(
+    get,
+    path = "/messages/{id}/history",
+    tag = "messages",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Message id"),
+        ("limit" = Option<i64>, Query, description = "At least 1; above 100 is 100; default 50", minimum = 1),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page of this message's history"),
+    ),
+    responses(
+        (status = 200, description = "Its versions, oldest first: the original, each edit's, the current content last", body = openapi::Envelope<openapi::VersionPage>),
+        (status = 400, description = "VALIDATION_ERROR on limit or cursor", body = openapi::ErrorEnvelope),
+        (status = 403, description = "PRIVATE_CHANNEL", body = openapi::ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = openapi::ErrorEnvelope),
+    )
+)]
+pub async fn message_history(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<super::PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = message_id(id)?;
+    let (after, limit) = query(q)?.read(|c| decode_id_cursor(CursorKind::Versions, c))?;
+    let page = messages::versions(&state, &auth, id, after, limit).await?;
+    Ok(ok(json!({
+        "versions": page.versions,
+        "pagination": page.pagination,
+    })))
 }
 
 /// `GET /api/channels/{id}/pins`.

@@ -78,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::pin_message, messages::unpin_message))
         .routes(routes!(messages::list_pins))
+        .routes(routes!(messages::message_history))
         .routes(routes!(messages::add_reaction, messages::remove_reaction))
         .routes(routes!(threads::get_thread))
         .routes(routes!(threads::follow_thread, threads::unfollow_thread))

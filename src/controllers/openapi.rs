@@ -512,6 +512,13 @@ pub struct ThreadPage {
     pagination: Pagination,
 }
 
+/// `{versions, pagination}`: a message's versions, oldest first.
+#[derive(ToSchema)]
+pub struct VersionPage {
+    versions: Vec<crate::models::message::VersionView>,
+    pagination: Pagination,
+}
+
 /// `{threads, pagination}`: followed threads, newest activity first.
 #[derive(ToSchema)]
 pub struct FollowedThreadPage {

@@ -66,6 +66,39 @@ impl Nonce {
     }
 }
 
+/// An earlier content of a message, kept by the edit that replaced it (docs/api.md, "Edit
+/// history").
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    /// UUIDv7: versions sort by it, oldest first.
+    pub id: Uuid,
+    /// The content as it was.
+    pub content: String,
+    /// When it was written: the message's creation, or the edit before.
+    pub written_at: DateTime<Utc>,
+}
+
+/// One version of a message's content as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct VersionView {
+    /// The content.
+    pub content: String,
+    /// When it was written: `createdAt` for the original, `editedAt` for an edit.
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+impl VersionView {
+    /// `content` as written at `at`.
+    #[must_use]
+    pub fn new(content: String, at: DateTime<Utc>) -> Self {
+        Self {
+            content,
+            at: timestamp(at),
+        }
+    }
+}
+
 /// A message as stored, with its sender's public profile (one join, no query per message).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {

@@ -62,6 +62,8 @@ pub enum CursorKind {
     Threads,
     /// `GET /api/mentions`.
     Mentions,
+    /// `GET /api/messages/{id}/history`.
+    Versions,
 }
 
 impl CursorKind {
@@ -75,6 +77,7 @@ impl CursorKind {
             Self::Thread => "t",
             Self::Threads => "f",
             Self::Mentions => "n",
+            Self::Versions => "v",
         }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::models::channel::ChannelRow;
 use crate::models::message::{
-    Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView,
+    Anchor, MessageContent, MessageRow, MessageView, NewMessage, SendInput, SenderView, VersionView,
 };
 use crate::models::page::{CursorKind, Pagination, bad_cursor, encode_cursor};
 use crate::services::Services;
@@ -469,6 +469,53 @@ pub async fn edit(
     services.events.emit(Event::MessageEdited(shared.clone()));
     mentions::notify(services, &shared, &found, &before).await;
     Ok(view)
+}
+
+/// A page of a message's versions, oldest first (docs/api.md, "Edit history").
+#[derive(Debug)]
+pub struct Versions {
+    /// The versions: the original, each edit's, the current content last.
+    pub versions: Vec<VersionView>,
+    /// Where the next page starts.
+    pub pagination: Pagination,
+}
+
+/// The versions of a message's content after version `after`: those its edits replaced,
+/// then the current one, for whoever may read it.
+///
+/// # Errors
+/// `MESSAGE_NOT_FOUND` (also for a tombstone), `PRIVATE_CHANNEL`.
+pub async fn versions(
+    services: &Services,
+    auth: &AuthUser,
+    message_id: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Versions, AppError> {
+    let (message, _) = load_message(services, auth, message_id).await?;
+    let earlier = services
+        .store
+        .list_versions(message_id, after, limit + 1)
+        .await?;
+    // The current content follows the stored ones: a key that no stored version has.
+    let mut all: Vec<(Option<Uuid>, VersionView)> = earlier
+        .into_iter()
+        .map(|v| (Some(v.id), VersionView::new(v.content, v.written_at)))
+        .collect();
+    all.push((
+        None,
+        VersionView::new(
+            message.content,
+            message.edited_at.unwrap_or(message.created_at),
+        ),
+    ));
+    let pagination = Pagination::cut(&mut all, limit, CursorKind::Versions, |(id, _)| {
+        id.map(|id| id.to_string()).unwrap_or_default()
+    });
+    Ok(Versions {
+        versions: all.into_iter().map(|(_, v)| v).collect(),
+        pagination,
+    })
 }
 
 /// Most pinned messages in one channel or conversation.

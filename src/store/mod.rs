@@ -617,6 +617,15 @@ pub trait Store: Send + Sync + 'static {
         messages: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, StoreError>;
 
+    /// Up to `limit` earlier versions of a message (the contents its edits replaced), after
+    /// version `after`, oldest first.
+    async fn list_versions(
+        &self,
+        message: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::models::message::VersionRow>, StoreError>;
+
     /// A channel's pinned messages, the most recently pinned first.
     async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;
 

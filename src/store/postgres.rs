@@ -69,6 +69,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "mentions",
         include_str!("../../migrations/postgres/0010_mentions.sql"),
     ),
+    (
+        11,
+        "edit_history",
+        include_str!("../../migrations/postgres/0011_edit_history.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

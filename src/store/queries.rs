@@ -430,6 +430,19 @@ pub(super) const INSERT_MESSAGE_IF_MEMBER: &str = "INSERT INTO messages \
     WHERE EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $2 AND user_id = $3) \
     ON CONFLICT (channel_id, sender_id, nonce) DO NOTHING";
 
+/// Keeps message `$2`'s content before an edit, with the time it was written, as version
+/// `$1`.
+pub(super) const KEEP_VERSION: &str = "INSERT INTO message_versions \
+    (id, message_id, content, written_at) \
+    SELECT $1, id, content, COALESCE(edited_at, created_at) FROM messages WHERE id = $2";
+
+/// Up to `$3` earlier versions of message `$1` after version `$2` (or from the first),
+/// oldest first.
+pub(super) const LIST_VERSIONS: &str = "SELECT id, content, written_at FROM message_versions \
+    WHERE message_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+
+pub(super) const DELETE_VERSIONS: &str = "DELETE FROM message_versions WHERE message_id = $1";
+
 pub(super) const UPDATE_MESSAGE: &str =
     "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1";
 
@@ -1153,6 +1166,11 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(None);
                 };
+                sqlx::query(queries::KEEP_VERSION)
+                    .bind(Uuid::now_v7())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(queries::UPDATE_MESSAGE)
                     .bind(id)
                     .bind(content)
@@ -1329,6 +1347,20 @@ macro_rules! impl_store {
                 Ok(rows)
             }
 
+            async fn list_versions(
+                &self,
+                message: Uuid,
+                after: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<$crate::models::message::VersionRow>, StoreError> {
+                Ok(sqlx::query_as(queries::LIST_VERSIONS)
+                    .bind(message)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
             async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError> {
                 Ok(sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::list_pins()))
                     .bind(channel)
@@ -1362,6 +1394,7 @@ macro_rules! impl_store {
                 if tombstone {
                     sqlx::query(queries::DELETE_MESSAGE_REACTIONS).bind(id).execute(&mut *tx).await?;
                     sqlx::query(queries::DELETE_MENTIONS).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(queries::DELETE_VERSIONS).bind(id).execute(&mut *tx).await?;
                     sqlx::query(queries::TOMBSTONE_MESSAGE)
                         .bind(id)
                         .bind(at)

@@ -79,6 +79,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "mentions",
         include_str!("../../migrations/sqlite/0010_mentions.sql"),
     ),
+    (
+        11,
+        "edit_history",
+        include_str!("../../migrations/sqlite/0011_edit_history.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).

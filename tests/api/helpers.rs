@@ -435,6 +435,21 @@ impl TestApp {
         body["data"]["message"].clone()
     }
 
+    /// Edits `message` (a message object) as `user`; returns the message as edited.
+    pub async fn edit_message(&self, user: &TestUser, message: &Value, content: &str) -> Value {
+        let response = self
+            .send_as(
+                reqwest::Method::PATCH,
+                &user.token,
+                &format!("/api/messages/{}", message["id"].as_str().unwrap()),
+                &serde_json::json!({ "content": content }),
+            )
+            .await;
+        let (status, body) = json(response).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["message"].clone()
+    }
+
     /// POST with no body as `user`.
     pub async fn post_as(&self, user: &TestUser, path: &str) -> reqwest::Response {
         self.client

@@ -9,6 +9,7 @@ mod connections;
 mod conversations;
 mod crash;
 mod dms;
+mod edit_history;
 mod faults;
 mod files;
 mod helpers;

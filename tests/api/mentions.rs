@@ -17,18 +17,7 @@ async fn post(app: &TestApp, user: &TestUser, channel: &str, content: &str) -> V
 }
 
 async fn edit(app: &TestApp, user: &TestUser, message: &Value, content: &str) -> Value {
-    let (status, body) = json(
-        app.send_as(
-            Method::PATCH,
-            &user.token,
-            &format!("/api/messages/{}", message["id"].as_str().unwrap()),
-            &json!({ "content": content }),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["data"]["message"].clone()
+    app.edit_message(user, message, content).await
 }
 
 async fn join(app: &TestApp, user: &TestUser, channel: &str) {

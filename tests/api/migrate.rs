@@ -310,6 +310,7 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
         "{out}"
     );
     assert!(line("thread_follows").contains("2 rows"), "{out}");
+    assert!(line("message_versions").contains("1 rows"), "{out}");
     assert!(line("users").contains("5 rows"), "{out}");
     assert!(line("token_revocations").contains("1 rows"), "{out}");
     eprintln!("{out}");
@@ -359,4 +360,21 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"minutes of the meeting");
+    // The edit's history came along.
+    let (status, body) = json(
+        app.get_as(
+            &users[1].token,
+            &format!("/api/messages/{}/history", edited["id"].as_str().unwrap()),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let contents: Vec<&str> = body["data"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["first draft", "final"]);
 }
