@@ -38,15 +38,8 @@ pub async fn mark_own(
         .await?
         .into_iter()
         .collect();
-    if own.is_empty() {
-        return Ok(false);
-    }
-    for view in views.iter_mut() {
-        for reaction in &mut view.reactions {
-            reaction.me = own.contains(&(view.id, reaction.emoji.clone()));
-        }
-    }
-    Ok(true)
+    views::mark_own(views, &own);
+    Ok(!own.is_empty())
 }
 
 /// Adds (`add`) or removes the caller's `emoji` on a message; members of its channel only.

@@ -21,20 +21,27 @@ pub fn decorate(views: &mut [MessageView], extras: Extras) {
     let mut reactions = reaction::summarize(extras.reactions);
     let mut threads = thread::summarize(extras.repliers);
     let mut mentions = mention::summarize(extras.mentions);
-    let own: HashSet<(Uuid, String)> = extras.own.into_iter().collect();
     for view in views.iter_mut() {
         if let Some(found) = mentions.remove(&view.id) {
             view.mentions = found.user_ids;
             view.mentions_channel = found.channel;
         }
         view.reactions = reactions.remove(&view.id).unwrap_or_default();
-        if !own.is_empty() {
-            for reaction in &mut view.reactions {
-                reaction.me = own.contains(&(view.id, reaction.emoji.clone()));
-            }
-        }
         if let Some(summary) = threads.remove(&view.id) {
             summary.apply(view);
+        }
+    }
+    mark_own(views, &extras.own.into_iter().collect());
+}
+
+/// Sets `me` on the reactions of `views` among `own` (`(message, emoji)` of one reader).
+pub fn mark_own(views: &mut [MessageView], own: &HashSet<(Uuid, String)>) {
+    if own.is_empty() {
+        return;
+    }
+    for view in views.iter_mut() {
+        for reaction in &mut view.reactions {
+            reaction.me = own.contains(&(view.id, reaction.emoji.clone()));
         }
     }
 }

@@ -102,17 +102,13 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
     assert!(!body.to_string().contains("secret"), "{body}");
 
     // Deleted: the history goes with it.
-    let (status, _) = json(
-        app.send_as(
-            Method::DELETE,
-            &owner.token,
+    let deleted = app
+        .delete_as(
+            &owner,
             &format!("/api/messages/{}", secret["id"].as_str().unwrap()),
-            &json!({}),
         )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200);
+        .await;
+    assert_eq!(deleted.status(), 200);
     assert_error(
         app.get_as(&owner.token, &path).await,
         404,
@@ -135,17 +131,13 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = json(
-        app.send_as(
-            Method::DELETE,
-            &owner.token,
+    let deleted = app
+        .delete_as(
+            &owner,
             &format!("/api/messages/{}", root["id"].as_str().unwrap()),
-            &json!({}),
         )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200);
+        .await;
+    assert_eq!(deleted.status(), 200);
     let root_path = format!("/api/messages/{}/history", root["id"].as_str().unwrap());
     assert_error(
         app.get_as(&owner.token, &root_path).await,
