@@ -70,8 +70,8 @@ impl Nonce {
 /// history").
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
-    /// UUIDv7: versions sort by it, oldest first.
-    pub id: Uuid,
+    /// UUIDv7: versions sort by it, oldest first; `None` for the current content, last.
+    pub id: Option<Uuid>,
     /// The content as it was.
     pub content: String,
     /// When it was written: the message's creation, or the edit before.

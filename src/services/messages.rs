@@ -492,23 +492,20 @@ pub async fn versions(
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Versions, AppError> {
-    let (message, _) = load_message(services, auth, message_id).await?;
-    let earlier = services
+    load_message(services, auth, message_id).await?;
+    // The stored versions and the current content come from one statement: an edit made
+    // meanwhile shows wholly or not at all.
+    let mut all: Vec<(Option<Uuid>, VersionView)> = services
         .store
         .list_versions(message_id, after, limit + 1)
-        .await?;
-    // The current content follows the stored ones: a key that no stored version has.
-    let mut all: Vec<(Option<Uuid>, VersionView)> = earlier
+        .await?
         .into_iter()
-        .map(|v| (Some(v.id), VersionView::new(v.content, v.written_at)))
+        .map(|v| (v.id, VersionView::new(v.content, v.written_at)))
         .collect();
-    all.push((
-        None,
-        VersionView::new(
-            message.content,
-            message.edited_at.unwrap_or(message.created_at),
-        ),
-    ));
+    // Deleted since the check: a last page without the current content.
+    if all.len() <= limit as usize && all.last().is_none_or(|(id, _)| id.is_some()) {
+        return Err(AppError::MessageNotFound);
+    }
     let pagination = Pagination::cut(&mut all, limit, CursorKind::Versions, |(id, _)| {
         id.map(|id| id.to_string()).unwrap_or_default()
     });

@@ -617,8 +617,9 @@ pub trait Store: Send + Sync + 'static {
         messages: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, StoreError>;
 
-    /// Up to `limit` earlier versions of a message (the contents its edits replaced), after
-    /// version `after`, oldest first.
+    /// Up to `limit` versions of a live message after version `after`, oldest first: the
+    /// contents its edits replaced, then its current content (the one without an id), all
+    /// read at one moment. None when the message is gone or a tombstone.
     async fn list_versions(
         &self,
         message: Uuid,

@@ -234,7 +234,8 @@ impl PgStore {
         emoji: &str,
         add: Option<(DateTime<Utc>, u32)>,
     ) -> Result<Reacted, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = queries::acquire(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // The channel's row first, as every write of a message's rows takes it.
         let allowed = bump_history_of(&mut tx, message).await?.is_some()
             && sqlx::query_scalar::<_, bool>(queries::MAY_REACT)
@@ -448,7 +449,8 @@ impl PgStore {
         let mut results: Vec<Option<Result<Inserted, StoreError>>> =
             (0..batch.len()).map(|_| None).collect();
         let order = channel_order(batch);
-        let mut tx = self.pool.begin().await?;
+        let mut conn = queries::acquire(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for group in order.chunk_by(|a, b| batch[*a].channel_id == batch[*b].channel_id) {
             let channel = batch[group[0]].channel_id;
             let Some(mut last) = lock_channel(&mut tx, channel).await? else {

@@ -434,17 +434,24 @@ pub(super) const INSERT_MESSAGE_IF_MEMBER: &str = "INSERT INTO messages \
 /// `$1`.
 pub(super) const KEEP_VERSION: &str = "INSERT INTO message_versions \
     (id, message_id, content, written_at) \
-    SELECT $1, id, content, COALESCE(edited_at, created_at) FROM messages WHERE id = $2";
+    SELECT $1, id, content, COALESCE(edited_at, created_at) FROM messages \
+    WHERE id = $2 AND deleted_at IS NULL";
 
-/// Up to `$3` earlier versions of message `$1` after version `$2` (or from the first),
-/// oldest first.
-pub(super) const LIST_VERSIONS: &str = "SELECT id, content, written_at FROM message_versions \
-    WHERE message_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+/// Up to `$3` versions of live message `$1` after version `$2` (or from the first), oldest
+/// first: the stored ones, then the current content (id `NULL`), read in one statement so
+/// an edit lands wholly before or after it.
+pub(super) const LIST_VERSIONS: &str = "SELECT id, content, written_at FROM ( \
+    SELECT id, content, written_at FROM message_versions \
+    WHERE message_id = $1 AND ($2 IS NULL OR id > $2) \
+    UNION ALL SELECT NULL, content, COALESCE(edited_at, created_at) FROM messages \
+    WHERE id = $1 AND deleted_at IS NULL) v ORDER BY id IS NULL, id LIMIT $3";
 
 pub(super) const DELETE_VERSIONS: &str = "DELETE FROM message_versions WHERE message_id = $1";
 
+/// Edits a live message (never a tombstone: a delete that won the channel's row first
+/// leaves nothing to edit).
 pub(super) const UPDATE_MESSAGE: &str =
-    "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1";
+    "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL";
 
 pub(super) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = $1";
 
@@ -1171,12 +1178,17 @@ macro_rules! impl_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(queries::UPDATE_MESSAGE)
+                let edited = sqlx::query(queries::UPDATE_MESSAGE)
                     .bind(id)
                     .bind(content)
                     .bind(at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if edited == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 sqlx::query(queries::DELETE_MENTIONS).bind(id).execute(&mut *tx).await?;
                 link_mentions(&mut tx, id, channel, mentions).await?;
                 let committed = tx.commit().await;
@@ -1518,7 +1530,8 @@ macro_rules! impl_store {
             batch: &[NewMessage],
         ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
             let mut results: Vec<Option<Result<Inserted, StoreError>>> = (0..batch.len()).map(|_| None).collect();
-            let mut tx = pool.begin_with($begin).await?;
+            let mut conn = queries::acquire(pool).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
             for i in channel_order(batch) {
                 let message = &batch[i];
                 sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;

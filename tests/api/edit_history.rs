@@ -115,6 +115,14 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
         "MESSAGE_NOT_FOUND",
     )
     .await;
+    let secret_id = uuid::Uuid::parse_str(secret["id"].as_str().unwrap()).unwrap();
+    let stored = app
+        .state
+        .store
+        .list_versions(secret_id, None, 10)
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
 
     // A root deleted with replies stays as a tombstone, without its history.
     let public = app.create_channel(&owner, "open", false).await;
@@ -145,6 +153,36 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
         "MESSAGE_NOT_FOUND",
     )
     .await;
+    let root_id = uuid::Uuid::parse_str(root["id"].as_str().unwrap()).unwrap();
+    let stored = app
+        .state
+        .store
+        .list_versions(root_id, None, 10)
+        .await
+        .unwrap();
+    assert!(
+        stored.is_empty(),
+        "the tombstone kept its history: {stored:?}"
+    );
+    // An edit that reaches the store after the delete (it lost the race for the channel's
+    // row) finds nothing to edit and keeps no version.
+    let late = app
+        .state
+        .store
+        .update_message(root_id, "too late", chrono::Utc::now(), &Default::default())
+        .await
+        .unwrap();
+    assert!(late.is_none(), "{late:?}");
+    let stored = app
+        .state
+        .store
+        .list_versions(root_id, None, 10)
+        .await
+        .unwrap();
+    assert!(
+        stored.is_empty(),
+        "the late edit kept a version: {stored:?}"
+    );
 
     // Nonsense ids, limits and cursors are clear errors.
     assert_error(
