@@ -77,6 +77,7 @@ const TABLES: &[Table] = &[
             ("created_at", Time),
             ("updated_at", Time),
             ("dm_key", OptText),
+            ("last_root_seq", Int),
         ],
     },
     Table {
@@ -87,6 +88,8 @@ const TABLES: &[Table] = &[
             ("user_id", Kind::Uuid),
             ("role", Text),
             ("joined_at", Time),
+            ("last_read_id", OptUuid),
+            ("last_read_seq", Int),
         ],
     },
     Table {
@@ -114,6 +117,16 @@ const TABLES: &[Table] = &[
             ("pinned_at", OptTime),
             ("pinned_by", OptUuid),
             ("deleted_at", OptTime),
+            ("root_seq", Int),
+        ],
+    },
+    Table {
+        name: "deleted_roots",
+        key: 1,
+        columns: &[
+            ("message_id", Kind::Uuid),
+            ("channel_id", Kind::Uuid),
+            ("seq", Int),
         ],
     },
     Table {
@@ -146,6 +159,16 @@ const TABLES: &[Table] = &[
             ("channel_id", Kind::Uuid),
             ("following", Bool),
             ("updated_at", Time),
+        ],
+    },
+    Table {
+        name: "thread_reads",
+        key: 2,
+        columns: &[
+            ("user_id", Kind::Uuid),
+            ("root_id", Kind::Uuid),
+            ("channel_id", Kind::Uuid),
+            ("last_read_id", Kind::Uuid),
         ],
     },
     Table {

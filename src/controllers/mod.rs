@@ -8,6 +8,7 @@ pub mod health;
 pub mod mentions;
 pub mod messages;
 pub mod openapi;
+pub mod reads;
 pub mod threads;
 pub mod users;
 
@@ -84,6 +85,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(threads::follow_thread, threads::unfollow_thread))
         .routes(routes!(threads::list_threads))
         .routes(routes!(mentions::list_mentions))
+        .routes(routes!(reads::mark_channel_read))
+        .routes(routes!(reads::mark_thread_read))
+        .routes(routes!(reads::unreads))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

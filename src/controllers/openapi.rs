@@ -393,6 +393,14 @@ pub struct EditMessageBody {
     content: String,
 }
 
+/// `POST /api/channels/{id}/read` and `POST /api/messages/{id}/thread/read`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct MarkReadBody {
+    /// A message of the conversation (or thread); absent: its newest.
+    message_id: Option<Uuid>,
+}
+
 // ---- the `data` of the answers ----
 
 /// `{user, token}`.
@@ -707,6 +715,8 @@ impl Modify for SocketEvents {
                 "channel:added": {"channel": "#/components/schemas/ChannelView"},
                 "dm:opened": {"dm": "#/components/schemas/DmView"},
                 "channel:left": {"channelId": "uuid", "reason": "unsubscribed|left|removed|deleted"},
+                "channel:read": "#/components/schemas/ChannelRead",
+                "thread:read": "#/components/schemas/ThreadRead",
                 "error": {"code": "ErrorCode", "message": "string"},
             },
             "limits": "a packet over 64 KiB closes the connection; at most 500 channel rooms per socket",

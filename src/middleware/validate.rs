@@ -3,7 +3,8 @@
 //! - [`JsonObject`]: the body must be declared as JSON (`INVALID_JSON` otherwise), parse
 //!   (`INVALID_JSON`), fit the limit (`PAYLOAD_TOO_LARGE`) and be an object
 //!   (`VALIDATION_ERROR`). Handlers then read it with the model input types
-//!   ([`crate::models::input`]), which the socket handlers share.
+//!   ([`crate::models::input`]), which the socket handlers share. `Option<JsonObject>`
+//!   also takes a request with no body at all.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
@@ -68,6 +69,30 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         match value {
             Value::Object(map) => Ok(Self(map)),
             _ => Err(AppError::field("body", "must be a JSON object")),
+        }
+    }
+}
+
+/// A body that may be left out: no body at all (no `Content-Type`, no bytes) is `None`;
+/// anything else is read as a [`JsonObject`], with its errors.
+impl<S: Send + Sync> axum::extract::OptionalFromRequest<S> for JsonObject {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| AppError::InvalidJson(e.body_text()))?;
+        if bytes.is_empty() {
+            Ok(None)
+        } else {
+            Err(AppError::InvalidJson(
+                "the Content-Type header must be application/json".into(),
+            ))
         }
     }
 }

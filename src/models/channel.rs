@@ -210,6 +210,18 @@ pub struct ChannelView {
     /// The caller's role; null when not a member.
     #[schema(required = true)]
     role: Option<Role>,
+    /// The member's marker and counts: in `GET /api/channels?joined=true` and, for a
+    /// member, `GET /api/channels/{id}`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    read: Option<super::read::ReadState>,
+}
+
+impl ChannelView {
+    /// The view with the caller's marker and counts.
+    #[must_use]
+    pub fn with_read(self, read: Option<super::read::ReadState>) -> Self {
+        Self { read, ..self }
+    }
 }
 
 impl From<&ChannelRow> for ChannelView {
@@ -226,6 +238,7 @@ impl From<&ChannelRow> for ChannelView {
             is_member: row.my_role.is_some(),
             is_starred: row.starred,
             role: row.role(),
+            read: None,
         }
     }
 }

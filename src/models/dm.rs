@@ -116,6 +116,9 @@ pub struct DmView {
     /// When it was opened.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The caller's marker and counts (in `GET /api/dms` and `GET /api/dms/{id}`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub read: Option<super::read::ReadState>,
 }
 
 impl DmView {
@@ -133,6 +136,7 @@ impl DmView {
             members,
             last_message,
             created_at: timestamp(created_at),
+            read: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod message;
 pub mod metadata;
 pub mod page;
 pub mod reaction;
+pub mod read;
 pub mod thread;
 pub mod thumbnail;
 pub mod user;

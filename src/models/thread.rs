@@ -88,6 +88,9 @@ pub struct FollowedThreadView {
     /// Time of the newest reply.
     #[schema(required = true, format = DateTime)]
     pub last_reply_at: Option<String>,
+    /// The caller's marker in the thread and its counts.
+    #[serde(flatten)]
+    pub read: super::read::ReadState,
 }
 
 #[cfg(test)]

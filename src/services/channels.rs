@@ -1,5 +1,7 @@
 //! Channels (API.md §5, §12): visibility, membership, roles, ownership hand-over, stars.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -178,8 +180,18 @@ pub async fn list(
         })
         .await?;
     let pagination = Pagination::cut(&mut rows, limit, CursorKind::Channels, |r| r.name.clone());
+    // Members see their markers and counts in the list of their own channels.
+    let mut reads = if joined_only {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        super::reads::of_channels(services, auth.user.id, &ids).await?
+    } else {
+        HashMap::new()
+    };
     Ok(ChannelPage {
-        channels: rows.iter().map(ChannelView::from).collect(),
+        channels: rows
+            .iter()
+            .map(|r| ChannelView::from(r).with_read(reads.remove(&r.id)))
+            .collect(),
         pagination,
     })
 }
@@ -200,7 +212,14 @@ pub async fn starred(services: &Services, auth: &AuthUser) -> Result<Vec<Channel
 pub async fn get(services: &Services, auth: &AuthUser, id: Uuid) -> Result<ChannelView, AppError> {
     let channel = load_channel(services, id, auth.user.id).await?;
     channel.check_visible()?;
-    Ok(ChannelView::from(&channel))
+    let read = if channel.role().is_some() {
+        super::reads::of_channels(services, auth.user.id, &[id])
+            .await?
+            .remove(&id)
+    } else {
+        None
+    };
+    Ok(ChannelView::from(&channel).with_read(read))
 }
 
 /// Renames and/or re-describes a channel (owner or admin).

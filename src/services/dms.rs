@@ -81,7 +81,11 @@ pub async fn get(services: &Services, auth: &AuthUser, id: Uuid) -> Result<DmVie
         .ok_or(AppError::ChannelNotFound)?;
     row.check_visible()?;
     let users = services.store.list_users_by_ids(members.ids()).await?;
-    view(services, &row, auth.user.id, users).await
+    let mut dm = view(services, &row, auth.user.id, users).await?;
+    dm.read = super::reads::of_channels(services, auth.user.id, &[id])
+        .await?
+        .remove(&id);
+    Ok(dm)
 }
 
 /// The conversation with its members and newest message.
@@ -176,11 +180,15 @@ pub async fn list(
     super::views::for_reader(services, viewer, &mut newest).await?;
     let mut newest: HashMap<Uuid, MessageView> =
         newest.into_iter().map(|m| (m.channel_id, m)).collect();
+    let ids: Vec<Uuid> = entries.iter().map(|(row, _, _)| row.id).collect();
+    let mut reads = super::reads::of_channels(services, viewer, &ids).await?;
     let dms = entries
         .into_iter()
         .map(|(row, views, _)| {
             let last = newest.remove(&row.id);
-            DmView::new(row.id, views, last, row.created_at)
+            let mut dm = DmView::new(row.id, views, last, row.created_at);
+            dm.read = reads.remove(&row.id);
+            dm
         })
         .collect();
     Ok(DmPage { dms, pagination })

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::models::channel::ChannelView;
 use crate::models::dm::DmView;
 use crate::models::message::{MessageView, SenderView};
+use crate::models::read::{ChannelRead, ThreadRead};
 use crate::models::thread::ThreadSummary;
 use crate::models::timestamp;
 
@@ -147,6 +148,21 @@ pub enum Event {
         /// Who hears it.
         audience: Audience,
     },
+    /// A user's marker moved in a channel or DM: every socket of theirs hears
+    /// `channel:read`, so each device clears its badge.
+    ChannelRead {
+        /// Whose marker.
+        user_id: Uuid,
+        /// The marker and counts now.
+        read: ChannelRead,
+    },
+    /// A user's marker moved in a thread: every socket of theirs hears `thread:read`.
+    ThreadRead {
+        /// Whose marker.
+        user_id: Uuid,
+        /// The marker and counts now.
+        read: ThreadRead,
+    },
     /// A user started or stopped typing in a channel; the channel hears it, except the
     /// user's own sockets.
     Typing {
@@ -229,6 +245,8 @@ impl Event {
             Self::MembersLeft { .. } => "channel:left",
             Self::UserOnline { .. } => "user:online",
             Self::UserOffline { .. } => "user:offline",
+            Self::ChannelRead { .. } => "channel:read",
+            Self::ThreadRead { .. } => "thread:read",
             Self::Typing { typing: true, .. } => "user-typing",
             Self::Typing { typing: false, .. } => "user-stopped-typing",
         }
@@ -295,6 +313,8 @@ impl Event {
             Self::UserOffline {
                 user_id, last_seen, ..
             } => json!({ "userId": user_id, "lastSeen": timestamp(*last_seen) }),
+            Self::ChannelRead { read, .. } => json!(read),
+            Self::ThreadRead { read, .. } => json!(read),
             Self::Typing {
                 channel_id, user, ..
             } => json!({ "channelId": channel_id, "user": user }),

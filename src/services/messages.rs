@@ -165,7 +165,7 @@ pub async fn send(
     // reactions or replies yet.
     let message = if inserted.created {
         if let Some(root) = &root {
-            threads::replied(services, root, auth.user.id).await;
+            threads::replied(services, root, auth.user.id, &found.mentions.user_ids).await;
         }
         let view = MessageView::from(&inserted.message);
         mentions::notify(services, &view, &found, &Found::default()).await;

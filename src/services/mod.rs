@@ -15,6 +15,7 @@ pub mod newest_pages;
 pub mod passwords;
 pub mod presence;
 pub mod reactions;
+pub mod reads;
 pub mod threads;
 pub mod tokens;
 pub mod typing;

@@ -40,7 +40,7 @@ pub struct FollowedThreads {
 
 /// The root of the thread `message_id` belongs to (itself when it is a root), readable by
 /// the caller; tombstones included.
-async fn load_root(
+pub(crate) async fn load_root(
     services: &Services,
     auth: &AuthUser,
     message_id: Uuid,
@@ -108,6 +108,11 @@ pub async fn follow(
             Utc::now(),
         )
         .await?;
+    // Following starts with nothing unread in the thread, as joining a channel does (the
+    // marker moves forward only, and its move is announced).
+    if following {
+        super::reads::mark_thread(services, auth, root.id, None).await?;
+    }
     Ok(FollowView {
         message_id: root.id,
         following,
@@ -137,12 +142,14 @@ pub async fn followed(
     rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
     let mut roots: Vec<MessageView> = rows.into_iter().map(MessageView::from).collect();
     views::for_reader(services, auth.user.id, &mut roots).await?;
+    let mut reads = super::reads::of_threads(services, auth.user.id, &ids).await?;
     let threads = roots
         .into_iter()
         .map(|root| FollowedThreadView {
             channel_id: root.channel_id,
             reply_count: root.reply_count,
             last_reply_at: root.last_reply_at.clone(),
+            read: reads.remove(&root.id).unwrap_or_default(),
             root,
         })
         .collect();
@@ -153,13 +160,16 @@ pub async fn followed(
 }
 
 /// A reply to `root` by `sender` has committed: the sender follows the thread (again), the
-/// root's author does unless they chose otherwise, and the room hears the new counts. The
-/// reply is sent whatever happens here; a failure is logged.
-pub async fn replied(services: &Services, root: &MessageRow, sender: Uuid) {
+/// root's author and the members it mentions by name do unless they chose otherwise (so the
+/// reply counts in their unread threads), and the room hears the new counts. The reply is
+/// sent whatever happens here; a failure is logged.
+pub async fn replied(services: &Services, root: &MessageRow, sender: Uuid, mentioned: &[Uuid]) {
     let now = Utc::now();
     let mut follows = vec![(sender, false)];
-    if root.sender_id != sender {
-        follows.push((root.sender_id, true));
+    for user in std::iter::once(&root.sender_id).chain(mentioned) {
+        if follows.iter().all(|(u, _)| u != user) {
+            follows.push((*user, true));
+        }
     }
     for (user, keep_choice) in follows {
         if let Err(e) = services

@@ -110,7 +110,9 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
             )
             .await
         }
-        Event::MemberAdded { user_id, .. } => {
+        Event::MemberAdded { user_id, .. }
+        | Event::ChannelRead { user_id, .. }
+        | Event::ThreadRead { user_id, .. } => {
             send(io.to(user_room(*user_id)), name, &event.payload()).await
         }
         Event::Mentioned { user_ids, .. } => {

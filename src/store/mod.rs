@@ -627,6 +627,43 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<crate::models::message::VersionRow>, StoreError>;
 
+    /// `user`'s read state in each of their channels and DMs (`channels` only, when given;
+    /// others are skipped): marker, unread and mention counts, activity.
+    async fn list_channel_reads(
+        &self,
+        user: Uuid,
+        channels: Option<&[Uuid]>,
+    ) -> Result<Vec<crate::models::read::ReadRow>, StoreError>;
+
+    /// `user`'s read state in threads `roots` (followed or not), or, without `roots`, in
+    /// every thread they follow in a channel they may read now.
+    async fn list_thread_reads(
+        &self,
+        user: Uuid,
+        roots: Option<&[Uuid]>,
+    ) -> Result<Vec<crate::models::read::ReadRow>, StoreError>;
+
+    /// Moves member `user`'s marker in `channel` forward to message `to` (its newest
+    /// message without one): whether it moved; `None` when `to` is not a live message of
+    /// the channel.
+    async fn move_channel_marker(
+        &self,
+        channel: Uuid,
+        user: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<Option<bool>, StoreError>;
+
+    /// Moves `user`'s marker in thread `root` (of `channel`) forward to `to` — the root or
+    /// one of its replies — or to its newest reply: whether it moved; `None` when `to` is
+    /// not in the thread.
+    async fn move_thread_marker(
+        &self,
+        root: Uuid,
+        channel: Uuid,
+        user: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<Option<bool>, StoreError>;
+
     /// A channel's pinned messages, the most recently pinned first.
     async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;
 

@@ -74,6 +74,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "edit_history",
         include_str!("../../migrations/postgres/0011_edit_history.sql"),
     ),
+    (
+        12,
+        "read_state",
+        include_str!("../../migrations/postgres/0012_read_state.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].
@@ -453,7 +458,7 @@ impl PgStore {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for group in order.chunk_by(|a, b| batch[*a].channel_id == batch[*b].channel_id) {
             let channel = batch[group[0]].channel_id;
-            let Some(mut last) = lock_channel(&mut tx, channel).await? else {
+            let Some((mut last, first_seq)) = lock_channel(&mut tx, channel).await? else {
                 return Err(StoreError::Missing);
             };
             let ids: Vec<Uuid> = group
@@ -464,6 +469,22 @@ impl PgStore {
                     id
                 })
                 .collect();
+            // Numbered as if every message is written (see 0012_read_state); renumbered
+            // below in the rare batch where one is not.
+            let numbers = |written: &dyn Fn(Uuid) -> bool| {
+                let mut seq = first_seq;
+                group
+                    .iter()
+                    .zip(&ids)
+                    .map(|(&i, &id)| {
+                        if written(id) {
+                            seq += i64::from(batch[i].parent_id.is_none());
+                        }
+                        seq
+                    })
+                    .collect::<Vec<i64>>()
+            };
+            let planned = numbers(&|_| true);
             let messages = || group.iter().map(|&i| &batch[i]);
             let created_at = Utc::now();
             let written: std::collections::HashSet<Uuid> =
@@ -484,10 +505,30 @@ impl PgStore {
                             .collect::<Vec<_>>(),
                     )
                     .bind(created_at)
+                    .bind(&planned)
                     .fetch_all(&mut *tx)
                     .await?
                     .into_iter()
                     .collect();
+            let seqs = if written.len() == ids.len() {
+                planned
+            } else {
+                let seqs = numbers(&|id| written.contains(&id));
+                let (moved_ids, moved_seqs): (Vec<Uuid>, Vec<i64>) = ids
+                    .iter()
+                    .zip(seqs.iter().zip(&planned))
+                    .filter(|(id, (seq, plan))| written.contains(id) && seq != plan)
+                    .map(|(id, (seq, _))| (*id, *seq))
+                    .unzip();
+                if !moved_ids.is_empty() {
+                    sqlx::query(queries::RENUMBER_MESSAGES)
+                        .bind(&moved_ids)
+                        .bind(&moved_seqs)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                seqs
+            };
             let mut newest = None;
             for (&i, &id) in group.iter().zip(&ids) {
                 let message = &batch[i];
@@ -507,8 +548,10 @@ impl PgStore {
                 sqlx::query(queries::SET_LAST_MESSAGE)
                     .bind(channel)
                     .bind(newest)
+                    .bind(seqs.last().copied().unwrap_or(first_seq))
                     .execute(&mut *tx)
                     .await?;
+                mark_sent_all(&mut tx, channel, group, batch, &ids, &seqs, &written).await?;
             }
         }
         tx.commit().await?;
@@ -519,9 +562,63 @@ impl PgStore {
     }
 }
 
+/// The senders of a batch's messages in one channel have read what they sent: for each
+/// sender, the channel's marker at their newest root, and each thread's at their newest
+/// reply in it (two statements at most).
+async fn mark_sent_all(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    channel: Uuid,
+    group: &[usize],
+    batch: &[NewMessage],
+    ids: &[Uuid],
+    seqs: &[i64],
+    written: &std::collections::HashSet<Uuid>,
+) -> Result<(), StoreError> {
+    // Later messages of the group are newer: the last one seen per key wins.
+    let mut roots: std::collections::HashMap<Uuid, (Uuid, i64)> = Default::default();
+    let mut replies: std::collections::HashMap<(Uuid, Uuid), Uuid> = Default::default();
+    for ((&i, &id), &seq) in group.iter().zip(ids).zip(seqs) {
+        if !written.contains(&id) {
+            continue;
+        }
+        let message = &batch[i];
+        match message.parent_id {
+            None => {
+                roots.insert(message.sender.id, (id, seq));
+            }
+            Some(root) => {
+                replies.insert((message.sender.id, root), id);
+            }
+        }
+    }
+    if !roots.is_empty() {
+        let (users, newest): (Vec<Uuid>, Vec<(Uuid, i64)>) = roots.into_iter().unzip();
+        let (ids, seqs): (Vec<Uuid>, Vec<i64>) = newest.into_iter().unzip();
+        sqlx::query(queries::MARK_SENT_ROOTS)
+            .bind(channel)
+            .bind(&users)
+            .bind(&ids)
+            .bind(&seqs)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !replies.is_empty() {
+        let (keys, ids): (Vec<(Uuid, Uuid)>, Vec<Uuid>) = replies.into_iter().unzip();
+        let (users, roots): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+        sqlx::query(queries::MOVE_THREAD_MARKERS)
+            .bind(&users)
+            .bind(&roots)
+            .bind(vec![channel; ids.len()])
+            .bind(&ids)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl_store!(
     PgStore,
     "postgres",
     "BEGIN",
-    "SELECT last_message_id FROM channels WHERE id = $1 FOR UPDATE"
+    "SELECT last_message_id, last_root_seq FROM channels WHERE id = $1 FOR UPDATE"
 );

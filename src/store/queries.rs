@@ -122,8 +122,12 @@ pub(super) const LIST_DMS: &str = "SELECT c.id, c.dm_key, c.last_message_id, c.c
 pub(super) const LIST_DM_IDS: &str = "SELECT c.id FROM channel_members me \
     JOIN channels c ON c.id = me.channel_id WHERE me.user_id = $1 AND c.dm_key IS NOT NULL";
 
-pub(super) const INSERT_MEMBER: &str = "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (channel_id, user_id) DO NOTHING";
+/// A new member has read everything already there: their marker starts at the channel's
+/// newest message.
+pub(super) const INSERT_MEMBER: &str = "INSERT INTO channel_members \
+    (channel_id, user_id, role, joined_at, last_read_id, last_read_seq) \
+    SELECT $1, $2, $3, $4, c.last_message_id, c.last_root_seq FROM channels c WHERE c.id = $1 \
+    ON CONFLICT (channel_id, user_id) DO NOTHING";
 
 pub(super) const UPDATE_CHANNEL: &str = "UPDATE channels SET name = COALESCE($2, name), \
     description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5 WHERE id = $1";
@@ -334,9 +338,139 @@ pub(super) const CHANNEL_ACCESS: &str = "SELECT c.is_private, EXISTS (SELECT 1 \
     FROM channel_members cm WHERE cm.channel_id = $1 AND cm.user_id = $2) \
     FROM channels c WHERE c.id = $1";
 
-/// Records a channel's newest id; every page of its history is now another one.
+/// Records a channel's newest id and root number; every page of its history is now another
+/// one.
 pub(super) const SET_LAST_MESSAGE: &str = "UPDATE channels SET last_message_id = $2, \
-    history_version = history_version + 1 WHERE id = $1";
+    last_root_seq = $3, history_version = history_version + 1 WHERE id = $1";
+
+/// The sender has read the root they sent (`$1` id, `$2` its number) in channel `$3`.
+pub(super) const MARK_SENT_ROOT: &str = "UPDATE channel_members \
+    SET last_read_id = $1, last_read_seq = $2 WHERE channel_id = $3 AND user_id = $4 \
+    AND (last_read_id IS NULL OR last_read_id < $1)";
+
+/// [`MARK_SENT_ROOT`] for many senders of channel `$1` at once (PostgreSQL): `$2` senders
+/// (each once), `$3` the newest root each sent, `$4` its number.
+pub(super) const MARK_SENT_ROOTS: &str = "UPDATE channel_members cm \
+    SET last_read_id = v.id, last_read_seq = v.seq \
+    FROM unnest($2::uuid[], $3::uuid[], $4::bigint[]) AS v(user_id, id, seq) \
+    WHERE cm.channel_id = $1 AND cm.user_id = v.user_id \
+    AND (cm.last_read_id IS NULL OR cm.last_read_id < v.id)";
+
+/// User `$1` has read thread `$2` (of channel `$3`) up to reply `$4`: the marker moves
+/// forward, never back.
+pub(super) const MOVE_THREAD_MARKER: &str = "INSERT INTO thread_reads \
+    (user_id, root_id, channel_id, last_read_id) VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (user_id, root_id) DO UPDATE SET last_read_id = excluded.last_read_id \
+    WHERE thread_reads.last_read_id < excluded.last_read_id";
+
+/// [`MOVE_THREAD_MARKER`] for many `(user, root, channel, reply)` at once (PostgreSQL; each
+/// `(user, root)` once).
+pub(super) const MOVE_THREAD_MARKERS: &str = "INSERT INTO thread_reads \
+    (user_id, root_id, channel_id, last_read_id) \
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[]) \
+    ON CONFLICT (user_id, root_id) DO UPDATE SET last_read_id = excluded.last_read_id \
+    WHERE thread_reads.last_read_id < excluded.last_read_id";
+
+/// Gives written messages `$1…` their numbers `$2…` when a message of their batch was not
+/// written after all (PostgreSQL).
+pub(super) const RENUMBER_MESSAGES: &str = "UPDATE messages SET root_seq = v.seq \
+    FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE messages.id = v.id";
+
+/// Message `$1` is about to go: when it is a root (not already a tombstone), its number
+/// leaves the unread counts.
+pub(super) const RECORD_DELETED_ROOT: &str = "INSERT INTO deleted_roots (message_id, channel_id, seq) \
+    SELECT id, channel_id, root_seq FROM messages \
+    WHERE id = $1 AND parent_id IS NULL AND deleted_at IS NULL \
+    ON CONFLICT (message_id) DO NOTHING";
+
+/// Moves member `$3`'s marker in channel `$2` forward to live message `$1` of it; no row
+/// changes when it is not ahead of the marker (or not there).
+pub(super) const MOVE_CHANNEL_MARKER: &str = "UPDATE channel_members \
+    SET last_read_id = m.id, last_read_seq = m.root_seq FROM messages m \
+    WHERE m.id = $1 AND m.channel_id = channel_members.channel_id AND m.deleted_at IS NULL \
+    AND (channel_members.last_read_id IS NULL OR channel_members.last_read_id < $1) \
+    AND channel_members.channel_id = $2 AND channel_members.user_id = $3";
+
+/// Moves member `$2`'s marker in channel `$1` to its newest message.
+pub(super) const MOVE_CHANNEL_MARKER_TO_NEWEST: &str = "UPDATE channel_members \
+    SET last_read_id = c.last_message_id, last_read_seq = c.last_root_seq FROM channels c \
+    WHERE c.id = $1 AND channel_members.channel_id = $1 AND channel_members.user_id = $2 \
+    AND c.last_message_id IS NOT NULL \
+    AND (channel_members.last_read_id IS NULL OR channel_members.last_read_id < c.last_message_id)";
+
+/// User `$1`'s read state in their channels and DMs — in channels `$3…` only when `n` is
+/// given — as [`crate::models::read::ReadRow`]s (`$2` the nil id, below every message
+/// id). The unread count is arithmetic on root numbers (see `0012_read_state`): no scan of
+/// the messages, however many are unread. Mentions after the marker, roots only, by name
+/// or channel-wide, counted up to 1,000.
+pub(super) fn channel_reads(n: Option<usize>) -> String {
+    let only = n.map_or(String::new(), |n| {
+        format!(" AND cm.channel_id IN ({})", placeholders(3, n))
+    });
+    format!(
+        "SELECT cm.channel_id AS id, cm.channel_id, c.dm_key IS NOT NULL AS is_dm, \
+         cm.last_read_id, \
+         c.last_root_seq - cm.last_read_seq - (SELECT COUNT(*) FROM deleted_roots d \
+         WHERE d.channel_id = cm.channel_id AND d.seq > cm.last_read_seq) AS unread, \
+         (SELECT COUNT(*) FROM (SELECT u.message_id FROM ( \
+         SELECT mm.message_id FROM message_mentions mm WHERE mm.channel_id = cm.channel_id \
+         AND mm.user_id = $1 AND mm.message_id > COALESCE(cm.last_read_id, $2) \
+         UNION SELECT mm.message_id FROM message_mentions mm \
+         WHERE mm.channel_id = cm.channel_id AND mm.user_id IS NULL \
+         AND mm.message_id > COALESCE(cm.last_read_id, $2)) u \
+         JOIN messages m ON m.id = u.message_id WHERE m.parent_id IS NULL LIMIT {max}) x) \
+         AS mentions, \
+         COALESCE(c.last_message_id, c.id) AS activity \
+         FROM channel_members cm JOIN channels c ON c.id = cm.channel_id \
+         WHERE cm.user_id = $1{only}",
+        max = crate::models::read::MAX_COUNT,
+    )
+}
+
+/// User `$1`'s read state in threads: threads `$2…` when `n` is given (followed or not),
+/// else every thread they follow in a channel they may read now. Replies after the marker
+/// (the root when there is none), and those of them mentioning the user, up to 1,000
+/// each; the activity is the newest reply (the root when none).
+pub(super) fn thread_reads(n: Option<usize>) -> String {
+    let from = match n {
+        Some(n) => format!(
+            "FROM messages t JOIN channels c ON c.id = t.channel_id \
+             LEFT JOIN thread_reads tr ON tr.user_id = $1 AND tr.root_id = t.id \
+             WHERE t.id IN ({})",
+            placeholders(2, n)
+        ),
+        None => "FROM thread_follows f JOIN messages t ON t.id = f.root_id \
+             JOIN channels c ON c.id = f.channel_id \
+             LEFT JOIN thread_reads tr ON tr.user_id = $1 AND tr.root_id = f.root_id \
+             WHERE f.user_id = $1 AND f.following AND (c.is_private = FALSE OR EXISTS \
+             (SELECT 1 FROM channel_members cm WHERE cm.channel_id = c.id AND cm.user_id = $1))"
+            .to_owned(),
+    };
+    format!(
+        "SELECT t.id, t.channel_id, c.dm_key IS NOT NULL AS is_dm, tr.last_read_id, \
+         (SELECT COUNT(*) FROM (SELECT 1 FROM messages r WHERE r.parent_id = t.id \
+         AND r.id > COALESCE(tr.last_read_id, t.id) LIMIT {max}) x) AS unread, \
+         (SELECT COUNT(*) FROM (SELECT DISTINCT mm.message_id FROM messages r \
+         JOIN message_mentions mm ON mm.message_id = r.id WHERE r.parent_id = t.id \
+         AND r.id > COALESCE(tr.last_read_id, t.id) \
+         AND (mm.user_id = $1 OR mm.user_id IS NULL) LIMIT {max}) y) AS mentions, \
+         COALESCE((SELECT r.id FROM messages r WHERE r.parent_id = t.id \
+         ORDER BY r.id DESC LIMIT 1), t.id) AS activity {from}",
+        max = crate::models::read::MAX_COUNT,
+    )
+}
+
+/// Whether `$1` is a live message of channel `$2`.
+pub(super) const IS_LIVE_MESSAGE_OF: &str = "SELECT EXISTS (SELECT 1 FROM messages \
+    WHERE id = $1 AND channel_id = $2 AND deleted_at IS NULL)";
+
+/// Whether `$1` is thread `$2`'s root or one of its replies (live).
+pub(super) const IS_IN_THREAD: &str = "SELECT EXISTS (SELECT 1 FROM messages \
+    WHERE id = $1 AND (id = $2 OR parent_id = $2) AND deleted_at IS NULL)";
+
+/// Thread `$1`'s newest reply (none: no replies).
+pub(super) const NEWEST_REPLY: &str =
+    "SELECT (SELECT id FROM messages WHERE parent_id = $1 ORDER BY id DESC LIMIT 1)";
 
 /// A message is about to be edited or deleted: its channel's pages will be other ones.
 /// Returns the channel (none: no such message). It locks the channel's row before the
@@ -415,18 +549,19 @@ pub(super) const HISTORY_VERSION: &str = "SELECT c.history_version, c.last_messa
 /// `$7` nonces, `$8` the time. Returns the ids written; a later duplicate of a nonce in
 /// the same batch is the one left out.
 pub(super) const INSERT_MESSAGES_IF_MEMBER: &str = "INSERT INTO messages \
-    (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at) \
-    SELECT v.id, $2, v.sender_id, v.content, v.attachments, v.parent_id, v.nonce, $8 \
-    FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[]) \
-    WITH ORDINALITY AS v(id, sender_id, content, attachments, parent_id, nonce, n) \
+    (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at, root_seq) \
+    SELECT v.id, $2, v.sender_id, v.content, v.attachments, v.parent_id, v.nonce, $8, v.seq \
+    FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
+    $9::bigint[]) \
+    WITH ORDINALITY AS v(id, sender_id, content, attachments, parent_id, nonce, seq, n) \
     WHERE EXISTS (SELECT 1 FROM channel_members cm \
     WHERE cm.channel_id = $2 AND cm.user_id = v.sender_id) \
     ORDER BY v.n \
     ON CONFLICT (channel_id, sender_id, nonce) DO NOTHING RETURNING id";
 
 pub(super) const INSERT_MESSAGE_IF_MEMBER: &str = "INSERT INTO messages \
-    (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at) \
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+    (id, channel_id, sender_id, content, attachments, parent_id, nonce, created_at, root_seq) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
     WHERE EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $2 AND user_id = $3) \
     ON CONFLICT (channel_id, sender_id, nonce) DO NOTHING";
 
@@ -1373,6 +1508,118 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn list_channel_reads(
+                &self,
+                user: Uuid,
+                channels: Option<&[Uuid]>,
+            ) -> Result<Vec<$crate::models::read::ReadRow>, StoreError> {
+                if channels.is_some_and(<[Uuid]>::is_empty) {
+                    return Ok(Vec::new());
+                }
+                let sql = queries::channel_reads(channels.map(<[Uuid]>::len));
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user).bind(Uuid::nil());
+                for id in channels.unwrap_or_default() {
+                    q = q.bind(*id);
+                }
+                Ok(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
+            }
+
+            async fn list_thread_reads(
+                &self,
+                user: Uuid,
+                roots: Option<&[Uuid]>,
+            ) -> Result<Vec<$crate::models::read::ReadRow>, StoreError> {
+                if roots.is_some_and(<[Uuid]>::is_empty) {
+                    return Ok(Vec::new());
+                }
+                let sql = queries::thread_reads(roots.map(<[Uuid]>::len));
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user);
+                for id in roots.unwrap_or_default() {
+                    q = q.bind(*id);
+                }
+                Ok(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
+            }
+
+            async fn move_channel_marker(
+                &self,
+                channel: Uuid,
+                user: Uuid,
+                to: Option<Uuid>,
+            ) -> Result<Option<bool>, StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let moved = match to {
+                    Some(message) => {
+                        let moved = sqlx::query(queries::MOVE_CHANNEL_MARKER)
+                            .bind(message)
+                            .bind(channel)
+                            .bind(user)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected()
+                            > 0;
+                        // Not moved: behind the marker, or not a live message of it.
+                        if !moved
+                            && !sqlx::query_scalar::<_, bool>(queries::IS_LIVE_MESSAGE_OF)
+                                .bind(message)
+                                .bind(channel)
+                                .fetch_one(&mut *conn)
+                                .await?
+                        {
+                            return Ok(None);
+                        }
+                        moved
+                    }
+                    None => {
+                        sqlx::query(queries::MOVE_CHANNEL_MARKER_TO_NEWEST)
+                            .bind(channel)
+                            .bind(user)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected()
+                            > 0
+                    }
+                };
+                Ok(Some(moved))
+            }
+
+            async fn move_thread_marker(
+                &self,
+                root: Uuid,
+                channel: Uuid,
+                user: Uuid,
+                to: Option<Uuid>,
+            ) -> Result<Option<bool>, StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let to = match to {
+                    Some(message) => {
+                        let there: bool = sqlx::query_scalar(queries::IS_IN_THREAD)
+                            .bind(message)
+                            .bind(root)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        if !there {
+                            return Ok(None);
+                        }
+                        message
+                    }
+                    None => sqlx::query_scalar::<_, Option<Uuid>>(queries::NEWEST_REPLY)
+                        .bind(root)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .unwrap_or(root),
+                };
+                let moved = sqlx::query(queries::MOVE_THREAD_MARKER)
+                    .bind(user)
+                    .bind(root)
+                    .bind(channel)
+                    .bind(to)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                Ok(Some(moved))
+            }
+
             async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError> {
                 Ok(sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(queries::list_pins()))
                     .bind(channel)
@@ -1403,6 +1650,7 @@ macro_rules! impl_store {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
+                sqlx::query(queries::RECORD_DELETED_ROOT).bind(id).execute(&mut *tx).await?;
                 if tombstone {
                     sqlx::query(queries::DELETE_MESSAGE_REACTIONS).bind(id).execute(&mut *tx).await?;
                     sqlx::query(queries::DELETE_MENTIONS).bind(id).execute(&mut *tx).await?;
@@ -1630,8 +1878,33 @@ macro_rules! impl_store {
         async fn lock_channel(
             tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
             channel: Uuid,
-        ) -> Result<Option<Option<Uuid>>, StoreError> {
-            Ok(sqlx::query_scalar($lock_channel).bind(channel).fetch_optional(&mut **tx).await?)
+        ) -> Result<Option<(Option<Uuid>, i64)>, StoreError> {
+            Ok(sqlx::query_as($lock_channel).bind(channel).fetch_optional(&mut **tx).await?)
+        }
+
+        /// The sender of `message`, written as `id` with number `root_seq`, has read it: the
+        /// channel's marker for a root, the thread's for a reply.
+        async fn mark_sent(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,
+            message: &NewMessage,
+            id: Uuid,
+            root_seq: i64,
+        ) -> Result<(), StoreError> {
+            match message.parent_id {
+                None => sqlx::query(queries::MARK_SENT_ROOT)
+                    .bind(id)
+                    .bind(root_seq)
+                    .bind(message.channel_id)
+                    .bind(message.sender.id),
+                Some(root) => sqlx::query(queries::MOVE_THREAD_MARKER)
+                    .bind(message.sender.id)
+                    .bind(root)
+                    .bind(message.channel_id)
+                    .bind(id),
+            }
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
 
         /// Moves the history version of the channel of message `id` (locking the channel's
@@ -1682,17 +1955,14 @@ macro_rules! impl_store {
                     });
                 }
             }
-            let last = lock_channel(tx, message.channel_id).await?;
-            let Some(last) = last else {
+            let locked = lock_channel(tx, message.channel_id).await?;
+            let Some((last, seq)) = locked else {
                 return Err(StoreError::Missing);
             };
             let id = $crate::models::message::mint_id(last);
             let created_at = Utc::now();
-            sqlx::query(queries::SET_LAST_MESSAGE)
-                .bind(message.channel_id)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            // A root takes the next number; a reply the newest root's (see 0012_read_state).
+            let root_seq = seq + i64::from(message.parent_id.is_none());
             let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)
                 .bind(id)
                 .bind(message.channel_id)
@@ -1702,6 +1972,7 @@ macro_rules! impl_store {
                 .bind(message.parent_id)
                 .bind(message.nonce.as_ref().map(|n| n.as_str()))
                 .bind(created_at)
+                .bind(root_seq)
                 .execute(&mut **tx)
                 .await
                 .map_err($crate::store::conflict_on_unique)?
@@ -1709,6 +1980,13 @@ macro_rules! impl_store {
             if written == 0 {
                 return unwritten(tx, message).await?;
             }
+            sqlx::query(queries::SET_LAST_MESSAGE)
+                .bind(message.channel_id)
+                .bind(id)
+                .bind(root_seq)
+                .execute(&mut **tx)
+                .await?;
+            mark_sent(tx, message, id, root_seq).await?;
             attach_files(tx, message, id).await?;
             link_mentions(tx, id, message.channel_id, &message.mentions).await?;
             Ok(Inserted { message: row_of(message, id, created_at), created: true })

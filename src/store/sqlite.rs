@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "edit_history",
         include_str!("../../migrations/sqlite/0011_edit_history.sql"),
     ),
+    (
+        12,
+        "read_state",
+        include_str!("../../migrations/sqlite/0012_read_state.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).
@@ -569,11 +574,11 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
     let mut insert = conn.prepare_cached(queries::INSERT_MESSAGE_IF_MEMBER)?;
     for group in order.chunk_by(|a, b| batch[*a].channel_id == batch[*b].channel_id) {
         let channel = batch[group[0]].channel_id;
-        let last: Option<Option<Uuid>> = conn
+        let locked: Option<(Option<Uuid>, i64)> = conn
             .prepare_cached(LOCK_CHANNEL)?
-            .query_row(params![channel], |row| row.get(0))
+            .query_row(params![channel], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let Some(mut last) = last else {
+        let Some((mut last, mut seq)) = locked else {
             return Ok(Err(StoreError::Missing));
         };
         let mut moved = false;
@@ -581,6 +586,8 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
             let message = &batch[i];
             let id = crate::models::message::mint_id(last);
             let created_at = Utc::now();
+            // A root takes the next number; a reply the newest root's (see 0012_read_state).
+            let root_seq = seq + i64::from(message.parent_id.is_none());
             let written = insert.execute(params![
                 id,
                 channel,
@@ -591,6 +598,7 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
                 message.nonce.as_ref().map(|n| n.as_str()),
                 // The text form sqlx writes, so both read every row alike.
                 created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                root_seq,
             ])?;
             results[i] =
                 Some(if written == 1 {
@@ -606,7 +614,17 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
                         conn.prepare_cached(queries::INSERT_MENTION)?
                             .execute(params![Uuid::now_v7(), id, n, user, channel])?;
                     }
+                    // The sender has read what they sent.
+                    match message.parent_id {
+                        None => conn
+                            .prepare_cached(queries::MARK_SENT_ROOT)?
+                            .execute(params![id, root_seq, channel, message.sender.id])?,
+                        Some(root) => conn
+                            .prepare_cached(queries::MOVE_THREAD_MARKER)?
+                            .execute(params![message.sender.id, root, channel, id])?,
+                    };
                     last = Some(id);
+                    seq = root_seq;
                     moved = true;
                     Ok(Inserted {
                         message: row_of(message, id, created_at),
@@ -637,7 +655,7 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
             // By name: SQLite numbers `$n` parameters in the order they first appear, and
             // this statement names `$2` before `$1`.
             conn.prepare_cached(queries::SET_LAST_MESSAGE)?
-                .execute(rusqlite::named_params! { "$1": channel, "$2": last })?;
+                .execute(rusqlite::named_params! { "$1": channel, "$2": last, "$3": seq })?;
         }
     }
     Ok(Ok(results
@@ -713,6 +731,6 @@ impl super::HasDatabase for SqliteStore {
 }
 
 /// A channel's newest id (SQLite has no row locks: `BEGIN IMMEDIATE` took the write lock).
-const LOCK_CHANNEL: &str = "SELECT last_message_id FROM channels WHERE id = $1";
+const LOCK_CHANNEL: &str = "SELECT last_message_id, last_root_seq FROM channels WHERE id = $1";
 
 impl_store!(SqliteStore, "sqlite", "BEGIN IMMEDIATE", LOCK_CHANNEL);

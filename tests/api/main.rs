@@ -24,6 +24,7 @@ mod pins;
 mod process;
 mod rate_limits;
 mod reactions;
+mod reads;
 mod socket;
 mod store;
 mod threads;

@@ -30,6 +30,7 @@ async fn answers(app: &TestApp, users: &[TestUser], channels: &[String]) -> Vec<
             "/api/channels/starred".to_owned(),
             "/api/dms".to_owned(),
             "/api/threads".to_owned(),
+            "/api/unreads".to_owned(),
             format!("/api/users/{}", u.id),
             "/api/auth/me".to_owned(),
         ] {

@@ -1371,3 +1371,222 @@ async fn a_message_is_read_with_its_channel_as_the_viewer_sees_it() {
             .is_none()
     );
 }
+
+/// `reader`'s unread count in `channel` as the store reads it.
+async fn unread(store: &dyn Store, reader: Uuid, channel: Uuid) -> i64 {
+    let rows = store
+        .list_channel_reads(reader, Some(&[channel]))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows[0].unread
+}
+
+#[tokio::test]
+async fn unread_counts_are_the_live_roots_after_a_marker_whatever_a_batch_left_out() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "countowner").await;
+    let reader = user(&*store, "countreader").await;
+    let stranger = user(&*store, "countstranger").await;
+    let ch = channel(&*store, owner.id, "counts", false, &[reader.id]).await;
+    assert_eq!(unread(&*store, reader.id, ch).await, 0);
+    let first = {
+        let mut r = store
+            .insert_messages(&[message(ch, &owner, "first", Some("dup"))])
+            .await
+            .unwrap();
+        r.remove(0).unwrap().message.id
+    };
+    // One batch: a repeated nonce and a stranger's message are left out before the roots
+    // that are written, and a reply is not a root.
+    let mut reply = message(ch, &owner, "a reply", None);
+    reply.parent_id = Some(first);
+    let results = store
+        .insert_messages(&[
+            message(ch, &owner, "again", Some("dup")),
+            message(ch, &stranger, "not a member", None),
+            message(ch, &owner, "a", None),
+            message(ch, &owner, "b", None),
+            reply,
+        ])
+        .await
+        .unwrap();
+    assert!(!results[0].as_ref().unwrap().created);
+    assert!(results[1].is_err());
+    let a = results[2].as_ref().unwrap().message.id;
+    let b = results[3].as_ref().unwrap().message.id;
+    assert_eq!(unread(&*store, reader.id, ch).await, 3, "first, a and b");
+    // The sender has read everything they sent.
+    assert_eq!(unread(&*store, owner.id, ch).await, 0);
+
+    assert_eq!(
+        store
+            .move_channel_marker(ch, reader.id, Some(a))
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(unread(&*store, reader.id, ch).await, 1, "b");
+    // Never back; a message of nowhere is not found.
+    assert_eq!(
+        store
+            .move_channel_marker(ch, reader.id, Some(first))
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        store
+            .move_channel_marker(ch, reader.id, Some(Uuid::now_v7()))
+            .await
+            .unwrap(),
+        None
+    );
+    let reads = store
+        .list_channel_reads(reader.id, Some(&[ch]))
+        .await
+        .unwrap();
+    assert_eq!(reads[0].last_read_id, Some(a));
+
+    // Deleted roots leave the count, before and after the marker alike.
+    store.delete_message(b, Utc::now()).await.unwrap();
+    assert_eq!(unread(&*store, reader.id, ch).await, 0);
+    let c = send(&*store, ch, &owner, "c").await;
+    let d = send(&*store, ch, &owner, "d").await;
+    store.delete_message(c, Utc::now()).await.unwrap();
+    assert_eq!(unread(&*store, reader.id, ch).await, 1, "d");
+    assert_eq!(
+        store
+            .move_channel_marker(ch, reader.id, Some(c))
+            .await
+            .unwrap(),
+        None,
+        "a deleted message is no place for a marker"
+    );
+    // A root deleted with replies is a tombstone: it leaves the count too.
+    let mut on_d = message(ch, &reader, "on d", None);
+    on_d.parent_id = Some(d);
+    store.insert_messages(&[on_d]).await.unwrap();
+    store.delete_message(d, Utc::now()).await.unwrap();
+    assert_eq!(unread(&*store, reader.id, ch).await, 0);
+    let e = send(&*store, ch, &owner, "e").await;
+    assert_eq!(unread(&*store, reader.id, ch).await, 1);
+    // Mark all read: the newest.
+    assert_eq!(
+        store
+            .move_channel_marker(ch, reader.id, None)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    let reads = store
+        .list_channel_reads(reader.id, Some(&[ch]))
+        .await
+        .unwrap();
+    assert_eq!((reads[0].last_read_id, reads[0].unread), (Some(e), 0));
+
+    // A newcomer starts at the newest message.
+    store
+        .insert_member(ch, stranger.id, false, Utc::now())
+        .await
+        .unwrap();
+    let reads = store.list_channel_reads(stranger.id, None).await.unwrap();
+    assert_eq!((reads[0].last_read_id, reads[0].unread), (Some(e), 0));
+}
+
+#[tokio::test]
+async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
+    let (store, _dir) = open().await;
+    let owner = user(&*store, "threadowner").await;
+    let reader = user(&*store, "threadreader").await;
+    let ch = channel(&*store, owner.id, "thread-counts", false, &[reader.id]).await;
+    let root = send(&*store, ch, &owner, "root").await;
+    let reply = |who: &UserRow, text: &str| {
+        let mut m = message(ch, who, text, None);
+        m.parent_id = Some(root);
+        m
+    };
+    let thread_unread = |rows: Vec<chai_tapri::models::read::ReadRow>| {
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        rows[0].unread
+    };
+    let ids: Vec<Uuid> = store
+        .insert_messages(&[reply(&owner, "one"), reply(&owner, "two")])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().message.id)
+        .collect();
+    // No marker: every reply counts.
+    assert_eq!(
+        thread_unread(
+            store
+                .list_thread_reads(reader.id, Some(&[root]))
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        store
+            .move_thread_marker(root, ch, reader.id, Some(ids[0]))
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        thread_unread(
+            store
+                .list_thread_reads(reader.id, Some(&[root]))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    // A message of another thread, or of none, is not in this one.
+    let other = send(&*store, ch, &owner, "other").await;
+    assert_eq!(
+        store
+            .move_thread_marker(root, ch, reader.id, Some(other))
+            .await
+            .unwrap(),
+        None
+    );
+    // Replying reads the thread; only followed threads are listed without roots.
+    store
+        .insert_messages(&[reply(&reader, "mine")])
+        .await
+        .unwrap();
+    assert_eq!(
+        thread_unread(
+            store
+                .list_thread_reads(reader.id, Some(&[root]))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert!(
+        store
+            .list_thread_reads(reader.id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .set_follow(reader.id, root, ch, true, false, Utc::now())
+        .await
+        .unwrap();
+    store
+        .insert_messages(&[reply(&owner, "three")])
+        .await
+        .unwrap();
+    let followed = store.list_thread_reads(reader.id, None).await.unwrap();
+    assert_eq!((followed[0].id, followed[0].unread), (root, 1));
+    // Replies never count in the channel.
+    assert_eq!(
+        unread(&*store, reader.id, ch).await,
+        2,
+        "the root and `other`"
+    );
+}
