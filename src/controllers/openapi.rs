@@ -694,6 +694,8 @@ impl Modify for SocketEvents {
                 "send-message": { "payload": {"channelId": "uuid", "content": "string", "attachments?": "[string]", "parentId?": "uuid", "nonce?": "string"}, "ack": "as POST /api/channels/{id}/messages" },
                 "edit-message": { "payload": {"messageId": "uuid", "content": "string"}, "ack": "as PATCH /api/messages/{id}" },
                 "delete-message": { "payload": {"messageId": "uuid"}, "ack": "as DELETE /api/messages/{id}" },
+                "mark-read": { "payload": {"channelId": "uuid", "messageId?": "uuid"}, "ack": "as POST /api/channels/{id}/read", "emits": "channel:read to the caller's sockets when the marker moved" },
+                "mark-thread-read": { "payload": {"threadId": "uuid (the root or any reply)", "messageId?": "uuid"}, "ack": "as POST /api/messages/{id}/thread/read", "emits": "thread:read to the caller's sockets when the marker moved" },
                 "typing-start": { "payload": {"channelId": "uuid"}, "ack": ack },
                 "typing-stop": { "payload": {"channelId": "uuid"}, "ack": ack },
             },

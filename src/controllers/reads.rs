@@ -13,7 +13,6 @@ use super::{ok, openapi};
 use crate::error::AppError;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
-use crate::models::parse_id;
 use crate::services::auth::AuthUser;
 use crate::services::reads;
 use crate::state::AppState;
@@ -24,9 +23,7 @@ fn mark_to(body: Option<JsonObject>) -> Result<Option<Uuid>, AppError> {
         return Ok(None);
     };
     let mut fields = Fields::new(body.0);
-    let to = fields.optional("messageId", |raw| {
-        parse_id(&raw).ok_or_else(|| "must be a message id (a UUID)".to_owned())
-    });
+    let to = fields.opt_id("messageId");
     fields.finish(to)
 }
 

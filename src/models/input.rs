@@ -124,6 +124,14 @@ impl Fields {
         }
     }
 
+    /// An optional id field whose malformed value is a validation error on it (where the
+    /// id says where to go, not which thing to act on: a read marker's `messageId`).
+    pub fn opt_id(&mut self, field: &str) -> Option<Uuid> {
+        self.optional(field, |raw| {
+            parse_id(&raw).ok_or_else(|| "must be an id (a UUID)".to_owned())
+        })
+    }
+
     /// An optional boolean field.
     pub fn opt_bool(&mut self, field: &str) -> Option<bool> {
         match self.map.remove(field) {

@@ -27,7 +27,7 @@ pub async fn mark_channel(
     to: Option<Uuid>,
 ) -> Result<ChannelRead, AppError> {
     let user = auth.user.id;
-    super::channels::load_channel(services, channel_id, user)
+    super::channels::load(services, channel_id, user)
         .await?
         .check_member()?;
     let moved = services

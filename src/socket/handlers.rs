@@ -17,7 +17,7 @@ use crate::models::input::{Fields, payload_object};
 use crate::models::message::{EditInput, SendInput, SenderView};
 use crate::services::auth::AuthUser;
 use crate::services::events::{channel_room, conversation_rooms, dm_room};
-use crate::services::{channels, messages, typing};
+use crate::services::{channels, messages, reads, typing};
 
 /// Whether the client asked for an ack (then errors go there, else to an `error` event).
 pub(super) struct WantsAck(bool);
@@ -168,6 +168,38 @@ async fn delete_message<A: Adapter>(
     Ok(json!({ "messageId": id, "channelId": channel_id }))
 }
 
+async fn mark_read<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &SocketState,
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<Value, AppError> {
+    let user = user(socket)?;
+    let mut f = payload_object(payload)?;
+    let id = channel_id(&mut f)?;
+    let to = f.opt_id("messageId");
+    let (id, to) = f.finish((id, to))?;
+    let id = present(id, "channelId")?;
+    Ok(json!(
+        reads::mark_channel(state.services(), &user, id, to).await?
+    ))
+}
+
+async fn mark_thread_read<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &SocketState,
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<Value, AppError> {
+    let user = user(socket)?;
+    let mut f = payload_object(payload)?;
+    let id = f.id("threadId", AppError::MessageNotFound)?;
+    let to = f.opt_id("messageId");
+    let (id, to) = f.finish((id, to))?;
+    let id = present(id, "threadId")?;
+    Ok(json!(
+        reads::mark_thread(state.services(), &user, id, to).await?
+    ))
+}
+
 async fn typing<A: Adapter>(
     socket: &SocketRef<A>,
     state: &SocketState,
@@ -213,6 +245,8 @@ pub(super) fn register<A: Adapter>(socket: &SocketRef<A>) {
     on!("send-message", send_message);
     on!("edit-message", edit_message);
     on!("delete-message", delete_message);
+    on!("mark-read", mark_read);
+    on!("mark-thread-read", mark_thread_read);
     on!("typing-start", typing, true);
     on!("typing-stop", typing, false);
     socket.on_fallback(

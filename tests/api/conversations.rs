@@ -19,7 +19,7 @@ async fn ok(response: reqwest::Response) -> Value {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL and Redis: run by the second pass (scripts/test.sh)"]
-async fn dms_threads_reactions_pins_and_mentions_are_heard_across_nodes() {
+async fn dms_threads_reactions_pins_mentions_and_reads_are_heard_across_nodes() {
     crate::helpers::require_database_url();
     crate::helpers::require_redis_url();
     let a = TestApp::spawn().await;
@@ -72,6 +72,33 @@ async fn dms_threads_reactions_pins_and_mentions_are_heard_across_nodes() {
             "participants": [ravi.id],
         })
     );
+
+    // Meera reads on node a; her socket on node b clears its badges.
+    let read = ok(a
+        .send_as(
+            Method::POST,
+            &meera.token,
+            &format!("/api/channels/{dm}/read"),
+            &json!({}),
+        )
+        .await)
+    .await;
+    // The newest message of the conversation is the reply.
+    assert_eq!(read["lastReadId"], reply["id"]);
+    let heard = far.event("channel:read", WAIT).await.expect("channel:read");
+    assert_eq!(heard, read);
+    let read = ok(a
+        .send_as(
+            Method::POST,
+            &meera.token,
+            &format!("/api/messages/{}/thread/read", root["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await)
+    .await;
+    assert_eq!(read["lastReadId"], reply["id"]);
+    let heard = far.event("thread:read", WAIT).await.expect("thread:read");
+    assert_eq!(heard, read);
 
     let id = root["id"].as_str().unwrap();
     ok(a.send_as(

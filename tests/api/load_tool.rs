@@ -233,3 +233,42 @@ async fn mix_delivers_every_message_reply_and_reaction_to_every_socket() {
         assert!(r["server"]["cpu_us_per_unit"].is_number(), "{r}");
     }
 }
+
+#[tokio::test]
+async fn unreads_checks_every_channel_shows_its_capped_counts() {
+    let app = TestApp::spawn().await;
+    // 1,005 unread in one channel: counts shown capped at 1,000; 150 channels: two pages.
+    let r = bench(
+        &app,
+        &[
+            "unreads",
+            "--channels",
+            "150",
+            "--unread",
+            "7",
+            "--mention-every",
+            "3",
+            "--requests",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(r["list_pages"], 2, "{r}");
+    assert_eq!(r["mentions_per_channel"], 2, "{r}");
+    assert_eq!(r["whole_list"]["count"], 3, "{r}");
+    assert_eq!(r["unreads"]["count"], 3, "{r}");
+    let r = bench(
+        &app,
+        &[
+            "unreads",
+            "--channels",
+            "1",
+            "--unread",
+            "1005",
+            "--requests",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(r["unread_per_channel"], 1005, "{r}");
+}

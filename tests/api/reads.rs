@@ -293,7 +293,22 @@ async fn threads_count_replies_for_followers_and_mentions_in_them() {
         unreads["threads"].as_array().unwrap().is_empty(),
         "{unreads}"
     );
-    // The DM list carries them too.
+    // The DM list carries them too, and a DM is marked read as a channel is.
+    let (status, body) = json(
+        app.send_as(
+            Method::POST,
+            &asha.token,
+            &format!("/api/channels/{dm}/read"),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["isDm"]),
+        (200, &json!(true)),
+        "{body}"
+    );
     let dms = get_ok(&app, &meera, "/api/dms").await;
     assert_eq!(counts(&dms["dms"][0]), (1, 1));
     let one = get_ok(&app, &meera, &format!("/api/dms/{dm}")).await;

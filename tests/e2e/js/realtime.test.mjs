@@ -237,3 +237,45 @@ test('a conversation: a DM opened live, a mention, a thread reply with its threa
     sb.close();
   }
 });
+
+test('read markers: two devices of one user, marked read on one socket, channel:read on the other', TEST, async () => {
+  const a = await signup('jse');
+  const b = await signup('jsf');
+  const created = await api('POST', '/api/channels', a.token, { name: `reads-${process.pid}x${counter++}` });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const channelId = created.body.data.channel.id;
+  assert.equal((await api('POST', `/api/channels/${channelId}/join`, b.token)).status, 200);
+  const first = await api('POST', `/api/channels/${channelId}/messages`, a.token, { content: 'first' });
+  const second = await api('POST', `/api/channels/${channelId}/messages`, a.token, { content: `@${b.username} second` });
+  assert.equal(second.status, 201, JSON.stringify(second.body));
+  const phone = await connect({ transports: ['websocket'], auth: { token: b.token } });
+  const laptop = await connect({ transports: ['polling', 'websocket'], auth: { token: b.token } });
+  try {
+    const joined = await api('GET', '/api/channels?joined=true', b.token);
+    const entry = joined.body.data.channels.find((c) => c.id === channelId);
+    assert.deepEqual([entry.unreadCount, entry.mentionCount], [2, 1]);
+
+    const heard = next(laptop, 'channel:read');
+    const marked = await call(phone, 'mark-read', { channelId, messageId: first.body.data.message.id });
+    assert.equal(marked.success, true, JSON.stringify(marked));
+    const expected = {
+      channelId, isDm: false, lastReadId: first.body.data.message.id, unreadCount: 1, mentionCount: 1,
+    };
+    assert.deepEqual(marked.data, expected);
+    assert.deepEqual(await heard, expected);
+
+    const all = next(laptop, 'channel:read');
+    const read = await call(phone, 'mark-read', { channelId });
+    assert.equal(read.success, true, JSON.stringify(read));
+    assert.deepEqual(await all, { ...expected, lastReadId: second.body.data.message.id, unreadCount: 0, mentionCount: 0 });
+    const unreads = await api('GET', '/api/unreads', b.token);
+    assert.deepEqual([unreads.body.data.unreadCount, unreads.body.data.channels], [0, []]);
+
+    const bad = await call(phone, 'mark-read', { channelId, messageId: 'nope' });
+    assert.equal(bad.success, false);
+    assert.equal(bad.error.code, 'VALIDATION_ERROR');
+  } finally {
+    phone.close();
+    laptop.close();
+  }
+});

@@ -164,6 +164,35 @@ def conversation():
         sb.disconnect()
 
 
+def read_markers():
+    a, b = signup("pye"), signup("pyf")
+    status, created = api("POST", "/api/channels", a["token"], {"name": f"reads-{uuid.uuid4().hex[:12]}"})
+    assert status == 201, created
+    channel_id = created["data"]["channel"]["id"]
+    status, _ = api("POST", f"/api/channels/{channel_id}/join", b["token"])
+    assert status == 200
+    _, first = api("POST", f"/api/channels/{channel_id}/messages", a["token"], {"content": "first"})
+    _, second = api("POST", f"/api/channels/{channel_id}/messages", a["token"], {"content": "second"})
+    phone, _ = client(b["token"], ["websocket"], "auth")
+    laptop, laptop_events = client(b["token"], ["polling"], "auth")
+    try:
+        ack = phone.call("mark-read", {"channelId": channel_id, "messageId": first["data"]["message"]["id"]},
+                         timeout=5)
+        assert ack["success"], ack
+        expected = {"channelId": channel_id, "isDm": False, "lastReadId": first["data"]["message"]["id"],
+                    "unreadCount": 1, "mentionCount": 0}
+        assert ack["data"] == expected, ack
+        assert wait_for(laptop_events, "channel:read") == expected
+        # Over REST this time: the sockets hear it all the same.
+        status, read = api("POST", f"/api/channels/{channel_id}/read", b["token"], {})
+        assert status == 200 and read["data"]["unreadCount"] == 0, read
+        heard = wait_for(laptop_events, "channel:read")
+        assert heard["lastReadId"] == second["data"]["message"]["id"], heard
+    finally:
+        phone.disconnect()
+        laptop.disconnect()
+
+
 def refused():
     sio = socketio.Client(reconnection=False)
     errors = []
@@ -187,6 +216,7 @@ def main():
     check("a bad token is refused with INVALID_TOKEN", refused)
     check("a message with an attachment arrives in new-message, and the file downloads", attachment)
     check("a conversation: a DM, a mention, a thread reply with thread-updated, a reaction", conversation)
+    check("read markers: marked read on one socket, channel:read on another", read_markers)
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0
 

@@ -21,7 +21,7 @@ pub struct Account {
 }
 
 /// The `data` of a success envelope, or an error naming the route, status and error code.
-async fn data(what: &str, response: reqwest::Response) -> anyhow::Result<Value> {
+pub async fn data(what: &str, response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response
         .json()

@@ -4,7 +4,7 @@
 //! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history|abuse|files|mix|loopback> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|abuse|files|mix|unreads|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
@@ -21,6 +21,7 @@ mod http;
 mod loopback;
 mod mix;
 mod stats;
+mod unreads;
 
 use args::Args;
 
@@ -47,6 +48,10 @@ scenarios:
            --seconds 10 --connect-concurrency 200
            (one channel; the channel owner keeps --window sends, replies or reaction
            changes in flight: deliveries/s and the server's CPU per delivery)
+  unreads  --channels 500 --unread 10000 --mention-every 1000 --requests 100
+           --concurrency 64
+           (one reader in --channels channels with --unread messages each: the whole
+           joined-channel list and GET /unreads, timed and checked)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
@@ -103,6 +108,7 @@ pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
             "abuse" => abuse::run(common, args).await,
             "files" => files::run(common, args).await,
             "mix" => mix::run(common, args).await,
+            "unreads" => unreads::run(common, args).await,
             other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     })
