@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod page;
 pub mod reaction;
 pub mod read;
+pub mod search;
 pub mod thread;
 pub mod thumbnail;
 pub mod user;
