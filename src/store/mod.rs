@@ -220,6 +220,16 @@ pub struct ChannelQuery {
     pub limit: u32,
 }
 
+impl ChannelQuery {
+    /// The `LIKE` pattern of `search`: the name contains it.
+    #[must_use]
+    pub fn search_pattern(&self) -> Option<String> {
+        self.search
+            .as_deref()
+            .map(|s| format!("%{}", like_prefix(s)))
+    }
+}
+
 /// What joining did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {

@@ -434,6 +434,39 @@ impl PgStore {
         )
     }
 
+    /// [`super::Store::list_channels`].
+    async fn read_channel_list(
+        &self,
+        query: super::ChannelQuery,
+    ) -> Result<Vec<ChannelRow>, StoreError> {
+        Ok(
+            sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::list_channels()))
+                .bind(query.viewer)
+                .bind(query.joined_only)
+                .bind(query.search_pattern())
+                .bind(query.after_name.as_deref())
+                .bind(i64::from(query.limit))
+                .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                .await?,
+        )
+    }
+
+    /// [`super::Store::list_channel_reads`] and [`super::Store::list_thread_reads`]: `sql`
+    /// with `ids` bound in order.
+    async fn read_states(
+        &self,
+        sql: String,
+        ids: Vec<Uuid>,
+    ) -> Result<Vec<crate::models::read::ReadRow>, StoreError> {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query
+            .fetch_all(&mut *queries::acquire(&self.pool).await?)
+            .await?)
+    }
+
     /// Nothing to do: the write moved the version in its own transaction.
     #[allow(clippy::unused_self)]
     fn history_changed(&self, _channel: Uuid) {}

@@ -890,20 +890,7 @@ macro_rules! impl_store {
                 &self,
                 query: &ChannelQuery,
             ) -> Result<Vec<ChannelRow>, StoreError> {
-                let search = query
-                    .search
-                    .as_deref()
-                    .map(|s| format!("%{}", $crate::store::like_prefix(s)));
-                Ok(
-                    sqlx::query_as::<_, ChannelRow>(sqlx::AssertSqlSafe(queries::list_channels()))
-                        .bind(query.viewer)
-                        .bind(query.joined_only)
-                        .bind(search)
-                        .bind(query.after_name.as_deref())
-                        .bind(i64::from(query.limit))
-                        .fetch_all(&mut *queries::acquire(&self.pool).await?)
-                        .await?,
-                )
+                self.read_channel_list(query.clone()).await
             }
 
             async fn list_starred_channels(
@@ -1516,12 +1503,7 @@ macro_rules! impl_store {
                 if channels.is_some_and(<[Uuid]>::is_empty) {
                     return Ok(Vec::new());
                 }
-                let sql = queries::channel_reads(channels.map(<[Uuid]>::len));
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user).bind(Uuid::nil());
-                for id in channels.unwrap_or_default() {
-                    q = q.bind(*id);
-                }
-                Ok(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
+                self.read_states(queries::channel_reads(channels.map(<[Uuid]>::len)), [user, Uuid::nil()].into_iter().chain(channels.unwrap_or_default().iter().copied()).collect()).await
             }
 
             async fn list_thread_reads(
@@ -1532,12 +1514,7 @@ macro_rules! impl_store {
                 if roots.is_some_and(<[Uuid]>::is_empty) {
                     return Ok(Vec::new());
                 }
-                let sql = queries::thread_reads(roots.map(<[Uuid]>::len));
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user);
-                for id in roots.unwrap_or_default() {
-                    q = q.bind(*id);
-                }
-                Ok(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?)
+                self.read_states(queries::thread_reads(roots.map(<[Uuid]>::len)), std::iter::once(user).chain(roots.unwrap_or_default().iter().copied()).collect()).await
             }
 
             async fn move_channel_marker(
