@@ -578,13 +578,17 @@ impl PgStore {
                 });
             }
             if let Some(newest) = newest {
-                sqlx::query(queries::SET_LAST_MESSAGE)
+                let sent = Sent::of(group, batch, &ids, &seqs, &written);
+                sqlx::query(queries::SET_LAST_MESSAGE_MARKING)
                     .bind(channel)
                     .bind(newest)
                     .bind(seqs.last().copied().unwrap_or(first_seq))
+                    .bind(&sent.root_senders)
+                    .bind(&sent.root_ids)
+                    .bind(&sent.root_seqs)
                     .execute(&mut *tx)
                     .await?;
-                mark_sent_all(&mut tx, channel, group, batch, &ids, &seqs, &written).await?;
+                sent.mark_replies(&mut tx, channel).await?;
             }
         }
         tx.commit().await?;
@@ -595,58 +599,77 @@ impl PgStore {
     }
 }
 
-/// The senders of a batch's messages in one channel have read what they sent: for each
-/// sender, the channel's marker at their newest root, and each thread's at their newest
-/// reply in it (two statements at most).
-async fn mark_sent_all(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    channel: Uuid,
-    group: &[usize],
-    batch: &[NewMessage],
-    ids: &[Uuid],
-    seqs: &[i64],
-    written: &std::collections::HashSet<Uuid>,
-) -> Result<(), StoreError> {
-    // Later messages of the group are newer: the last one seen per key wins.
-    let mut roots: std::collections::HashMap<Uuid, (Uuid, i64)> = Default::default();
-    let mut replies: std::collections::HashMap<(Uuid, Uuid), Uuid> = Default::default();
-    for ((&i, &id), &seq) in group.iter().zip(ids).zip(seqs) {
-        if !written.contains(&id) {
-            continue;
+/// What the senders of a batch's messages in one channel have read by sending: each
+/// sender's newest root (the channel's marker, moved with the channel's row) and newest
+/// reply in each thread (the thread's marker).
+struct Sent {
+    root_senders: Vec<Uuid>,
+    root_ids: Vec<Uuid>,
+    root_seqs: Vec<i64>,
+    reply_senders: Vec<Uuid>,
+    reply_roots: Vec<Uuid>,
+    reply_ids: Vec<Uuid>,
+}
+
+impl Sent {
+    /// From the group's messages (`ids`, numbered `seqs`), those `written`.
+    fn of(
+        group: &[usize],
+        batch: &[NewMessage],
+        ids: &[Uuid],
+        seqs: &[i64],
+        written: &std::collections::HashSet<Uuid>,
+    ) -> Self {
+        // Later messages of the group are newer: the last one seen per key wins, and each
+        // key comes once (an UPDATE … FROM or an upsert takes a row once).
+        let mut roots: std::collections::HashMap<Uuid, (Uuid, i64)> = Default::default();
+        let mut replies: std::collections::HashMap<(Uuid, Uuid), Uuid> = Default::default();
+        for ((&i, &id), &seq) in group.iter().zip(ids).zip(seqs) {
+            if !written.contains(&id) {
+                continue;
+            }
+            let message = &batch[i];
+            match message.parent_id {
+                None => {
+                    roots.insert(message.sender.id, (id, seq));
+                }
+                Some(root) => {
+                    replies.insert((message.sender.id, root), id);
+                }
+            }
         }
-        let message = &batch[i];
-        match message.parent_id {
-            None => {
-                roots.insert(message.sender.id, (id, seq));
-            }
-            Some(root) => {
-                replies.insert((message.sender.id, root), id);
-            }
+        let (root_senders, newest): (Vec<Uuid>, Vec<(Uuid, i64)>) = roots.into_iter().unzip();
+        let (root_ids, root_seqs) = newest.into_iter().unzip();
+        let (keys, reply_ids): (Vec<(Uuid, Uuid)>, Vec<Uuid>) = replies.into_iter().unzip();
+        let (reply_senders, reply_roots) = keys.into_iter().unzip();
+        Self {
+            root_senders,
+            root_ids,
+            root_seqs,
+            reply_senders,
+            reply_roots,
+            reply_ids,
         }
     }
-    if !roots.is_empty() {
-        let (users, newest): (Vec<Uuid>, Vec<(Uuid, i64)>) = roots.into_iter().unzip();
-        let (ids, seqs): (Vec<Uuid>, Vec<i64>) = newest.into_iter().unzip();
-        sqlx::query(queries::MARK_SENT_ROOTS)
-            .bind(channel)
-            .bind(&users)
-            .bind(&ids)
-            .bind(&seqs)
-            .execute(&mut **tx)
-            .await?;
-    }
-    if !replies.is_empty() {
-        let (keys, ids): (Vec<(Uuid, Uuid)>, Vec<Uuid>) = replies.into_iter().unzip();
-        let (users, roots): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+
+    /// Moves the repliers' thread markers (one statement; none without replies).
+    async fn mark_replies(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        channel: Uuid,
+    ) -> Result<(), StoreError> {
+        if self.reply_ids.is_empty() {
+            return Ok(());
+        }
         sqlx::query(queries::MOVE_THREAD_MARKERS)
-            .bind(&users)
-            .bind(&roots)
-            .bind(vec![channel; ids.len()])
-            .bind(&ids)
+            .bind(&self.reply_senders)
+            .bind(&self.reply_roots)
+            .bind(vec![channel; self.reply_ids.len()])
+            .bind(&self.reply_ids)
             .execute(&mut **tx)
             .await?;
+        Ok(())
     }
-    Ok(())
 }
 
 impl_store!(

@@ -348,13 +348,15 @@ pub(super) const MARK_SENT_ROOT: &str = "UPDATE channel_members \
     SET last_read_id = $1, last_read_seq = $2 WHERE channel_id = $3 AND user_id = $4 \
     AND (last_read_id IS NULL OR last_read_id < $1)";
 
-/// [`MARK_SENT_ROOT`] for many senders of channel `$1` at once (PostgreSQL): `$2` senders
-/// (each once), `$3` the newest root each sent, `$4` its number.
-pub(super) const MARK_SENT_ROOTS: &str = "UPDATE channel_members cm \
+/// [`SET_LAST_MESSAGE`] and [`MARK_SENT_ROOT`] for many senders at once, in one round trip
+/// (PostgreSQL): `$4` senders (each once), `$5` the newest root each sent, `$6` its number.
+pub(super) const SET_LAST_MESSAGE_MARKING: &str = "WITH marked AS (UPDATE channel_members cm \
     SET last_read_id = v.id, last_read_seq = v.seq \
-    FROM unnest($2::uuid[], $3::uuid[], $4::bigint[]) AS v(user_id, id, seq) \
+    FROM unnest($4::uuid[], $5::uuid[], $6::bigint[]) AS v(user_id, id, seq) \
     WHERE cm.channel_id = $1 AND cm.user_id = v.user_id \
-    AND (cm.last_read_id IS NULL OR cm.last_read_id < v.id)";
+    AND (cm.last_read_id IS NULL OR cm.last_read_id < v.id) RETURNING 1) \
+    UPDATE channels SET last_message_id = $2, last_root_seq = $3, \
+    history_version = history_version + 1 WHERE id = $1";
 
 /// User `$1` has read thread `$2` (of channel `$3`) up to reply `$4`: the marker moves
 /// forward, never back.
