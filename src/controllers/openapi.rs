@@ -398,6 +398,9 @@ pub struct EditMessageBody {
 #[schema(rename_all = "camelCase")]
 pub struct MarkReadBody {
     /// A message of the conversation (or thread); absent: its newest.
+    #[schema(
+        pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+    )]
     message_id: Option<Uuid>,
 }
 

@@ -41,48 +41,54 @@ fn is_json_content_type(req: &Request) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The body as JSON: declared as JSON, within the limit, and parsed.
+async fn json_value<S: Send + Sync>(req: Request, state: &S) -> Result<Value, AppError> {
+    if !is_json_content_type(&req) {
+        return Err(AppError::InvalidJson(
+            "the Content-Type header must be application/json".into(),
+        ));
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            AppError::PayloadTooLarge {
+                limit: JSON_BODY_LIMIT,
+            }
+        }
+        other => AppError::InvalidJson(other.body_text()),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        AppError::InvalidJson(format!(
+            "{} at line {} column {}",
+            describe(&e),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json_content_type(&req) {
-            return Err(AppError::InvalidJson(
-                "the Content-Type header must be application/json".into(),
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                AppError::PayloadTooLarge {
-                    limit: JSON_BODY_LIMIT,
-                }
-            }
-            other => AppError::InvalidJson(other.body_text()),
-        })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            AppError::InvalidJson(format!(
-                "{} at line {} column {}",
-                describe(&e),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        match value {
+        match json_value(req, state).await? {
             Value::Object(map) => Ok(Self(map)),
             _ => Err(AppError::field("body", "must be a JSON object")),
         }
     }
 }
 
-/// A body that may be left out: no body at all (no `Content-Type`, no bytes) is `None`;
-/// anything else is read as a [`JsonObject`], with its errors.
+/// A body that may be left out: no body at all (no `Content-Type`, no bytes) or a JSON
+/// `null` is `None`; anything else is read as a [`JsonObject`], with its errors.
 impl<S: Send + Sync> axum::extract::OptionalFromRequest<S> for JsonObject {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         if req.headers().contains_key(header::CONTENT_TYPE) {
-            return <Self as FromRequest<S>>::from_request(req, state)
-                .await
-                .map(Some);
+            return match json_value(req, state).await? {
+                Value::Null => Ok(None),
+                Value::Object(map) => Ok(Some(Self(map))),
+                _ => Err(AppError::field("body", "must be a JSON object")),
+            };
         }
         let bytes = Bytes::from_request(req, state)
             .await

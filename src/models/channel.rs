@@ -212,15 +212,18 @@ pub struct ChannelView {
     role: Option<Role>,
     /// The member's marker and counts: in `GET /api/channels?joined=true` and, for a
     /// member, `GET /api/channels/{id}`.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    read: Option<super::read::ReadState>,
+    #[serde(flatten)]
+    read: super::read::MaybeRead,
 }
 
 impl ChannelView {
     /// The view with the caller's marker and counts.
     #[must_use]
     pub fn with_read(self, read: Option<super::read::ReadState>) -> Self {
-        Self { read, ..self }
+        Self {
+            read: read.into(),
+            ..self
+        }
     }
 }
 
@@ -238,7 +241,7 @@ impl From<&ChannelRow> for ChannelView {
             is_member: row.my_role.is_some(),
             is_starred: row.starred,
             role: row.role(),
-            read: None,
+            read: super::read::MaybeRead::default(),
         }
     }
 }

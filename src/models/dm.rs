@@ -117,8 +117,8 @@ pub struct DmView {
     #[schema(format = DateTime)]
     pub created_at: String,
     /// The caller's marker and counts (in `GET /api/dms` and `GET /api/dms/{id}`).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub read: Option<super::read::ReadState>,
+    #[serde(flatten)]
+    pub read: super::read::MaybeRead,
 }
 
 impl DmView {
@@ -136,7 +136,7 @@ impl DmView {
             members,
             last_message,
             created_at: timestamp(created_at),
-            read: None,
+            read: super::read::MaybeRead::default(),
         }
     }
 }

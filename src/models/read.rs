@@ -126,6 +126,33 @@ impl From<&ReadRow> for ReadState {
     }
 }
 
+/// A member's marker and counts on a channel or DM object where the caller's state shows
+/// (flattened into it; every field left out where it does not show).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaybeRead {
+    /// The newest message read; null when nothing was. Only where the counts show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub last_read_id: Option<Option<Uuid>>,
+    /// Unread messages, at most 1000 ("1000+").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u32>,
+    /// Unread messages that mention the caller, at most 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<u32>,
+}
+
+impl From<Option<ReadState>> for MaybeRead {
+    fn from(read: Option<ReadState>) -> Self {
+        read.map_or_else(Self::default, |r| Self {
+            last_read_id: Some(r.last_read_id),
+            unread_count: Some(r.counts.unread_count),
+            mention_count: Some(r.counts.mention_count),
+        })
+    }
+}
+
 /// Everything unread (`GET /api/unreads`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -84,7 +84,8 @@ pub async fn get(services: &Services, auth: &AuthUser, id: Uuid) -> Result<DmVie
     let mut dm = view(services, &row, auth.user.id, users).await?;
     dm.read = super::reads::of_channels(services, auth.user.id, &[id])
         .await?
-        .remove(&id);
+        .remove(&id)
+        .into();
     Ok(dm)
 }
 
@@ -187,7 +188,7 @@ pub async fn list(
         .map(|(row, views, _)| {
             let last = newest.remove(&row.id);
             let mut dm = DmView::new(row.id, views, last, row.created_at);
-            dm.read = reads.remove(&row.id);
+            dm.read = reads.remove(&row.id).into();
             dm
         })
         .collect();
