@@ -35,7 +35,7 @@ CREATE INDEX thread_reads_channel ON thread_reads (channel_id);
 CREATE INDEX message_mentions_unread ON message_mentions (channel_id, user_id, message_id);
 
 -- Messages written before this migration: numbered as if written now; tombstones are
--- deleted roots; every member has read everything.
+-- deleted roots; every member has read everything, and every follower every thread.
 UPDATE messages SET root_seq = n.seq FROM (
     SELECT id, SUM(CASE WHEN parent_id IS NULL THEN 1 ELSE 0 END)
         OVER (PARTITION BY channel_id ORDER BY id) AS seq FROM messages
@@ -48,3 +48,8 @@ UPDATE channels SET last_root_seq =
 UPDATE channel_members SET
     last_read_id = (SELECT last_message_id FROM channels c WHERE c.id = channel_members.channel_id),
     last_read_seq = (SELECT last_root_seq FROM channels c WHERE c.id = channel_members.channel_id);
+INSERT INTO thread_reads (user_id, root_id, channel_id, last_read_id)
+    SELECT f.user_id, f.root_id, f.channel_id,
+        (SELECT r.id FROM messages r WHERE r.parent_id = f.root_id ORDER BY r.id DESC LIMIT 1)
+    FROM thread_follows f
+    WHERE EXISTS (SELECT 1 FROM messages r WHERE r.parent_id = f.root_id);

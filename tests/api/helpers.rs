@@ -450,6 +450,32 @@ impl TestApp {
         body["data"]["message"].clone()
     }
 
+    /// `user` joins `channel`.
+    pub async fn join(&self, user: &TestUser, channel: &str) {
+        let (status, body) = json(
+            self.post_as(user, &format!("/api/channels/{channel}/join"))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Opens (or finds) the direct conversation of `user` and `other`; its id.
+    pub async fn open_dm(&self, user: &TestUser, other: &TestUser) -> String {
+        let (status, body) = json(
+            self.send_as(
+                reqwest::Method::POST,
+                &user.token,
+                "/api/dms",
+                &serde_json::json!({ "userIds": [other.id] }),
+            )
+            .await,
+        )
+        .await;
+        assert!(status == 200 || status == 201, "{body}");
+        body["data"]["dm"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// POST with no body as `user`.
     pub async fn post_as(&self, user: &TestUser, path: &str) -> reqwest::Response {
         self.client

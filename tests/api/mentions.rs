@@ -20,15 +20,6 @@ async fn edit(app: &TestApp, user: &TestUser, message: &Value, content: &str) ->
     app.edit_message(user, message, content).await
 }
 
-async fn join(app: &TestApp, user: &TestUser, channel: &str) {
-    let (status, body) = json(
-        app.post_as(user, &format!("/api/channels/{channel}/join"))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 /// The ids of the messages `socket` heard as `mention` before the mention of `marker`.
 async fn mentions_before(socket: &mut SioClient, marker: &Value) -> Vec<Value> {
     socket
@@ -52,21 +43,6 @@ async fn listed(app: &TestApp, user: &TestUser) -> Vec<String> {
         .collect()
 }
 
-async fn open_dm(app: &TestApp, user: &TestUser, other: &TestUser) -> String {
-    let (status, body) = json(
-        app.send_as(
-            Method::POST,
-            &user.token,
-            "/api/dms",
-            &json!({ "userIds": [other.id] }),
-        )
-        .await,
-    )
-    .await;
-    assert!(status == 200 || status == 201, "{body}");
-    body["data"]["dm"]["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn members_named_hear_it_once_on_their_own_sockets_and_others_stay_text() {
     let app = TestApp::spawn().await;
@@ -77,8 +53,8 @@ async fn members_named_hear_it_once_on_their_own_sockets_and_others_stay_text() 
         app.signup("outsider").await,
     );
     let general = app.create_channel(&ravi, "general", false).await;
-    join(&app, &meera, &general).await;
-    join(&app, &arjun, &general).await;
+    app.join(&meera, &general).await;
+    app.join(&arjun, &general).await;
     // Nobody subscribes to the channel's room: a mention reaches a user's own sockets.
     let mut meera_socket = app.socket(&meera).await;
     let mut arjun_socket = app.socket(&arjun).await;
@@ -127,7 +103,7 @@ async fn members_named_hear_it_once_on_their_own_sockets_and_others_stay_text() 
     );
 
     // The outsider and the sender heard nothing; each hears their own marker.
-    let dm = open_dm(&app, &ravi, &outsider).await;
+    let dm = app.open_dm(&ravi, &outsider).await;
     let private_marker = post(&app, &ravi, &dm, "@outsider marker").await;
     assert!(
         mentions_before(&mut outsider_socket, &private_marker)
@@ -162,8 +138,8 @@ async fn channel_wide_mentions_follow_the_size_rule_and_here_reaches_those_onlin
         app.signup("arjun").await,
     );
     let general = app.create_channel(&ravi, "general", false).await;
-    join(&app, &meera, &general).await;
-    join(&app, &arjun, &general).await;
+    app.join(&meera, &general).await;
+    app.join(&arjun, &general).await;
     let mut meera_socket = app.socket(&meera).await;
     // Online long before the @here in a conversation below (a socket counts as online once
     // its connect handler has run, a moment after the client hears it is connected).
@@ -196,7 +172,7 @@ async fn channel_wide_mentions_follow_the_size_rule_and_here_reaches_those_onlin
     );
 
     // In a direct conversation anyone notifies with them.
-    let dm = open_dm(&app, &meera, &ravi).await;
+    let dm = app.open_dm(&meera, &ravi).await;
     let ping = post(&app, &meera, &dm, "@here ping").await;
     assert_eq!(ping["mentionsChannel"], true);
     let heard = ravi_socket.event("mention", WAIT).await.expect("mention");
@@ -266,7 +242,7 @@ async fn mentions_page_newest_first_with_a_cursor() {
     let app = TestApp::spawn().await;
     let (ravi, meera) = (app.signup("ravi").await, app.signup("meera").await);
     let general = app.create_channel(&ravi, "general", false).await;
-    join(&app, &meera, &general).await;
+    app.join(&meera, &general).await;
     for n in 1..=3 {
         post(&app, &ravi, &general, &format!("@meera number {n}")).await;
     }

@@ -58,15 +58,6 @@ fn counts(entry: &Value) -> (u64, u64) {
     )
 }
 
-async fn join(app: &TestApp, user: &TestUser, channel: &str) {
-    let (status, body) = json(
-        app.post_as(user, &format!("/api/channels/{channel}/join"))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 async fn reply(app: &TestApp, user: &TestUser, channel: &str, root: &Value, text: &str) -> Value {
     let (status, body) = json(
         app.send_as(
@@ -90,7 +81,7 @@ async fn a_member_counts_what_others_sent_after_their_marker_and_marks_it_read()
     let before = app.send_message(&asha, &channel, "before ravi came").await;
 
     // A newcomer starts with nothing unread, at the newest message.
-    join(&app, &ravi, &channel).await;
+    app.join(&ravi, &channel).await;
     let entry = joined_entry(&app, &ravi, &channel).await;
     assert_eq!(counts(&entry), (0, 0));
     assert_eq!(entry["lastReadId"], before["id"]);
@@ -163,7 +154,7 @@ async fn a_member_counts_what_others_sent_after_their_marker_and_marks_it_read()
     let back = app
         .send_message(&asha, &channel, "before ravi is back")
         .await;
-    join(&app, &ravi, &channel).await;
+    app.join(&ravi, &channel).await;
     let entry = joined_entry(&app, &ravi, &channel).await;
     assert_eq!(
         (counts(&entry), &entry["lastReadId"]),
@@ -176,7 +167,7 @@ async fn every_socket_of_the_reader_hears_a_move_and_nothing_when_nothing_moved(
     let app = TestApp::spawn().await;
     let (asha, ravi) = (app.signup("asha").await, app.signup("ravi").await);
     let channel = app.create_channel(&asha, "news", false).await;
-    join(&app, &ravi, &channel).await;
+    app.join(&ravi, &channel).await;
     let first = app.send_message(&asha, &channel, "first").await;
     let second = app.send_message(&asha, &channel, "second").await;
     // Two devices; neither joined the channel's room: the reader's own sockets hear it.
@@ -223,8 +214,8 @@ async fn threads_count_replies_for_followers_and_mentions_in_them() {
         app.signup("meera").await,
     );
     let channel = app.create_channel(&asha, "design", false).await;
-    join(&app, &ravi, &channel).await;
-    join(&app, &meera, &channel).await;
+    app.join(&ravi, &channel).await;
+    app.join(&meera, &channel).await;
     let root = app.send_message(&asha, &channel, "a plan").await;
     // Ravi replies: he follows, and his reply is read.
     reply(&app, &ravi, &channel, &root, "looks good").await;
@@ -266,20 +257,7 @@ async fn threads_count_replies_for_followers_and_mentions_in_them() {
     assert_eq!(heard, body["data"]);
 
     // Unreads: the totals, and only what has something unread, newest activity first.
-    let dm = {
-        let (status, body) = json(
-            app.send_as(
-                Method::POST,
-                &asha.token,
-                "/api/dms",
-                &json!({ "userIds": [meera.id] }),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        body["data"]["dm"]["id"].as_str().unwrap().to_owned()
-    };
+    let dm = app.open_dm(&asha, &meera).await;
     app.send_message(&asha, &dm, "psst @meera").await;
     let unreads = get_ok(&app, &meera, "/api/unreads").await;
     assert_eq!(counts(&unreads), (2, 1), "{unreads}");
@@ -335,7 +313,7 @@ async fn counts_stop_at_a_thousand() {
     let app = TestApp::spawn().await;
     let (asha, ravi) = (app.signup("asha").await, app.signup("ravi").await);
     let channel = app.create_channel(&asha, "firehose", false).await;
-    join(&app, &ravi, &channel).await;
+    app.join(&ravi, &channel).await;
     let sender = app
         .state
         .store
