@@ -168,17 +168,27 @@ async fn delete_message<A: Adapter>(
     Ok(json!({ "messageId": id, "channelId": channel_id }))
 }
 
+/// `{<field>, messageId?}` of a mark: what to mark (a malformed id is `malformed`, as for
+/// an unknown one) and where to move the marker.
+fn mark_payload(
+    payload: Result<Value, impl std::fmt::Display>,
+    field: &str,
+    malformed: AppError,
+) -> Result<(Uuid, Option<Uuid>), AppError> {
+    let mut f = payload_object(payload)?;
+    let id = f.id(field, malformed)?;
+    let to = f.opt_id("messageId");
+    let (id, to) = f.finish((id, to))?;
+    Ok((present(id, field)?, to))
+}
+
 async fn mark_read<A: Adapter>(
     socket: &SocketRef<A>,
     state: &SocketState,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = payload_object(payload)?;
-    let id = channel_id(&mut f)?;
-    let to = f.opt_id("messageId");
-    let (id, to) = f.finish((id, to))?;
-    let id = present(id, "channelId")?;
+    let (id, to) = mark_payload(payload, "channelId", AppError::ChannelNotFound)?;
     Ok(json!(
         reads::mark_channel(state.services(), &user, id, to).await?
     ))
@@ -190,11 +200,7 @@ async fn mark_thread_read<A: Adapter>(
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Value, AppError> {
     let user = user(socket)?;
-    let mut f = payload_object(payload)?;
-    let id = f.id("threadId", AppError::MessageNotFound)?;
-    let to = f.opt_id("messageId");
-    let (id, to) = f.finish((id, to))?;
-    let id = present(id, "threadId")?;
+    let (id, to) = mark_payload(payload, "threadId", AppError::MessageNotFound)?;
     Ok(json!(
         reads::mark_thread(state.services(), &user, id, to).await?
     ))

@@ -39,6 +39,14 @@ async fn versions(
     }
 }
 
+/// The versions the store still holds of message `id`.
+async fn stored_versions(
+    app: &TestApp,
+    id: uuid::Uuid,
+) -> Vec<chai_tapri::models::message::VersionRow> {
+    app.state.store.list_versions(id, None, 10).await.unwrap()
+}
+
 #[tokio::test]
 async fn every_edit_keeps_what_it_replaced_and_readers_page_through_the_versions() {
     let app = TestApp::spawn().await;
@@ -116,12 +124,7 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
     )
     .await;
     let secret_id = uuid::Uuid::parse_str(secret["id"].as_str().unwrap()).unwrap();
-    let stored = app
-        .state
-        .store
-        .list_versions(secret_id, None, 10)
-        .await
-        .unwrap();
+    let stored = stored_versions(&app, secret_id).await;
     assert!(stored.is_empty(), "{stored:?}");
 
     // A root deleted with replies stays as a tombstone, without its history.
@@ -154,12 +157,7 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
     )
     .await;
     let root_id = uuid::Uuid::parse_str(root["id"].as_str().unwrap()).unwrap();
-    let stored = app
-        .state
-        .store
-        .list_versions(root_id, None, 10)
-        .await
-        .unwrap();
+    let stored = stored_versions(&app, root_id).await;
     assert!(
         stored.is_empty(),
         "the tombstone kept its history: {stored:?}"
@@ -173,12 +171,7 @@ async fn history_follows_the_reading_rule_and_goes_with_its_message() {
         .await
         .unwrap();
     assert!(late.is_none(), "{late:?}");
-    let stored = app
-        .state
-        .store
-        .list_versions(root_id, None, 10)
-        .await
-        .unwrap();
+    let stored = stored_versions(&app, root_id).await;
     assert!(
         stored.is_empty(),
         "the late edit kept a version: {stored:?}"

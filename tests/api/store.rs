@@ -1372,6 +1372,16 @@ async fn a_message_is_read_with_its_channel_as_the_viewer_sees_it() {
     );
 }
 
+/// `reader`'s unread count in thread `root` as the store reads it.
+async fn thread_unread(store: &dyn Store, reader: Uuid, root: Uuid) -> i64 {
+    let rows = store
+        .list_thread_reads(reader, Some(&[root]))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows[0].unread
+}
+
 /// `reader`'s unread count in `channel` as the store reads it.
 async fn unread(store: &dyn Store, reader: Uuid, channel: Uuid) -> i64 {
     let rows = store
@@ -1506,10 +1516,6 @@ async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
         m.parent_id = Some(root);
         m
     };
-    let thread_unread = |rows: Vec<chai_tapri::models::read::ReadRow>| {
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        rows[0].unread
-    };
     let ids: Vec<Uuid> = store
         .insert_messages(&[reply(&owner, "one"), reply(&owner, "two")])
         .await
@@ -1518,15 +1524,7 @@ async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
         .map(|r| r.unwrap().message.id)
         .collect();
     // No marker: every reply counts.
-    assert_eq!(
-        thread_unread(
-            store
-                .list_thread_reads(reader.id, Some(&[root]))
-                .await
-                .unwrap()
-        ),
-        2
-    );
+    assert_eq!(thread_unread(&*store, reader.id, root).await, 2);
     assert_eq!(
         store
             .move_thread_marker(root, ch, reader.id, Some(ids[0]))
@@ -1534,15 +1532,7 @@ async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
             .unwrap(),
         Some(true)
     );
-    assert_eq!(
-        thread_unread(
-            store
-                .list_thread_reads(reader.id, Some(&[root]))
-                .await
-                .unwrap()
-        ),
-        1
-    );
+    assert_eq!(thread_unread(&*store, reader.id, root).await, 1);
     // A message of another thread, or of none, is not in this one.
     let other = send(&*store, ch, &owner, "other").await;
     assert_eq!(
@@ -1557,15 +1547,7 @@ async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
         .insert_messages(&[reply(&reader, "mine")])
         .await
         .unwrap();
-    assert_eq!(
-        thread_unread(
-            store
-                .list_thread_reads(reader.id, Some(&[root]))
-                .await
-                .unwrap()
-        ),
-        0
-    );
+    assert_eq!(thread_unread(&*store, reader.id, root).await, 0);
     assert!(
         store
             .list_thread_reads(reader.id, None)
