@@ -187,7 +187,7 @@ pub async fn replied(services: &Services, root: &MessageRow, sender: Uuid, menti
 pub async fn announce(services: &Services, root: Uuid, channel_id: Uuid) {
     match services
         .store
-        .list_extras(&ExtrasOf::new([(root, true, false)]))
+        .list_extras(&ExtrasOf::thread_counts(root))
         .await
     {
         Ok(extras) => {

@@ -53,6 +53,8 @@ pub struct ExtrasOf {
     pub messages: Vec<(Uuid, bool, bool)>,
     /// Whose own reactions to read with them.
     pub reader: Option<Uuid>,
+    /// Leave reactions out (only the thread counts or mentions are wanted).
+    pub no_reactions: bool,
 }
 
 impl ExtrasOf {
@@ -62,6 +64,16 @@ impl ExtrasOf {
         Self {
             messages: messages.into_iter().collect(),
             reader: None,
+            no_reactions: false,
+        }
+    }
+
+    /// Only the thread counts of `root` (what `thread-updated` carries).
+    #[must_use]
+    pub fn thread_counts(root: Uuid) -> Self {
+        Self {
+            no_reactions: true,
+            ..Self::new([(root, true, false)])
         }
     }
 
@@ -85,6 +97,7 @@ impl ExtrasOf {
         self.messages.chunks(n).map(|chunk| Self {
             messages: chunk.to_vec(),
             reader: self.reader,
+            no_reactions: self.no_reactions,
         })
     }
 
@@ -97,10 +110,15 @@ impl ExtrasOf {
         )
     }
 
-    /// Every id, the roots' and the mentioning ones'.
+    /// The ids whose reactions to read (none with `no_reactions`), the roots' and the
+    /// mentioning ones'.
     #[must_use]
     pub fn split(&self) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-        let all = self.messages.iter().map(|m| m.0).collect();
+        let all = if self.no_reactions {
+            Vec::new()
+        } else {
+            self.messages.iter().map(|m| m.0).collect()
+        };
         let roots = self.messages.iter().filter(|m| m.1).map(|m| m.0).collect();
         let mentioning = self.messages.iter().filter(|m| m.2).map(|m| m.0).collect();
         (all, roots, mentioning)

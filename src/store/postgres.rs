@@ -365,10 +365,9 @@ async fn extras_on(
 ) -> Result<Extras, StoreError> {
     let (all, roots, mentioning) = messages.split();
     let mut extras = Extras::default();
-    if all.is_empty() {
-        return Ok(extras);
+    if !all.is_empty() {
+        extras.reactions = rows_for(conn, queries::reactions_of(all.len()), &all).await?;
     }
-    extras.reactions = rows_for(conn, queries::reactions_of(all.len()), &all).await?;
     if !roots.is_empty() {
         let replied: Vec<(i32,)> =
             rows_for(conn, queries::any_reply_to(roots.len()), &roots).await?;
