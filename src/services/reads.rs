@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::models::read::{ChannelRead, ReadState, ThreadRead, Unreads};
+use crate::models::message::MessageRow;
+use crate::models::read::{ChannelRead, ReadRow, ReadState, ThreadRead, Unreads};
 use crate::services::Services;
 use crate::services::auth::AuthUser;
 use crate::services::events::Event;
@@ -64,8 +65,20 @@ pub async fn mark_thread(
     message_id: Uuid,
     to: Option<Uuid>,
 ) -> Result<ThreadRead, AppError> {
-    let user = auth.user.id;
     let root = super::threads::load_root(services, auth, message_id).await?;
+    mark_root(services, auth.user.id, &root, to).await
+}
+
+/// [`mark_thread`] of a root already loaded and checked readable by `user`.
+///
+/// # Errors
+/// `MESSAGE_NOT_FOUND` for a `to` outside the thread, or a thread deleted meanwhile.
+pub(crate) async fn mark_root(
+    services: &Services,
+    user: Uuid,
+    root: &MessageRow,
+    to: Option<Uuid>,
+) -> Result<ThreadRead, AppError> {
     let moved = services
         .store
         .move_thread_marker(root.id, root.channel_id, user, to)
@@ -109,13 +122,12 @@ pub async fn of_channels(
     user: Uuid,
     channels: &[Uuid],
 ) -> Result<HashMap<Uuid, ReadState>, AppError> {
-    Ok(services
-        .store
-        .list_channel_reads(user, Some(channels))
-        .await?
-        .iter()
-        .map(|row| (row.id, ReadState::from(row)))
-        .collect())
+    Ok(by_id(
+        &services
+            .store
+            .list_channel_reads(user, Some(channels))
+            .await?,
+    ))
 }
 
 /// The caller's read state in each of threads `roots`.
@@ -127,11 +139,14 @@ pub async fn of_threads(
     user: Uuid,
     roots: &[Uuid],
 ) -> Result<HashMap<Uuid, ReadState>, AppError> {
-    Ok(services
-        .store
-        .list_thread_reads(user, Some(roots))
-        .await?
-        .iter()
+    Ok(by_id(
+        &services.store.list_thread_reads(user, Some(roots)).await?,
+    ))
+}
+
+/// Each row's marker and counts, by its channel's or root's id.
+fn by_id(rows: &[ReadRow]) -> HashMap<Uuid, ReadState> {
+    rows.iter()
         .map(|row| (row.id, ReadState::from(row)))
-        .collect())
+        .collect()
 }

@@ -111,7 +111,7 @@ pub async fn follow(
     // Following starts with nothing unread in the thread, as joining a channel does (the
     // marker moves forward only, and its move is announced).
     if following {
-        super::reads::mark_thread(services, auth, root.id, None).await?;
+        super::reads::mark_root(services, auth.user.id, &root, None).await?;
     }
     Ok(FollowView {
         message_id: root.id,

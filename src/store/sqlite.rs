@@ -399,18 +399,7 @@ impl SqliteStore {
             .run(move |conn| {
                 let mut statement = conn.prepare_cached(&sql)?;
                 let rows = statement.query(rusqlite::params_from_iter(ids.iter()))?;
-                rows.mapped(|row| {
-                    Ok(crate::models::read::ReadRow {
-                        id: row.get(0)?,
-                        channel_id: row.get(1)?,
-                        is_dm: row.get(2)?,
-                        last_read_id: row.get(3)?,
-                        unread: row.get(4)?,
-                        mentions: row.get(5)?,
-                        activity: row.get(6)?,
-                    })
-                })
-                .collect()
+                rows.mapped(read_row).collect()
             })
             .await
     }
@@ -750,6 +739,20 @@ fn channel_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelRow> {
         member_count: row.get(8)?,
         my_role: row.get(9)?,
         starred: row.get(10)?,
+    })
+}
+
+/// A [`crate::models::read::ReadRow`] from a row of `queries::channel_reads` or
+/// `queries::thread_reads`, in their column order.
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::models::read::ReadRow> {
+    Ok(crate::models::read::ReadRow {
+        id: row.get(0)?,
+        channel_id: row.get(1)?,
+        is_dm: row.get(2)?,
+        last_read_id: row.get(3)?,
+        unread: row.get(4)?,
+        mentions: row.get(5)?,
+        activity: row.get(6)?,
     })
 }
 
