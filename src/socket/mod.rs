@@ -196,6 +196,24 @@ async fn authenticate<A: Adapter>(
     };
     match checked {
         Ok(user) => {
+            // Its rooms before the client hears it is connected (the connect handler runs
+            // after the CONNECT packet is sent): a `dm:opened` or a message to one of its
+            // conversations emitted right after the handshake reaches it. The user's
+            // direct conversations reach every socket of theirs without a `join-channel`;
+            // one opened from now on puts this socket in its room through the user's room.
+            let user_id = user.user.id;
+            socket.join([
+                user_room(user_id),
+                token_room(user.token.jti),
+                EVERYONE_ROOM.to_owned(),
+            ]);
+            match dms::ids(state.services(), user_id).await {
+                Ok(ids) => socket.join(ids.into_iter().map(dm_room).collect::<Vec<_>>()),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not put a socket into its conversations' rooms; it hears them after join-channel"
+                ),
+            }
             socket.extensions.insert(Arc::new(user));
             // Before the client hears it is connected, so an event it emits at once is
             // never dropped for want of a handler.
@@ -229,21 +247,6 @@ async fn on_connect<A: Adapter>(
         return;
     };
     let user_id = user.user.id;
-    socket.join([
-        user_room(user_id),
-        token_room(user.token.jti),
-        EVERYONE_ROOM.to_owned(),
-    ]);
-    // The user's direct conversations reach every socket of theirs without a
-    // `join-channel`; one opened from now on puts this socket in its room through the
-    // user's room joined above.
-    match dms::ids(state.services(), user_id).await {
-        Ok(ids) => socket.join(ids.into_iter().map(dm_room).collect::<Vec<_>>()),
-        Err(e) => tracing::warn!(
-            error = %e,
-            "could not put a socket into its conversations' rooms; it hears them after join-channel"
-        ),
-    }
     presence::socket_opened(state.services(), user_id, &socket.id.to_string()).await;
     // Registered before admission: a disconnect from here on runs it, and it acts only on
     // an admitted socket.
