@@ -9,6 +9,7 @@ pub mod mentions;
 pub mod messages;
 pub mod openapi;
 pub mod reads;
+pub mod search;
 pub mod threads;
 pub mod users;
 
@@ -85,6 +86,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(threads::follow_thread, threads::unfollow_thread))
         .routes(routes!(threads::list_threads))
         .routes(routes!(mentions::list_mentions))
+        .routes(routes!(search::search_messages))
         .routes(routes!(reads::mark_channel_read))
         .routes(routes!(reads::mark_thread_read))
         .routes(routes!(reads::unreads))

@@ -64,6 +64,8 @@ pub enum CursorKind {
     Mentions,
     /// `GET /api/messages/{id}/history`.
     Versions,
+    /// `GET /api/search`.
+    Search,
 }
 
 impl CursorKind {
@@ -78,6 +80,7 @@ impl CursorKind {
             Self::Threads => "f",
             Self::Mentions => "n",
             Self::Versions => "v",
+            Self::Search => "s",
         }
     }
 }

@@ -4,7 +4,9 @@
 //! trigram index cannot tell a word's start, nor index a term of two characters); every
 //! candidate is judged here, and the ranges clients highlight come from the same walk.
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 /// Longest `q`, in characters, after trimming.
 pub const MAX_QUERY_CHARS: usize = 500;
@@ -85,7 +87,7 @@ impl SearchQuery {
             return;
         }
         let term = Term {
-            text: raw.to_lowercase(),
+            text: fold(raw),
             prefix,
         };
         if !self.terms.contains(&term) {
@@ -128,6 +130,72 @@ impl SearchQuery {
     }
 }
 
+/// `text` lower-cased character by character, as a message's content is when it is
+/// matched, the final sigma folded into `σ` (`str::to_lowercase` would turn a term's last
+/// `Σ` into `ς`, and a message may spell it either way).
+#[must_use]
+pub fn fold(text: &str) -> String {
+    text.chars().flat_map(lower).collect()
+}
+
+/// One character lower-cased, with the final sigma `ς` as `σ` (so `ΟΔΟΣ` finds `οδος`).
+fn lower(c: char) -> impl Iterator<Item = char> {
+    c.to_lowercase().map(|l| if l == 'ς' { 'σ' } else { l })
+}
+
+/// Shortest term the indexes can look up (a trigram); shorter terms are judged by
+/// [`SearchQuery::matches`] alone.
+pub const MIN_INDEXED_CHARS: usize = 3;
+
+impl SearchQuery {
+    /// The terms the index can look up, lower-cased (see [`MIN_INDEXED_CHARS`]).
+    #[must_use]
+    pub fn indexed_texts(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter(|t| t.text.chars().count() >= MIN_INDEXED_CHARS)
+            .map(|t| t.text.clone())
+            .collect()
+    }
+}
+
+/// A `before=` / `after=` bound: a date (`2026-12-01`, its 00:00 UTC) or an RFC 3339 time.
+///
+/// # Errors
+/// A message for the field.
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    let raw = raw.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(date.and_time(NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be a date (2026-12-01, UTC) or an RFC 3339 time".to_owned())
+}
+
+/// The smallest message id minted at `at` or later (ids are UUIDv7: their first 48 bits
+/// are the milliseconds since 1970), so "sent before `at`" is "id below this one".
+#[must_use]
+pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
+    let ms = u128::try_from(at.timestamp_millis().max(0))
+        .unwrap_or_default()
+        .min((1 << 48) - 1);
+    Uuid::from_u128((ms << 80) | (0x7 << 76) | (0b10 << 62))
+}
+
+/// A search's candidate as the store reads it.
+#[derive(Debug, Clone)]
+pub struct SearchRow {
+    /// Its place in the store's scan (continuing after it is the next page's start).
+    pub key: u128,
+    /// Its channel's name.
+    pub channel_name: String,
+    /// The channel is a DM.
+    pub is_dm: bool,
+    /// The message.
+    pub message: crate::models::message::MessageRow,
+}
+
 /// A matched range of a message's content, in UTF-16 code units, `end` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Match {
@@ -156,7 +224,7 @@ impl Folded {
         let mut offset = 0;
         for c in content.chars() {
             let next = offset + c.len_utf16();
-            for lower in c.to_lowercase() {
+            for lower in lower(c) {
                 folded.chars.push(lower);
                 folded.utf16_start.push(offset);
                 folded.utf16_end.push(next);
@@ -260,8 +328,43 @@ mod tests {
         assert_eq!(ranges("ab bc", "abc xx ab"), Some(vec![(0, 3), (7, 9)]));
         // All terms must be there.
         assert_eq!(ranges("ab zz", "abc"), None);
+        // A final `Σ` is matched like any other.
+        assert_eq!(ranges("ΟΔΟΣ", "η οδος"), Some(vec![(2, 6)]));
         // `İ` lower-cases to two characters; the range is the original's.
         assert_eq!(ranges("i̇stanbul", "İstanbul!"), Some(vec![(0, 8)]));
+    }
+
+    #[test]
+    fn time_bounds_read_dates_and_rfc3339_and_become_id_bounds() {
+        let day = parse_time("2026-12-01").unwrap();
+        assert_eq!(day.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        let t = parse_time("2026-12-01T10:00:00+02:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-01T08:00:00+00:00");
+        for bad in ["yesterday", "2026-13-01", "12/01/2026", ""] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+        // An id minted in that millisecond is at or above the bound; one before is below.
+        let bound = first_id_at(t);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_796_112_000, 0);
+        let minted = Uuid::new_v7(ts);
+        assert_eq!(t.timestamp(), 1_796_112_000);
+        assert!(minted >= bound);
+        let earlier = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_796_111_999,
+            999_000_000,
+        ));
+        assert!(earlier < bound);
+        assert_eq!(
+            first_id_at(DateTime::<Utc>::MIN_UTC),
+            Uuid::from_u128((0x7 << 76) | (0b10 << 62))
+        );
+    }
+
+    #[test]
+    fn only_terms_of_three_characters_or_more_go_to_the_index() {
+        let q = SearchQuery::parse("ok 发布 deploy* \"go on\"").unwrap();
+        assert_eq!(q.indexed_texts(), ["deploy", "go on"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod passwords;
 pub mod presence;
 pub mod reactions;
 pub mod reads;
+pub mod search;
 pub mod threads;
 pub mod tokens;
 pub mod typing;

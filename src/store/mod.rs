@@ -223,6 +223,33 @@ pub struct UserQuery {
     pub limit: u32,
 }
 
+/// What a search reads ([`Store::search_messages`]): live messages the reader may read —
+/// public channels and those they are a member of now — newest first, narrowed by the
+/// index and the filters. Every candidate is judged again by the matching rule
+/// ([`crate::models::search::SearchQuery::matches`]).
+#[derive(Debug, Clone, Default)]
+pub struct SearchScan {
+    /// Who searches.
+    pub reader: Uuid,
+    /// Lower-cased texts every candidate contains as the index sees them (terms of at
+    /// least three characters: shorter ones are judged by the rule alone).
+    pub texts: Vec<String>,
+    /// Only this channel or DM.
+    pub channel: Option<Uuid>,
+    /// Only the channel of this name (not a DM).
+    pub channel_name: Option<String>,
+    /// Only messages of the user of this lower-cased username.
+    pub sender: Option<String>,
+    /// Only messages with a smaller id (sent before a time, as a UUIDv7).
+    pub id_before: Option<Uuid>,
+    /// Only messages with this id or a larger one (sent at or after a time).
+    pub id_from: Option<Uuid>,
+    /// Continues after the candidate of this key.
+    pub after_key: Option<u128>,
+    /// Candidates to read.
+    pub limit: u32,
+}
+
 /// One page of the channel list, as one viewer sees it.
 #[derive(Debug, Clone)]
 pub struct ChannelQuery {
@@ -644,6 +671,12 @@ pub trait Store: Send + Sync + 'static {
         user: Uuid,
         messages: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, StoreError>;
+
+    /// Up to `scan.limit` candidates of a search, newest first (see [`SearchScan`]).
+    async fn search_messages(
+        &self,
+        scan: &SearchScan,
+    ) -> Result<Vec<crate::models::search::SearchRow>, StoreError>;
 
     /// Up to `limit` versions of a live message after version `after`, oldest first: the
     /// contents its edits replaced, then its current content (the one without an id), all

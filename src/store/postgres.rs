@@ -79,6 +79,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "read_state",
         include_str!("../../migrations/postgres/0012_read_state.sql"),
     ),
+    (
+        13,
+        "search",
+        include_str!("../../migrations/postgres/0013_search.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].
@@ -448,6 +453,42 @@ impl PgStore {
                 .fetch_all(&mut *queries::acquire(&self.pool).await?)
                 .await?,
         )
+    }
+
+    /// [`super::Store::search_messages`]: one round trip; a candidate's key is its id.
+    async fn read_search(
+        &self,
+        scan: super::SearchScan,
+    ) -> Result<Vec<crate::models::search::SearchRow>, StoreError> {
+        /// A candidate's row: the message and its channel.
+        #[derive(sqlx::FromRow)]
+        struct Candidate {
+            #[sqlx(flatten)]
+            message: MessageRow,
+            channel_name: String,
+            is_dm: bool,
+        }
+        let (sql, args) = queries::search_candidates(&scan, false);
+        let mut query = sqlx::query_as::<_, Candidate>(sqlx::AssertSqlSafe(sql));
+        for arg in args {
+            query = match arg {
+                queries::SearchArg::Id(id) => query.bind(id),
+                queries::SearchArg::Text(text) => query.bind(text),
+                queries::SearchArg::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query
+            .fetch_all(&mut *queries::acquire(&self.pool).await?)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| crate::models::search::SearchRow {
+                key: c.message.id.as_u128(),
+                channel_name: c.channel_name,
+                is_dm: c.is_dm,
+                message: c.message,
+            })
+            .collect())
     }
 
     /// [`super::Store::list_channel_reads`] and [`super::Store::list_thread_reads`]: `sql`

@@ -174,12 +174,148 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A message's columns with its sender's public profile (`m`: the message, `u`: the
+/// sender), in the order of the row mappers.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
+         m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
+         u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url, \
+         m.pinned_at, m.pinned_by, m.deleted_at"
+    };
+}
+
 /// A message with its sender's public profile.
-const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.sender_id, m.content, m.attachments, \
-    m.parent_id, m.nonce, m.edited_at, m.created_at, u.username AS sender_username, \
-    u.display_name AS sender_display_name, u.avatar_url AS sender_avatar_url, \
-    m.pinned_at, m.pinned_by, m.deleted_at \
-    FROM messages m JOIN users u ON u.id = m.sender_id ";
+const MESSAGE_SELECT: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages m JOIN users u ON u.id = m.sender_id "
+);
+
+/// A value bound to a search's statement ([`search_candidates`]).
+#[derive(Debug, Clone)]
+pub(super) enum SearchArg {
+    /// An id.
+    Id(Uuid),
+    /// A text.
+    Text(String),
+    /// A number.
+    Int(i64),
+}
+
+/// Terms handed to the index at most: the rest are judged by the server alone.
+const SEARCH_INDEX_TERMS: usize = 8;
+
+/// The statement that reads a search's candidates, newest first, with its arguments in
+/// order: live messages the reader may read (public channels, and those they are a member
+/// of now), through the filters, containing every text of `scan.texts` as the index sees
+/// it. Each row is the message's columns, its channel's name, whether that is a DM, and on
+/// SQLite the candidate's key (on PostgreSQL the key is the message id).
+///
+/// SQLite reads the FTS5 trigram index (`search_index`, see `0013_search`) in its document
+/// order, newest written first; without a text it walks `search_docs` the same way.
+/// PostgreSQL walks the messages by id with one `ILIKE` per text, which its trigram index
+/// answers when it is the cheaper way.
+pub(super) fn search_candidates(
+    scan: &super::SearchScan,
+    sqlite: bool,
+) -> (String, Vec<SearchArg>) {
+    let mut args: Vec<SearchArg> = Vec::new();
+    let mut arg = |value: SearchArg| {
+        args.push(value);
+        if sqlite {
+            format!("?{}", args.len())
+        } else {
+            format!("${}", args.len())
+        }
+    };
+    let texts = &scan.texts[..scan.texts.len().min(SEARCH_INDEX_TERMS)];
+    let (mut sql, mut conditions, channel, key) = if sqlite {
+        let from = if texts.is_empty() {
+            "FROM search_docs d"
+        } else {
+            "FROM search_index s JOIN search_docs d ON d.id = s.rowid"
+        };
+        let mut conditions = Vec::new();
+        if !texts.is_empty() {
+            // One FTS5 query: every text as a quoted string (a substring for `trigram`).
+            let query = texts
+                .iter()
+                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            conditions.push(format!("s.text MATCH {}", arg(SearchArg::Text(query))));
+        }
+        (
+            format!(
+                "SELECT {}, c.name, c.dm_key IS NOT NULL, d.id {from} \
+                 JOIN messages m ON m.id = d.message_id \
+                 JOIN users u ON u.id = m.sender_id JOIN channels c ON c.id = d.channel_id",
+                message_columns!()
+            ),
+            conditions,
+            "d.channel_id",
+            if texts.is_empty() { "d.id" } else { "s.rowid" },
+        )
+    } else {
+        let mut conditions = vec!["m.deleted_at IS NULL".to_owned()];
+        for text in texts {
+            // `σ` stands for either sigma (`ς` ends a word): `_` matches one character.
+            let pattern = format!("%{}", super::like_prefix(text)).replace('σ', "_");
+            conditions.push(format!("m.content ILIKE {}", arg(SearchArg::Text(pattern))));
+        }
+        (
+            format!(
+                "SELECT {}, c.name AS channel_name, c.dm_key IS NOT NULL AS is_dm \
+                 FROM messages m JOIN users u ON u.id = m.sender_id \
+                 JOIN channels c ON c.id = m.channel_id",
+                message_columns!()
+            ),
+            conditions,
+            "m.channel_id",
+            "m.id",
+        )
+    };
+    if let Some(after) = scan.after_key {
+        let after = if sqlite {
+            SearchArg::Int(i64::try_from(after).unwrap_or(i64::MAX))
+        } else {
+            SearchArg::Id(Uuid::from_u128(after))
+        };
+        conditions.push(format!("{key} < {}", arg(after)));
+    }
+    conditions.push(format!(
+        "{channel} IN (SELECT id FROM channels WHERE is_private = FALSE UNION ALL \
+         SELECT channel_id FROM channel_members WHERE user_id = {})",
+        arg(SearchArg::Id(scan.reader))
+    ));
+    if let Some(id) = scan.channel {
+        conditions.push(format!("{channel} = {}", arg(SearchArg::Id(id))));
+    }
+    if let Some(name) = &scan.channel_name {
+        conditions.push(format!(
+            "{channel} IN (SELECT id FROM channels WHERE name = {} AND dm_key IS NULL)",
+            arg(SearchArg::Text(name.clone()))
+        ));
+    }
+    if let Some(name) = &scan.sender {
+        conditions.push(format!(
+            "m.sender_id IN (SELECT id FROM users WHERE lower(username) = {})",
+            arg(SearchArg::Text(name.clone()))
+        ));
+    }
+    if let Some(id) = scan.id_before {
+        conditions.push(format!("m.id < {}", arg(SearchArg::Id(id))));
+    }
+    if let Some(id) = scan.id_from {
+        conditions.push(format!("m.id >= {}", arg(SearchArg::Id(id))));
+    }
+    let limit = arg(SearchArg::Int(i64::from(scan.limit)));
+    sql.push_str(" WHERE ");
+    sql.push_str(&conditions.join(" AND "));
+    sql.push_str(&format!(" ORDER BY {key} DESC LIMIT {limit}"));
+    (sql, args)
+}
 
 pub(super) fn fetch_message() -> String {
     format!("{MESSAGE_SELECT} WHERE m.id = $1")
@@ -1481,6 +1617,13 @@ macro_rules! impl_store {
                     rows.extend(q.fetch_all(&mut *queries::acquire(&self.pool).await?).await?);
                 }
                 Ok(rows)
+            }
+
+            async fn search_messages(
+                &self,
+                scan: &$crate::store::SearchScan,
+            ) -> Result<Vec<$crate::models::search::SearchRow>, StoreError> {
+                self.read_search(scan.clone()).await
             }
 
             async fn list_versions(

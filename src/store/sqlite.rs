@@ -89,6 +89,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "read_state",
         include_str!("../../migrations/sqlite/0012_read_state.sql"),
     ),
+    (
+        13,
+        "search",
+        include_str!("../../migrations/sqlite/0013_search.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).
@@ -382,6 +387,29 @@ impl SqliteStore {
                     i64::from(query.limit),
                 ])?;
                 rows.mapped(channel_row).collect()
+            })
+            .await
+    }
+
+    /// [`super::Store::search_messages`] on a reader thread: the candidates in one hand-off.
+    async fn read_search(
+        &self,
+        scan: super::SearchScan,
+    ) -> Result<Vec<crate::models::search::SearchRow>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let (sql, args) = queries::search_candidates(&scan, true);
+                let mut statement = conn.prepare_cached(&sql)?;
+                let rows = statement.query(rusqlite::params_from_iter(args.iter()))?;
+                rows.mapped(|row| {
+                    Ok(crate::models::search::SearchRow {
+                        message: message_row(row)?,
+                        channel_name: row.get(15)?,
+                        is_dm: row.get(16)?,
+                        key: u128::try_from(row.get::<_, i64>(17)?).unwrap_or_default(),
+                    })
+                })
+                .collect()
             })
             .await
     }
@@ -700,6 +728,16 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
         .into_iter()
         .map(|r| r.unwrap_or(Err(StoreError::Missing)))
         .collect()))
+}
+
+impl rusqlite::ToSql for queries::SearchArg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Id(id) => id.to_sql(),
+            Self::Text(text) => text.to_sql(),
+            Self::Int(n) => n.to_sql(),
+        }
+    }
 }
 
 /// A [`MessageRow`] from a row of `queries::MESSAGE_SELECT`, in its column order.

@@ -25,6 +25,7 @@ mod process;
 mod rate_limits;
 mod reactions;
 mod reads;
+mod search;
 mod socket;
 mod store;
 mod threads;
