@@ -272,3 +272,30 @@ async fn unreads_checks_every_channel_shows_its_capped_counts() {
     .await;
     assert_eq!(r["unread_per_channel"], 1005, "{r}");
 }
+
+#[tokio::test]
+async fn search_checks_what_each_query_finds() {
+    let app = TestApp::spawn().await;
+    let r = bench(
+        &app,
+        &[
+            "search",
+            "--messages",
+            "600",
+            "--channels",
+            "3",
+            "--rare",
+            "4",
+            "--requests",
+            "2",
+            "--page",
+            "5",
+        ],
+    )
+    .await;
+    for query in ["common", "rare", "cjk", "short"] {
+        assert_eq!(r[query]["latency"]["count"], 2, "{query}: {r}");
+    }
+    assert_eq!(r["rare"]["matching_messages"], 4, "{r}");
+    assert_eq!(r["cjk"]["matching_messages"], 12, "{r}");
+}

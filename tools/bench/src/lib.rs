@@ -4,7 +4,7 @@
 //! them against a test server in-process; `main.rs` is the command line around it.
 //!
 //! ```text
-//! chai-tapri-bench <fanout|connect|http|history|abuse|files|mix|unreads|loopback> [--url http://127.0.0.1:3000]
+//! chai-tapri-bench <fanout|connect|http|history|abuse|files|mix|unreads|search|loopback> [--url http://127.0.0.1:3000]
 //!                  [--server-pid PID] [--threads N] [scenario options]
 //! ```
 //!
@@ -20,6 +20,7 @@ mod history;
 mod http;
 mod loopback;
 mod mix;
+mod search;
 mod stats;
 mod unreads;
 
@@ -52,6 +53,11 @@ scenarios:
            --concurrency 64
            (one reader in --channels channels with --unread messages each: the whole
            joined-channel list and GET /unreads, timed and checked)
+  search   --messages 1000000 --channels 100 --rare 10 --requests 200 --page 20
+           --concurrency 64
+           (messages of made-up words with a common word, a rare one and a Chinese
+           phrase; first pages of GET /search for each and for a two-letter term, timed
+           and checked)
   loopback --sockets 1000 --rounds 30 --bytes 450 --pause-ms 100
            (no server: this machine's kernel CPU per single-frame send over 127.0.0.1)
 
@@ -109,6 +115,7 @@ pub fn run(raw: Vec<String>) -> anyhow::Result<serde_json::Value> {
             "files" => files::run(common, args).await,
             "mix" => mix::run(common, args).await,
             "unreads" => unreads::run(common, args).await,
+            "search" => search::run(common, args).await,
             other => anyhow::bail!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     })
