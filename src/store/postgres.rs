@@ -213,6 +213,10 @@ impl super::HasDatabase for PgStore {
 }
 
 impl PgStore {
+    /// What every transaction that writes messages runs last: nothing (the trigram index
+    /// is PostgreSQL's own).
+    pub(super) const AFTER_MESSAGES: &'static [&'static str] = &[];
+
     /// [`super::Store::list_messages`]: one round trip.
     async fn list_page(
         &self,

@@ -206,6 +206,9 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// What every transaction that writes messages runs last: their search entries.
+    pub(super) const AFTER_MESSAGES: &'static [&'static str] = &queries::INDEX_PENDING;
+
     /// [`super::Store::list_messages`]: the statement and the rows on one blocking thread.
     async fn list_page(
         &self,
@@ -723,6 +726,9 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
             conn.prepare_cached(queries::SET_LAST_MESSAGE)?
                 .execute(rusqlite::named_params! { "$1": channel, "$2": last, "$3": seq })?;
         }
+    }
+    for sql in queries::INDEX_PENDING {
+        conn.prepare_cached(sql)?.execute([])?;
     }
     Ok(Ok(results
         .into_iter()

@@ -31,6 +31,10 @@ async fn answers(app: &TestApp, users: &[TestUser], channels: &[String]) -> Vec<
             "/api/dms".to_owned(),
             "/api/threads".to_owned(),
             "/api/unreads".to_owned(),
+            // The search index is the database's own: built there as the rows arrive.
+            "/api/search?q=final".to_owned(),
+            "/api/search?q=question".to_owned(),
+            "/api/search?q=draft".to_owned(),
             format!("/api/users/{}", u.id),
             "/api/auth/me".to_owned(),
         ] {

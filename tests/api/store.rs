@@ -677,6 +677,11 @@ async fn a_batch_writes_members_refuses_strangers_and_survives_one_failing_inser
             .unwrap()
             .is_none()
     );
+    // Every written message is in the search index when its batch commits, also when the
+    // batch was written message by message after its failure.
+    for (text, found) in [("one", 1), ("two", 1), ("three", 1), ("not", 0)] {
+        assert_eq!(searched(&*store, owner.id, text).await, found, "{text}");
+    }
     // A batch with nothing that fails it as a whole: the stranger is refused alone.
     let results = store
         .insert_messages(&[
@@ -688,6 +693,19 @@ async fn a_batch_writes_members_refuses_strangers_and_survives_one_failing_inser
     assert!(matches!(results[0], Err(StoreError::NotMember)));
     let four = results[1].as_ref().unwrap();
     assert!(four.created && four.message.id > ok[2].message.id);
+    assert_eq!(searched(&*store, owner.id, "four").await, 1);
+    assert_eq!(searched(&*store, owner.id, "not").await, 0);
+}
+
+/// How many messages `reader` finds holding `text` (through the index).
+async fn searched(store: &dyn Store, reader: Uuid, text: &str) -> usize {
+    let scan = chai_tapri::store::SearchScan {
+        reader,
+        texts: vec![text.to_owned()],
+        limit: 10,
+        ..Default::default()
+    };
+    store.search_messages(&scan).await.unwrap().len()
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ scenarios:
            (one reader in --channels channels with --unread messages each: the whole
            joined-channel list and GET /unreads, timed and checked)
   search   --messages 1000000 --channels 100 --rare 10 --requests 200 --page 20
-           --concurrency 64
+           --concurrency 64 [--seeded true]
            (messages of made-up words with a common word, a rare one and a Chinese
            phrase; first pages of GET /search for each and for a two-letter term, timed
            and checked)

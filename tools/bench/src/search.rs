@@ -5,6 +5,8 @@
 //! channels — searches for each, and for a term of two letters (which no trigram index can
 //! look up), first pages of `--page` results, each search timed; the answers are checked:
 //! every result holds its term, the rare word is found exactly `--rare` times.
+//! `--seeded true` searches a database an earlier run of the same `--messages` and
+//! `--rare` filled (public channels: anyone finds their messages), to time it again.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +93,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let requests: usize = args.get("requests", 200).map_err(anyhow::Error::msg)?;
     let page: usize = args.get("page", 20).map_err(anyhow::Error::msg)?;
     let concurrency: usize = args.get("concurrency", 64).map_err(anyhow::Error::msg)?;
+    let seeded: bool = args.get("seeded", false).map_err(anyhow::Error::msg)?;
     args.finish().map_err(anyhow::Error::msg)?;
     if channels == 0 || requests == 0 || concurrency == 0 || page == 0 || rare > messages {
         bail!("--channels, --requests, --concurrency and --page must be at least 1, --rare at most --messages");
@@ -108,16 +111,25 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let (sender, searcher) = (tokens[0].clone(), tokens[1].clone());
     let mut ids = Vec::with_capacity(channels);
     for i in 0..channels {
+        if seeded {
+            break;
+        }
         ids.push(api.create_channel(&sender, &format!("{run}-{i}")).await?);
     }
 
-    progress(started, &format!("sending {messages} messages"));
     let seed_started = Instant::now();
+    let messages_to_send = if seeded {
+        progress(started, "seeded by an earlier run: searching what is there");
+        0
+    } else {
+        progress(started, &format!("sending {messages} messages"));
+        messages
+    };
     let gate = Arc::new(Semaphore::new(concurrency));
     let mut words = Words(0x9E37_79B9_7F4A_7C15);
     let vocabulary = vocabulary(&mut words);
     let mut tasks = Vec::with_capacity(messages.min(100_000));
-    for n in 0..messages {
+    for n in 0..messages_to_send {
         let text = content(n, messages, rare, &vocabulary, &mut words);
         let (api, gate, sender, id) = (
             api.clone(),
@@ -178,6 +190,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         "scenario": "search",
         "messages": messages,
         "channels": channels,
+        "seeded_before": seeded,
         "seed_s": round2(seed_time.as_secs_f64()),
         "seed_messages_per_s": per_second(messages as u64, seed_time),
         "page": page,
