@@ -71,8 +71,8 @@ pub fn assemble(api: utoipa::openapi::OpenApi, top: utoipa::openapi::OpenApi) ->
 }
 
 /// What the derives cannot say: a query integer is text on the wire, so it has no width
-/// (`limit=99999999999999999999` is 100, not an overflow), and an empty query value is as
-/// absent; a login names `email` or
+/// (`limit=99999999999999999999` is 100, not an overflow), and an empty value of an
+/// optional query parameter is as absent; a login names `email` or
 /// `username`.
 fn refine(doc: &mut Value) {
     // `get_mut`, not indexing: indexing a missing key would insert a null.
@@ -85,15 +85,22 @@ fn refine(doc: &mut Value) {
         {
             let params = op.get_mut("parameters").and_then(Value::as_array_mut);
             for param in params.into_iter().flatten() {
+                let required = param.get("required") == Some(&Value::Bool(true));
                 if param.get("in").is_some_and(|v| v == "query")
                     && let Some(schema) = param.get_mut("schema")
                 {
-                    if let Some(typed) = schema.as_object_mut() {
+                    if let Some(typed) = schema.as_object_mut()
+                        && typed.get("type").is_some_and(|t| t == "integer")
+                    {
                         typed.remove("format");
                     }
-                    // `?limit=` (an empty value) is as absent, as a form would send it.
-                    *schema =
-                        json!({ "anyOf": [schema.take(), { "type": "string", "maxLength": 0 }] });
+                    // `?limit=` (an empty value) is as absent, as a form would send it; a
+                    // required value must be there.
+                    if !required {
+                        *schema = json!({
+                            "anyOf": [schema.take(), { "type": "string", "maxLength": 0 }]
+                        });
+                    }
                 }
             }
         }

@@ -307,7 +307,10 @@ pub(super) fn search_candidates(
         arg(SearchArg::Id(scan.reader))
     ));
     if let Some(id) = scan.channel {
-        conditions.push(format!("{one_channel}{channel} = {}", arg(SearchArg::Id(id))));
+        conditions.push(format!(
+            "{one_channel}{channel} = {}",
+            arg(SearchArg::Id(id))
+        ));
     }
     if let Some(name) = &scan.channel_name {
         conditions.push(format!(

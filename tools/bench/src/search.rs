@@ -67,7 +67,13 @@ fn vocabulary(words: &mut Words) -> Vec<String> {
 }
 
 /// Message `n` of `total`, `rare` of which hold the rare word.
-fn content(n: usize, total: usize, rare: usize, vocabulary: &[String], words: &mut Words) -> String {
+fn content(
+    n: usize,
+    total: usize,
+    rare: usize,
+    vocabulary: &[String],
+    words: &mut Words,
+) -> String {
     let step = (total / rare.max(1)).max(1);
     let is_rare = rare > 0 && n % step == 1 % step && n / step < rare;
     if n % CJK_EVERY == CJK_EVERY - 1 && !is_rare {
@@ -76,7 +82,7 @@ fn content(n: usize, total: usize, rare: usize, vocabulary: &[String], words: &m
     let mut text: Vec<&str> = (0..6 + words.below(9))
         .map(|_| vocabulary[words.below(vocabulary.len())].as_str())
         .collect();
-    if n % COMMON_EVERY == 0 {
+    if n.is_multiple_of(COMMON_EVERY) {
         let at = words.below(text.len());
         text.insert(at, COMMON);
     }
@@ -87,7 +93,9 @@ fn content(n: usize, total: usize, rare: usize, vocabulary: &[String], words: &m
 }
 
 pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
-    let messages: usize = args.get("messages", 1_000_000).map_err(anyhow::Error::msg)?;
+    let messages: usize = args
+        .get("messages", 1_000_000)
+        .map_err(anyhow::Error::msg)?;
     let channels: usize = args.get("channels", 100).map_err(anyhow::Error::msg)?;
     let rare: usize = args.get("rare", 10).map_err(anyhow::Error::msg)?;
     let requests: usize = args.get("requests", 200).map_err(anyhow::Error::msg)?;
@@ -96,12 +104,17 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
     let seeded: bool = args.get("seeded", false).map_err(anyhow::Error::msg)?;
     args.finish().map_err(anyhow::Error::msg)?;
     if channels == 0 || requests == 0 || concurrency == 0 || page == 0 || rare > messages {
-        bail!("--channels, --requests, --concurrency and --page must be at least 1, --rare at most --messages");
+        bail!(
+            "--channels, --requests, --concurrency and --page must be at least 1, --rare at most --messages"
+        );
     }
     let started = Instant::now();
     let api = Api::new(&common.url, concurrency)?;
     let run = run_id();
-    progress(started, &format!("signing up, creating {channels} channels"));
+    progress(
+        started,
+        &format!("signing up, creating {channels} channels"),
+    );
     let tokens: Vec<String> = api
         .signup_many(&run, 2, 2)
         .await?
@@ -165,7 +178,9 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         let results = d["results"].as_array().context("no results array")?;
         for r in results {
             let text = r["message"]["content"].as_str().unwrap_or_default();
-            if !text.to_lowercase().contains(term) || r["matches"].as_array().is_none_or(Vec::is_empty) {
+            if !text.to_lowercase().contains(term)
+                || r["matches"].as_array().is_none_or(Vec::is_empty)
+            {
                 bail!("a result for {term:?} does not hold it: {text:?}");
             }
         }
@@ -215,9 +230,17 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
             shown = check(&d, term)?;
         }
         if shown != expected.min(page) {
-            bail!("{term:?}: a first page of {shown}, not {}", expected.min(page));
+            bail!(
+                "{term:?}: a first page of {shown}, not {}",
+                expected.min(page)
+            );
         }
-        let server = window(server_start, ProcSample::server(common.server_pid), 0, requests as u64);
+        let server = window(
+            server_start,
+            ProcSample::server(common.server_pid),
+            0,
+            requests as u64,
+        );
         out[name] = json!({
             "q": term,
             "matching_messages": expected,
