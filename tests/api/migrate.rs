@@ -319,6 +319,20 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
     assert!(line("users").contains("5 rows"), "{out}");
     assert!(line("token_revocations").contains("1 rows"), "{out}");
     eprintln!("{out}");
+    // The planner knows the copied tables' sizes at once (a search's plan depends on them).
+    let store = chai_tapri::store::postgres::PgStore::connect(&target, 1)
+        .await
+        .unwrap();
+    let rows: f32 = sqlx::query_scalar(
+        "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = 'messages'",
+    )
+    .bind(&schema)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(rows > (MESSAGES / 2) as f32, "{rows} rows estimated");
+    chai_tapri::store::Store::close(&store).await;
 
     // Again: the target is not empty now.
     let again = migrate().output().unwrap();
