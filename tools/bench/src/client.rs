@@ -123,6 +123,15 @@ impl Api {
         Ok(out)
     }
 
+    /// The tokens of two accounts, `<prefix>u0` and `<prefix>u1`.
+    pub async fn signup_pair(&self, prefix: &str) -> anyhow::Result<(String, String)> {
+        let mut accounts = self.signup_many(prefix, 2, 2).await?.into_iter();
+        match (accounts.next(), accounts.next()) {
+            (Some(a), Some(b)) => Ok((a.token, b.token)),
+            _ => anyhow::bail!("two signups gave fewer than two accounts"),
+        }
+    }
+
     pub async fn create_channel(&self, token: &str, name: &str) -> anyhow::Result<String> {
         let d = setup_request("POST /channels", || {
             self.http

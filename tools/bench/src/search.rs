@@ -115,13 +115,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         started,
         &format!("signing up, creating {channels} channels"),
     );
-    let tokens: Vec<String> = api
-        .signup_many(&run, 2, 2)
-        .await?
-        .into_iter()
-        .map(|a| a.token)
-        .collect();
-    let (sender, searcher) = (tokens[0].clone(), tokens[1].clone());
+    let (sender, searcher) = api.signup_pair(&run).await?;
     let mut ids = Vec::with_capacity(channels);
     for i in 0..channels {
         if seeded {

@@ -37,13 +37,7 @@ pub async fn run(common: Common, mut args: Args) -> anyhow::Result<Value> {
         started,
         &format!("signing up, creating {channels} channels"),
     );
-    let tokens: Vec<String> = api
-        .signup_many(&run, 2, 2)
-        .await?
-        .into_iter()
-        .map(|a| a.token)
-        .collect();
-    let (sender, reader) = (tokens[0].clone(), tokens[1].clone());
+    let (sender, reader) = api.signup_pair(&run).await?;
     let reader_name = format!("{run}u1");
     let gate = Arc::new(Semaphore::new(concurrency));
     let mut tasks = Vec::with_capacity(channels);
