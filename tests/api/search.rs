@@ -58,6 +58,7 @@ async fn words_phrases_prefixes_and_every_script_are_found_newest_first_with_the
         "שלום לכולם",
         "مرحبا بالفريق",
         "Η ΟΔΟΣ είναι κλειστή",
+        "İstanbul'da buluşalım",
     ];
     for text in texts {
         app.send_message(&asha, &channel, text).await;
@@ -90,6 +91,8 @@ async fn words_phrases_prefixes_and_every_script_are_found_newest_first_with_the
         ("مرحبا", texts[10]),
         ("οδος", texts[11]),
         ("ΟΔΟΣ ΕΊΝΑΙ", texts[11]),
+        ("istanbul", texts[12]),
+        ("İSTANBUL'DA", texts[12]),
     ] {
         let expected: Vec<&str> = if text.is_empty() { vec![] } else { vec![text] };
         assert_eq!(found(&app, &asha, q).await, expected, "{q}");
