@@ -19,7 +19,8 @@ source scripts/test-server.sh
 ensure_venv "$FUZZ/.venv" "$FUZZ/requirements.txt" "schemathesis" \
     "$FUZZ/.venv/bin/schemathesis" --version
 
-start_test_server
+# The fuzzing user is a server admin, so the whole audit log is read too.
+start_test_server "ADMIN_USERNAMES=fuzzer"
 base="$SERVER_URL"
 token="$(python3 - "$base" <<'PY'
 import json, sys, urllib.request

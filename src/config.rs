@@ -295,6 +295,10 @@ pub struct Config {
     /// Channels with more members than this take `@channel` / `@here` from their owner and
     /// admins only.
     pub mention_all_max_members: u32,
+    /// The server's admins (`ADMIN_USERNAMES`), lower-cased: they read the whole audit log.
+    pub admin_usernames: Vec<String>,
+    /// How long audit entries are kept (`AUDIT_RETENTION_DAYS`); `None` keeps them for ever.
+    pub audit_retention: Option<Duration>,
     /// HS256 key for tokens.
     pub jwt_secret: Secret,
     /// Whether the secret was generated for this run (development only).
@@ -585,6 +589,20 @@ impl Config {
             100u32,
             "a number of members such as 100",
         )?;
+        let admin_usernames = v
+            .get("ADMIN_USERNAMES")
+            .unwrap_or_default()
+            .split(',')
+            .map(|name| name.trim().to_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        let retention_days = v.parse(
+            "AUDIT_RETENTION_DAYS",
+            365u32,
+            "a number of days such as 365 (0 keeps entries for ever)",
+        )?;
+        let audit_retention =
+            (retention_days > 0).then(|| Duration::from_secs(u64::from(retention_days) * 86_400));
         let level = match v.or("LOG_LEVEL", "info").to_ascii_lowercase().as_str() {
             "error" => tracing::Level::ERROR,
             "warn" => tracing::Level::WARN,
@@ -662,6 +680,8 @@ impl Config {
             storage_url,
             max_file_size,
             mention_all_max_members,
+            admin_usernames,
+            audit_retention,
             log: LogConfig {
                 level,
                 dir: PathBuf::from(v.or("LOG_DIR", "logs")),

@@ -203,6 +203,21 @@ const TABLES: &[Table] = &[
         key: 1,
         columns: &[("jti", Kind::Uuid), ("expires_at", Int)],
     },
+    Table {
+        name: "audit_log",
+        key: 1,
+        columns: &[
+            ("id", Kind::Uuid),
+            ("action", Text),
+            ("at", Time),
+            ("actor_id", OptUuid),
+            ("channel_id", OptUuid),
+            ("target_user_id", OptUuid),
+            ("message_id", OptUuid),
+            ("ip", OptText),
+            ("details", OptText),
+        ],
+    },
 ];
 
 /// PostgreSQL takes at most 65,535 bound values per statement; 11 columns at most here.

@@ -9,11 +9,12 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::middleware::auth::TOKEN_COOKIE;
+use crate::middleware::rate_limit::ClientIp;
 use crate::middleware::validate::JsonObject;
 use crate::models::input::Fields;
 use crate::models::user::{DisplayName, Email, Password, UserView, Username};
 use crate::services::auth::{self, AuthUser, LoginId, Session, Signup};
-use crate::services::users;
+use crate::services::{audit, users};
 use crate::state::AppState;
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
@@ -33,7 +34,11 @@ fn session_response(state: &AppState, status: StatusCode, session: &Session) -> 
     let max_age = i64::try_from(state.tokens.lifetime().as_secs()).unwrap_or(i64::MAX);
     let body = json!({
         "success": true,
-        "data": { "user": UserView::own(&session.user, false), "token": session.token },
+        "data": { "user": UserView::own(
+            &session.user,
+            false,
+            audit::is_admin(state, &session.user.username),
+        ), "token": session.token },
     });
     let mut response = (status, Json(body)).into_response();
     response
@@ -86,7 +91,11 @@ pub async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<R
         (status = 401, description = "INVALID_CREDENTIALS", body = openapi::ErrorEnvelope),
     )
 )]
-pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Response, AppError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: JsonObject,
+) -> Result<Response, AppError> {
     let mut f = Fields::new(body.0);
     let email = f.opt_string("email");
     let username = f.opt_string("username");
@@ -114,7 +123,7 @@ pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Re
             .unwrap_or_else(|| AppError::field("body", "is incomplete")));
     };
     f.finish(())?;
-    let session = auth::login(&state, id, password).await?;
+    let session = auth::login(&state, id, password, ip).await?;
     Ok(session_response(&state, StatusCode::OK, &session))
 }
 

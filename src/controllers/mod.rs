@@ -1,5 +1,6 @@
 //! HTTP handlers: extract → call one service → envelope. No SQL, no rules.
 
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod dms;
@@ -90,6 +91,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reads::mark_channel_read))
         .routes(routes!(reads::mark_thread_read))
         .routes(routes!(reads::unreads))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::channel_audit))
         .routes(routes!(files::upload, files::delete_upload))
         .routes(routes!(files::upload_multiple))
         .routes(routes!(files::get_file))

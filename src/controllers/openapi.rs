@@ -42,6 +42,7 @@ use crate::services::channels::MemberView;
         (name = "channels", description = "Channels, membership and stars"),
         (name = "dms", description = "Direct conversations of 2 to 8 people"),
         (name = "messages", description = "History, sending, editing, deleting"),
+        (name = "audit", description = "The audit log of administrative actions and logins"),
         (name = "meta", description = "Health and this document"),
     ),
     components(schemas(ErrorEnvelope, ErrorObject, FieldErrorSchema, ErrorCode))

@@ -8,6 +8,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 
 use crate::error::AppError;
+use crate::middleware::rate_limit::request_ip;
 use crate::services::auth::{self, AuthUser};
 use crate::state::AppState;
 
@@ -49,7 +50,12 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(user.clone());
         }
         let token = token_from_headers(&parts.headers).ok_or(AppError::AuthRequired)?;
-        let user = auth::authenticate(state, &token).await?;
+        let mut user = auth::authenticate(state, &token).await?;
+        user.ip = request_ip(
+            &parts.extensions,
+            &parts.headers,
+            state.limits.trusted_proxies(),
+        );
         tracing::Span::current().record("user_id", tracing::field::display(user.user.id));
         parts.extensions.insert(user.clone());
         Ok(user)

@@ -45,6 +45,37 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
+/// The client's address of a request or a socket's handshake ([`client_ip`] of the peer
+/// its connection recorded); `None` when no connection recorded one.
+#[must_use]
+pub fn request_ip(
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(client_ip(peer, headers, trusted))
+}
+
+/// The client's address as an extractor ([`request_ip`]), for a handler that records it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_ip(
+            &parts.extensions,
+            &parts.headers,
+            state.limits.trusted_proxies(),
+        )))
+    }
+}
+
 /// `RateLimit-Limit`: written on every answer of a limited route, by [`set_headers`] alone.
 const LIMIT_HEADER: &str = "ratelimit-limit";
 

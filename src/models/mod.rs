@@ -2,6 +2,7 @@
 //! types is valid by construction. (`file_type` reads the bytes it judges from any `Read +
 //! Seek` source it is given: a spooled upload, a test buffer.)
 
+pub mod audit;
 pub mod channel;
 pub mod dm;
 pub mod file;

@@ -66,6 +66,8 @@ pub enum CursorKind {
     Versions,
     /// `GET /api/search`.
     Search,
+    /// `GET /api/audit` and `GET /api/channels/{id}/audit`.
+    Audit,
 }
 
 impl CursorKind {
@@ -81,6 +83,7 @@ impl CursorKind {
             Self::Mentions => "n",
             Self::Versions => "v",
             Self::Search => "s",
+            Self::Audit => "a",
         }
     }
 }

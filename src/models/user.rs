@@ -264,6 +264,10 @@ pub struct UserView {
     last_seen: Option<String>,
     #[schema(format = DateTime)]
     created_at: String,
+    /// Only in the caller's own user object: one of the server's admins
+    /// (`ADMIN_USERNAMES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_admin: Option<bool>,
 }
 
 impl UserView {
@@ -280,14 +284,16 @@ impl UserView {
             is_online,
             last_seen: row.last_seen.map(timestamp),
             created_at: timestamp(row.created_at),
+            is_admin: None,
         }
     }
 
     /// The user's own view (with `email`).
     #[must_use]
-    pub fn own(row: &UserRow, is_online: bool) -> Self {
+    pub fn own(row: &UserRow, is_online: bool, is_admin: bool) -> Self {
         Self {
             email: Some(row.email.clone()),
+            is_admin: Some(is_admin),
             ..Self::public(row, is_online)
         }
     }

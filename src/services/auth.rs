@@ -4,6 +4,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::models::audit::{Actor, NewAudit};
 use crate::models::user::{DisplayName, Email, NewUser, Password, UserRow, Username};
 use crate::services::Services;
 use crate::services::tokens::VerifiedToken;
@@ -16,6 +17,16 @@ pub struct AuthUser {
     pub user: UserRow,
     /// The token the request carried.
     pub token: VerifiedToken,
+    /// The client's address as the rate limits see it (`TRUSTED_PROXIES`), when known.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl AuthUser {
+    /// The caller acting now, for the audit log.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor::now(Some(self.user.id), self.ip)
+    }
 }
 
 /// A parsed signup.
@@ -92,16 +103,24 @@ pub async fn login(
     services: &Services,
     id: LoginId,
     password: String,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Session, AppError> {
-    let user = match &id {
-        LoginId::Email(email) => services.store.fetch_user_by_email(email).await?,
-        LoginId::Username(name) => services.store.fetch_user_by_username(name).await?,
+    let (user, login) = match &id {
+        LoginId::Email(email) => (services.store.fetch_user_by_email(email).await?, email),
+        LoginId::Username(name) => (services.store.fetch_user_by_username(name).await?, name),
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !services.passwords.verify(password, hash).await? {
+    let by = Actor::now(user.as_ref().map(|u| u.id), ip);
+    // Both answers write an entry, so they still take about the same time.
+    let verified = services.passwords.verify(password, hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        services
+            .store
+            .insert_audit(&NewAudit::login_failed(&by, login))
+            .await?;
         return Err(AppError::InvalidCredentials);
-    }
-    let user = user.ok_or(AppError::InvalidCredentials)?;
+    };
+    services.store.insert_audit(&NewAudit::login(&by)).await?;
     session(services, user)
 }
 
@@ -122,7 +141,7 @@ fn session(services: &Services, user: UserRow) -> Result<Session, AppError> {
 pub async fn logout(services: &Services, auth: &AuthUser) -> Result<(), AppError> {
     services
         .store
-        .insert_revocation(auth.token.jti, auth.token.exp)
+        .insert_revocation(auth.token.jti, auth.token.exp, Some(&auth.actor()))
         .await?;
     services
         .backends
@@ -204,7 +223,11 @@ pub async fn authenticate(services: &Services, token: &str) -> Result<AuthUser, 
             user
         }
     };
-    Ok(AuthUser { user, token })
+    Ok(AuthUser {
+        user,
+        token,
+        ip: None,
+    })
 }
 
 /// Whether a token id is revoked. The backend answers; one that lost its revocations (Redis

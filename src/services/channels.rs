@@ -138,7 +138,7 @@ pub async fn create(
     };
     services
         .store
-        .insert_channel(&channel, &members)
+        .insert_channel(&channel, &members, Some(&auth.actor()))
         .await
         .map_err(name_conflict)?;
     for member in &members {
@@ -243,6 +243,7 @@ pub async fn update(
             name.as_ref().map(ChannelName::as_str),
             description.as_ref().map(Option::as_deref),
             Utc::now(),
+            Some(&auth.actor()),
         )
         .await
         .map_err(name_conflict)?;
@@ -259,7 +260,10 @@ pub async fn delete(services: &Services, auth: &AuthUser, id: Uuid) -> Result<()
     load_channel(services, id, auth.user.id)
         .await?
         .check_owner()?;
-    let deleted = services.store.delete_channel(id).await?;
+    let deleted = services
+        .store
+        .delete_channel(id, Some(&auth.actor()))
+        .await?;
     services.events.emit(Event::MembersLeft {
         channel_id: id,
         user_ids: deleted.members,
@@ -318,7 +322,11 @@ pub async fn leave(
     load_channel(services, id, auth.user.id)
         .await?
         .check_member()?;
-    if let Left::Left { .. } = services.store.delete_member(id, auth.user.id).await? {
+    if let Left::Left { .. } = services
+        .store
+        .delete_member(id, auth.user.id, Some(&auth.actor()))
+        .await?
+    {
         services.events.emit(Event::MembersLeft {
             channel_id: id,
             user_ids: vec![auth.user.id],
@@ -434,7 +442,7 @@ pub async fn add_member(
     }
     let added = services
         .store
-        .upsert_member(id, user_id, role, Utc::now())
+        .upsert_member(id, user_id, role, Utc::now(), Some(&auth.actor()))
         .await
         .map_err(name_conflict)?;
     if added {
@@ -481,7 +489,11 @@ pub async fn remove_member(
     if target == Role::Owner || (my_role != Role::Owner && target != Role::Member) {
         return Err(AppError::InsufficientRole);
     }
-    if let Left::Left { .. } = services.store.delete_member(id, user_id).await? {
+    if let Left::Left { .. } = services
+        .store
+        .delete_member(id, user_id, Some(&auth.actor()))
+        .await?
+    {
         services.events.emit(Event::MembersLeft {
             channel_id: id,
             user_ids: vec![user_id],

@@ -537,8 +537,13 @@ pub async fn set_pin(
     } else {
         channel.check_manager()?;
     }
-    let pin = pinned.then(|| (auth.user.id, Utc::now()));
-    let (row, changed) = match services.store.set_pin(message_id, pin, MAX_PINS).await {
+    let by = auth.actor();
+    let pin = pinned.then_some((auth.user.id, by.at));
+    let (row, changed) = match services
+        .store
+        .set_pin(message_id, pin, MAX_PINS, Some(&by))
+        .await
+    {
         Ok(Some(done)) => done,
         Ok(None) => return Err(AppError::MessageNotFound),
         Err(StoreError::LimitReached) => {
@@ -604,7 +609,7 @@ pub async fn delete(
     }
     let Some(deleted) = services
         .store
-        .delete_message(message_id, Utc::now())
+        .delete_message(message_id, Utc::now(), Some(&auth.actor()))
         .await?
     else {
         return Err(AppError::MessageNotFound);

@@ -2,6 +2,7 @@
 //! [`auth::AuthUser`] and parsed values — never a request or a socket — so the REST
 //! controllers and the socket handlers share them. Changes leave through [`events`] only.
 
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod dms;
@@ -68,6 +69,8 @@ pub struct Parts {
     pub presence: presence::Presence,
     /// `MENTION_ALL_MAX_MEMBERS`.
     pub mention_all_max_members: u32,
+    /// `ADMIN_USERNAMES`, lower-cased.
+    pub admin_usernames: Vec<String>,
 }
 
 impl Services {
@@ -106,8 +109,12 @@ impl Services {
             newest_pages: newest_pages::NewestPages::default(),
             last_seen,
             mention_all_max_members: config.mention_all_max_members,
+            admin_usernames: config.admin_usernames.clone(),
         }));
         files::spawn_sweeper(&services);
+        if let Some(retention) = config.audit_retention {
+            audit::spawn_sweeper(&services, retention);
+        }
         services
     }
 }

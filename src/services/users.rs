@@ -41,7 +41,11 @@ pub(crate) async fn online_set(services: &Services) -> Result<HashSet<Uuid>, App
 /// The presence backend cannot be reached.
 pub async fn own_view(services: &Services, user: &UserRow) -> Result<UserView, AppError> {
     let online = services.backends.presence.is_online(user.id).await?;
-    Ok(UserView::own(user, online))
+    Ok(UserView::own(
+        user,
+        online,
+        super::audit::is_admin(services, &user.username),
+    ))
 }
 
 /// Lists users by username, optionally those whose username or display name starts with
@@ -97,7 +101,11 @@ pub async fn get_user(
     let online = services.backends.presence.is_online(id).await?;
     // The caller's own user object carries their email (API.md §3); anyone else's does not.
     Ok(if id == auth.user.id {
-        UserView::own(&user, online)
+        UserView::own(
+            &user,
+            online,
+            super::audit::is_admin(services, &user.username),
+        )
     } else {
         UserView::public(&user, online)
     })

@@ -35,6 +35,7 @@ use redis_driver::ResilientDriver;
 
 use crate::error::AppError;
 use crate::middleware::auth::token_from_headers;
+use crate::middleware::rate_limit::request_ip;
 use crate::services::Services;
 use crate::services::auth::{self, AuthUser};
 use crate::services::dms;
@@ -195,7 +196,13 @@ async fn authenticate<A: Adapter>(
         }
     };
     match checked {
-        Ok(user) => {
+        Ok(mut user) => {
+            let parts = socket.req_parts();
+            user.ip = request_ip(
+                &parts.extensions,
+                &parts.headers,
+                state.services().limits.trusted_proxies(),
+            );
             // Its rooms before the client hears it is connected (the connect handler runs
             // after the CONNECT packet is sent): a `dm:opened` or a message to one of its
             // conversations emitted right after the handshake reaches it. The user's

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::models::audit::{Actor, AuditQuery, AuditRow, NewAudit};
 use crate::models::channel::{ChannelRow, MemberRow, NewChannel, Role};
 use crate::models::dm::{DmMembers, DmRow};
 use crate::models::file::FileRow;
@@ -398,7 +399,13 @@ pub trait Store: Send + Sync + 'static {
     async fn update_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError>;
 
     /// Revokes a token id until `expires_at` (unix seconds); revoking twice is harmless.
-    async fn insert_revocation(&self, jti: Uuid, expires_at: i64) -> Result<(), StoreError>;
+    /// With `by`, the logout is audited in the same transaction.
+    async fn insert_revocation(
+        &self,
+        jti: Uuid,
+        expires_at: i64,
+        by: Option<&Actor>,
+    ) -> Result<(), StoreError>;
 
     /// Revocations still in force at `now` (unix seconds).
     async fn list_revocations(&self, now: i64) -> Result<Vec<(Uuid, i64)>, StoreError>;
@@ -407,11 +414,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_revocations(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Creates a channel with its creator as owner and `members` as members, in one
-    /// transaction; [`StoreError::Conflict`] when the name is taken.
+    /// transaction; [`StoreError::Conflict`] when the name is taken. With `by`, audited
+    /// in that transaction (as every write below that takes a `by`).
     async fn insert_channel(
         &self,
         channel: &NewChannel,
         members: &[Uuid],
+        by: Option<&Actor>,
     ) -> Result<(), StoreError>;
 
     /// A channel as `viewer` sees it (role, star, member count).
@@ -432,10 +441,16 @@ pub trait Store: Send + Sync + 'static {
         name: Option<&str>,
         description: Option<Option<&str>>,
         now: DateTime<Utc>,
+        by: Option<&Actor>,
     ) -> Result<(), StoreError>;
 
-    /// Deletes a channel with its messages, their files' rows, memberships and stars.
-    async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError>;
+    /// Deletes a channel with its messages, their files' rows, memberships and stars (its
+    /// audit entries stay).
+    async fn delete_channel(
+        &self,
+        id: Uuid,
+        by: Option<&Actor>,
+    ) -> Result<ChannelDeleted, StoreError>;
 
     /// Adds `user` as a member (as owner when the channel has no owner and `claim_ownerless`).
     async fn insert_member(
@@ -453,6 +468,7 @@ pub trait Store: Send + Sync + 'static {
         user: Uuid,
         role: Role,
         now: DateTime<Utc>,
+        by: Option<&Actor>,
     ) -> Result<bool, StoreError>;
 
     /// The membership of `user` in `channel`.
@@ -472,7 +488,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a membership; a leaving owner hands ownership to the oldest admin, else the
     /// oldest member, in the same transaction.
-    async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError>;
+    async fn delete_member(
+        &self,
+        channel: Uuid,
+        user: Uuid,
+        by: Option<&Actor>,
+    ) -> Result<Left, StoreError>;
 
     /// Users who share at least one channel with `user` (`user` included).
     async fn list_co_member_ids(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
@@ -602,6 +623,7 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         pin: Option<(Uuid, DateTime<Utc>)>,
         max: u32,
+        by: Option<&Actor>,
     ) -> Result<Option<(MessageRow, bool)>, StoreError>;
 
     /// Adds (`Some((at, max))`) or removes (`None`) `user`'s `emoji` on a message, taking its
@@ -734,7 +756,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: Uuid,
         at: DateTime<Utc>,
+        by: Option<&Actor>,
     ) -> Result<Option<Deleted>, StoreError>;
+
+    /// Writes an audit entry that records no change of its own (a login, a failed one).
+    async fn insert_audit(&self, entry: &NewAudit) -> Result<(), StoreError>;
+
+    /// Audit entries, newest first, as `query` asks.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
+
+    /// Deletes audit entries written before `before`; returns how many.
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Writes an upload's row as `pending`, before its bytes are stored.
     async fn insert_file(&self, file: &FileRow) -> Result<(), StoreError>;

@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "search",
         include_str!("../../migrations/postgres/0013_search.sql"),
     ),
+    (
+        14,
+        "audit",
+        include_str!("../../migrations/postgres/0014_audit.sql"),
+    ),
 ];
 
 /// The PostgreSQL implementation of [`Store`].

@@ -806,6 +806,57 @@ pub(super) fn users_by_ids(n: usize) -> String {
     )
 }
 
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log \
+    (id, action, at, actor_id, channel_id, target_user_id, message_id, ip, details) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(super) const CHANNEL_TEXT: &str = "SELECT name, description FROM channels WHERE id = $1";
+
+pub(super) const MESSAGE_SENDER: &str = "SELECT sender_id FROM messages WHERE id = $1";
+
+pub(super) const DELETE_AUDIT_BEFORE: &str = "DELETE FROM audit_log WHERE id < $1";
+
+/// The audit entries `query` asks for, newest first; the values bind in the order of
+/// [`audit_binds`].
+pub(super) fn list_audit(query: &crate::models::audit::AuditQuery) -> String {
+    let mut sql = String::from(
+        "SELECT id, action, at, actor_id, channel_id, target_user_id, message_id, ip, details \
+         FROM audit_log",
+    );
+    let mut n = 0;
+    let mut clauses = Vec::new();
+    for (present, column) in [
+        (query.channel.is_some(), "channel_id ="),
+        (query.actor.is_some(), "actor_id ="),
+        (query.action.is_some(), "action ="),
+        (query.before.is_some(), "id <"),
+    ] {
+        if present {
+            n += 1;
+            clauses.push(format!("{column} ${n}"));
+        }
+    }
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${n}"));
+    sql
+}
+
+/// The values of [`list_audit`]'s placeholders but the limit, in order.
+pub(super) fn audit_binds(
+    query: &crate::models::audit::AuditQuery,
+) -> (Vec<Uuid>, Option<&'static str>, Option<Uuid>) {
+    let ids: Vec<Uuid> = query.channel.into_iter().chain(query.actor).collect();
+    (
+        ids,
+        query.action.map(crate::models::audit::Action::as_str),
+        query.before,
+    )
+}
+
 /// A connection from `pool`, counted as waiting (in the metrics) until it comes.
 ///
 /// # Errors
@@ -969,12 +1020,17 @@ macro_rules! impl_store {
                 &self,
                 jti: Uuid,
                 expires_at: i64,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<(), StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query(queries::INSERT_REVOCATION)
                     .bind(jti)
                     .bind(expires_at)
-                    .execute(&mut *queries::acquire(&self.pool).await?)
+                    .execute(&mut *tx)
                     .await?;
+                record(&mut tx, by.map($crate::models::audit::NewAudit::logout).as_ref()).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -997,6 +1053,7 @@ macro_rules! impl_store {
                 &self,
                 channel: &NewChannel,
                 members: &[Uuid],
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<(), StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1029,6 +1086,9 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                let others = members.iter().filter(|m| **m != channel.created_by).count();
+                let entry = by.map(|by| $crate::models::audit::NewAudit::channel_created(by, channel, others));
+                record(&mut tx, entry.as_ref()).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1072,24 +1132,60 @@ macro_rules! impl_store {
                 name: Option<&str>,
                 description: Option<Option<&str>>,
                 now: DateTime<Utc>,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<(), StoreError> {
+                let mut conn = queries::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // The channel's row first: what it was is what the audit says it was.
+                if lock_channel(&mut tx, id).await?.is_none() {
+                    return Err(StoreError::Missing);
+                }
+                let before: (String, Option<String>) = sqlx::query_as(queries::CHANNEL_TEXT)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 sqlx::query(queries::UPDATE_CHANNEL)
                     .bind(id)
                     .bind(name)
                     .bind(description.is_some())
                     .bind(description.flatten())
                     .bind(now)
-                    .execute(&mut *queries::acquire(&self.pool).await?)
+                    .execute(&mut *tx)
                     .await
                     .map_err($crate::store::conflict_on_unique)?;
+                let entry = by.and_then(|by| {
+                    $crate::models::audit::NewAudit::channel_updated(
+                        by,
+                        id,
+                        (&before.0, before.1.as_deref()),
+                        name,
+                        description,
+                    )
+                });
+                record(&mut tx, entry.as_ref()).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn delete_channel(&self, id: Uuid) -> Result<ChannelDeleted, StoreError> {
+            async fn delete_channel(
+                &self,
+                id: Uuid,
+                by: Option<&$crate::models::audit::Actor>,
+            ) -> Result<ChannelDeleted, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 // The channel's row first, as every write of its rows takes them.
                 lock_channel(&mut tx, id).await?;
+                if let Some(by) = by {
+                    let name: Option<String> = sqlx::query_scalar(queries::CHANNEL_TEXT)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(name) = name {
+                        let entry = $crate::models::audit::NewAudit::channel_deleted(by, id, &name);
+                        record(&mut tx, Some(&entry)).await?;
+                    }
+                }
                 let members: Vec<Uuid> = sqlx::query_scalar(queries::LIST_MEMBER_IDS)
                     .bind(id)
                     .fetch_all(&mut *tx)
@@ -1152,6 +1248,7 @@ macro_rules! impl_store {
                 user: Uuid,
                 role: Role,
                 now: DateTime<Utc>,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<bool, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1173,6 +1270,16 @@ macro_rules! impl_store {
                     q = q.bind(now);
                 }
                 q.execute(&mut *tx).await?;
+                let entry = by.and_then(|by| {
+                    $crate::models::audit::NewAudit::member_set(
+                        by,
+                        channel,
+                        user,
+                        current.as_ref().map(|m| Role::from_db(&m.role)),
+                        role,
+                    )
+                });
+                record(&mut tx, entry.as_ref()).await?;
                 tx.commit().await?;
                 Ok(added)
             }
@@ -1204,7 +1311,12 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn delete_member(&self, channel: Uuid, user: Uuid) -> Result<Left, StoreError> {
+            async fn delete_member(
+                &self,
+                channel: Uuid,
+                user: Uuid,
+                by: Option<&$crate::models::audit::Actor>,
+            ) -> Result<Left, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 lock_channel(&mut tx, channel).await?;
@@ -1233,6 +1345,16 @@ macro_rules! impl_store {
                     .bind(user)
                     .execute(&mut *tx)
                     .await?;
+                let entry = by.map(|by| {
+                    $crate::models::audit::NewAudit::member_gone(
+                        by,
+                        channel,
+                        user,
+                        Role::from_db(&current.role),
+                        new_owner,
+                    )
+                });
+                record(&mut tx, entry.as_ref()).await?;
                 tx.commit().await?;
                 Ok(Left::Left { new_owner })
             }
@@ -1486,6 +1608,7 @@ macro_rules! impl_store {
                 id: Uuid,
                 pin: Option<(Uuid, DateTime<Utc>)>,
                 max: u32,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<Option<(MessageRow, bool)>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1524,6 +1647,12 @@ macro_rules! impl_store {
                             == 1
                     }
                 };
+                if changed {
+                    let entry = by.map(|by| {
+                        $crate::models::audit::NewAudit::pin(by, channel, id, pin.is_some())
+                    });
+                    record(&mut tx, entry.as_ref()).await?;
+                }
                 let committed = tx.commit().await;
                 self.history_changed(channel);
                 committed?;
@@ -1777,6 +1906,7 @@ macro_rules! impl_store {
                 &self,
                 id: Uuid,
                 at: DateTime<Utc>,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<Option<$crate::store::Deleted>, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1784,6 +1914,14 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(None);
                 };
+                if let Some(by) = by {
+                    let sender: Uuid = sqlx::query_scalar(queries::MESSAGE_SENDER)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let entry = $crate::models::audit::NewAudit::message_deleted(by, channel, id, sender);
+                    record(&mut tx, entry.as_ref()).await?;
+                }
                 let files: Vec<(String, Option<String>)> = sqlx::query_as(queries::MESSAGE_FILE_KEYS)
                     .bind(id)
                     .fetch_all(&mut *tx)
@@ -1891,6 +2029,42 @@ macro_rules! impl_store {
                     }
                 }
                 Ok(deleted)
+            }
+
+            async fn insert_audit(
+                &self,
+                entry: &$crate::models::audit::NewAudit,
+            ) -> Result<(), StoreError> {
+                record(&mut *queries::acquire(&self.pool).await?, Some(entry)).await
+            }
+
+            async fn list_audit(
+                &self,
+                query: &$crate::models::audit::AuditQuery,
+            ) -> Result<Vec<$crate::models::audit::AuditRow>, StoreError> {
+                let sql = queries::list_audit(query);
+                let (ids, action, before) = queries::audit_binds(query);
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(id);
+                }
+                if let Some(action) = action {
+                    q = q.bind(action);
+                }
+                if let Some(before) = before {
+                    q = q.bind(before);
+                }
+                Ok(q.bind(i64::from(query.limit))
+                    .fetch_all(&mut *queries::acquire(&self.pool).await?)
+                    .await?)
+            }
+
+            async fn delete_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                Ok(sqlx::query(queries::DELETE_AUDIT_BEFORE)
+                    .bind($crate::models::search::first_id_at(before))
+                    .execute(&mut *queries::acquire(&self.pool).await?)
+                    .await?
+                    .rows_affected())
             }
         }
 
@@ -2021,7 +2195,29 @@ macro_rules! impl_store {
             }
         }
 
-/// A channel's newest message id, locking its row where the database has row locks;
+/// Writes an audit entry, when there is one, on `conn` (a transaction's, to record
+        /// its change).
+        async fn record(
+            conn: &mut <<$store as $crate::store::HasDatabase>::Db as sqlx::Database>::Connection,
+            entry: Option<&$crate::models::audit::NewAudit>,
+        ) -> Result<(), StoreError> {
+            let Some(entry) = entry else { return Ok(()) };
+            sqlx::query(queries::INSERT_AUDIT)
+                .bind(entry.id)
+                .bind(entry.action.as_str())
+                .bind(entry.at)
+                .bind(entry.actor_id)
+                .bind(entry.channel_id)
+                .bind(entry.target_user_id)
+                .bind(entry.message_id)
+                .bind(entry.ip.as_deref())
+                .bind(entry.details_text())
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+
+        /// A channel's newest message id, locking its row where the database has row locks;
         /// `None` when the channel does not exist.
         async fn lock_channel(
             tx: &mut sqlx::Transaction<'_, <$store as $crate::store::HasDatabase>::Db>,

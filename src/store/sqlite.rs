@@ -94,6 +94,11 @@ pub(crate) const MIGRATIONS: &[super::migrations::Embedded] = &[
         "search",
         include_str!("../../migrations/sqlite/0013_search.sql"),
     ),
+    (
+        14,
+        "audit",
+        include_str!("../../migrations/sqlite/0014_audit.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before giving up (then 503).

@@ -2,6 +2,7 @@
 //! PostgreSQL + Redis when `TEST_DATABASE_URL` / `TEST_REDIS_URL` are set.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+mod audit;
 mod auth;
 mod backends;
 mod channels;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chai_tapri::Config;
+use chai_tapri::models::audit::{Action, Actor, AuditQuery, NewAudit};
 use chai_tapri::models::channel::{ChannelName, NewChannel, Role};
 use chai_tapri::models::dm::DmMembers;
 use chai_tapri::models::file::{FileKey, FileRow};
@@ -70,6 +71,7 @@ async fn channel(
                 created_at: Utc::now(),
             },
             members,
+            None,
         )
         .await
         .unwrap();
@@ -285,9 +287,9 @@ async fn profiles_change_and_last_seen_is_written_in_one_go() {
 async fn revocations_last_until_they_expire_and_are_purged_after() {
     let (store, _dir) = open().await;
     let (live, dead) = (Uuid::now_v7(), Uuid::now_v7());
-    store.insert_revocation(live, 2_000).await.unwrap();
-    store.insert_revocation(live, 2_000).await.unwrap();
-    store.insert_revocation(dead, 1_000).await.unwrap();
+    store.insert_revocation(live, 2_000, None).await.unwrap();
+    store.insert_revocation(live, 2_000, None).await.unwrap();
+    store.insert_revocation(dead, 1_000, None).await.unwrap();
     let mut listed = store.list_revocations(1_500).await.unwrap();
     listed.sort();
     assert_eq!(listed, [(live, 2_000)]);
@@ -317,6 +319,7 @@ async fn channels_are_seen_as_each_viewer_sees_them() {
                     created_at: Utc::now(),
                 },
                 &[],
+                None,
             )
             .await,
         Err(StoreError::Conflict)
@@ -407,7 +410,7 @@ async fn channels_are_seen_as_each_viewer_sees_them() {
             .starred
     );
     // A star on a private channel the user left is no longer listed.
-    store.delete_member(private, member.id).await.unwrap();
+    store.delete_member(private, member.id, None).await.unwrap();
     let starred: Vec<String> = store
         .list_starred_channels(member.id)
         .await
@@ -427,7 +430,7 @@ async fn channels_are_seen_as_each_viewer_sees_them() {
     );
 
     store
-        .update_channel(public, Some("alpha2"), Some(None), Utc::now())
+        .update_channel(public, Some("alpha2"), Some(None), Utc::now(), None)
         .await
         .unwrap();
     let renamed = store
@@ -439,12 +442,12 @@ async fn channels_are_seen_as_each_viewer_sees_them() {
     assert_eq!(renamed.description, None);
     assert!(matches!(
         store
-            .update_channel(public, Some("gamma"), None, Utc::now())
+            .update_channel(public, Some("gamma"), None, Utc::now(), None)
             .await,
         Err(StoreError::Conflict)
     ));
     store
-        .update_channel(public, None, Some(Some("kept")), Utc::now())
+        .update_channel(public, None, Some(Some("kept")), Utc::now(), None)
         .await
         .unwrap();
     let described = store
@@ -480,7 +483,7 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     );
     assert!(
         !store
-            .upsert_member(id, admin.id, Role::Admin, t0)
+            .upsert_member(id, admin.id, Role::Admin, t0, None)
             .await
             .unwrap()
     );
@@ -488,7 +491,7 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
 
     // The owner leaves: the admin (younger than the oldest member) takes over.
     assert_eq!(
-        store.delete_member(id, owner.id).await.unwrap(),
+        store.delete_member(id, owner.id, None).await.unwrap(),
         Left::Left {
             new_owner: Some(admin.id)
         }
@@ -496,23 +499,29 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     assert_eq!(role(&*store, id, admin.id).await, Some(Role::Owner));
     // The new owner leaves: no admin is left, so the oldest member.
     assert_eq!(
-        store.delete_member(id, admin.id).await.unwrap(),
+        store.delete_member(id, admin.id, None).await.unwrap(),
         Left::Left {
             new_owner: Some(old_member.id)
         }
     );
     // A member who is not the owner leaves: nobody takes over anything.
     assert_eq!(
-        store.delete_member(id, young_member.id).await.unwrap(),
+        store
+            .delete_member(id, young_member.id, None)
+            .await
+            .unwrap(),
         Left::Left { new_owner: None }
     );
     assert_eq!(
-        store.delete_member(id, young_member.id).await.unwrap(),
+        store
+            .delete_member(id, young_member.id, None)
+            .await
+            .unwrap(),
         Left::NotMember
     );
     // The last member leaves: the channel is ownerless, and the first to join claims it.
     assert_eq!(
-        store.delete_member(id, old_member.id).await.unwrap(),
+        store.delete_member(id, old_member.id, None).await.unwrap(),
         Left::Left { new_owner: None }
     );
     assert_eq!(
@@ -541,7 +550,7 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     );
     assert!(
         store
-            .upsert_member(id, owner.id, Role::Admin, Utc::now())
+            .upsert_member(id, owner.id, Role::Admin, Utc::now(), None)
             .await
             .unwrap()
     );
@@ -600,7 +609,7 @@ async fn members_page_by_join_time_and_co_members_span_channels() {
     expected.sort();
     assert_eq!(co, expected, "both channels, the user included");
     assert_eq!(store.list_co_member_ids(loner.id).await.unwrap().len(), 2);
-    store.delete_channel(second).await.unwrap();
+    store.delete_channel(second, None).await.unwrap();
     assert_eq!(
         store.list_co_member_ids(loner.id).await.unwrap(),
         Vec::<Uuid>::new()
@@ -793,14 +802,14 @@ async fn history_pages_by_keyset_at_both_ends_and_around_deleted_anchors() {
     );
     // A deleted anchor still marks its place.
     let deleted = store
-        .delete_message(ids[2], Utc::now())
+        .delete_message(ids[2], Utc::now(), None)
         .await
         .unwrap()
         .unwrap();
     assert!(deleted.file_keys.is_empty() && !deleted.tombstone);
     assert!(
         store
-            .delete_message(ids[2], Utc::now())
+            .delete_message(ids[2], Utc::now(), None)
             .await
             .unwrap()
             .is_none()
@@ -864,7 +873,7 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
     let gone = send(&*store, id, &member, "soon gone").await;
     let stays = send(&*store, kept, &owner, "stays").await;
     store.insert_star(member.id, id, Utc::now()).await.unwrap();
-    let mut members = store.delete_channel(id).await.unwrap().members;
+    let mut members = store.delete_channel(id, None).await.unwrap().members;
     members.sort();
     let mut expected = vec![owner.id, member.id];
     expected.sort();
@@ -887,7 +896,14 @@ async fn deleting_a_channel_takes_its_messages_members_and_stars_along() {
             .unwrap()
             .is_empty()
     );
-    assert!(store.delete_channel(id).await.unwrap().members.is_empty());
+    assert!(
+        store
+            .delete_channel(id, None)
+            .await
+            .unwrap()
+            .members
+            .is_empty()
+    );
     // Writing to it now fails alone.
     let results = store
         .insert_messages(&[
@@ -978,7 +994,7 @@ async fn files_go_pending_to_ready_attach_to_one_message_and_leave_with_it() {
     assert_eq!(listed, expected);
     // Deleting the message takes the rows and gives back every key to remove.
     let mut keys = store
-        .delete_message(sent, Utc::now())
+        .delete_message(sent, Utc::now(), None)
         .await
         .unwrap()
         .unwrap()
@@ -1018,7 +1034,7 @@ async fn the_sweep_takes_old_pending_rows_only_and_a_channel_takes_its_files() {
     store.insert_messages(&[m]).await.unwrap()[0]
         .as_ref()
         .unwrap();
-    let deleted = store.delete_channel(room).await.unwrap();
+    let deleted = store.delete_channel(room, None).await.unwrap();
     assert_eq!(deleted.file_keys, old_but_ready.storage_keys());
     assert!(store.fetch_file(old_but_ready.id).await.unwrap().is_none());
 }
@@ -1126,7 +1142,7 @@ async fn pins_are_kept_once_counted_per_channel_and_listed_newest_first() {
     let at = Utc::now();
 
     let (row, changed) = store
-        .set_pin(a, Some((owner.id, at)), 2)
+        .set_pin(a, Some((owner.id, at)), 2, None)
         .await
         .unwrap()
         .unwrap();
@@ -1136,25 +1152,25 @@ async fn pins_are_kept_once_counted_per_channel_and_listed_newest_first() {
     assert!((first - at).num_milliseconds().abs() < 1);
     // Pinned again later: kept as it was.
     let (row, changed) = store
-        .set_pin(a, Some((owner.id, at + Span::seconds(5))), 2)
+        .set_pin(a, Some((owner.id, at + Span::seconds(5))), 2, None)
         .await
         .unwrap()
         .unwrap();
     assert!(!changed);
     assert_eq!(row.pinned_at, Some(first));
     store
-        .set_pin(b, Some((owner.id, at + Span::seconds(1))), 2)
+        .set_pin(b, Some((owner.id, at + Span::seconds(1))), 2, None)
         .await
         .unwrap();
     assert!(matches!(
         store
-            .set_pin(c, Some((owner.id, at + Span::seconds(2))), 2)
+            .set_pin(c, Some((owner.id, at + Span::seconds(2))), 2, None)
             .await,
         Err(StoreError::LimitReached)
     ));
     // Another channel counts its own.
     store
-        .set_pin(d, Some((owner.id, at + Span::seconds(3))), 2)
+        .set_pin(d, Some((owner.id, at + Span::seconds(3))), 2, None)
         .await
         .unwrap();
     let list: Vec<Uuid> = store
@@ -1170,12 +1186,12 @@ async fn pins_are_kept_once_counted_per_channel_and_listed_newest_first() {
         None
     );
 
-    let (row, changed) = store.set_pin(a, None, 2).await.unwrap().unwrap();
+    let (row, changed) = store.set_pin(a, None, 2, None).await.unwrap().unwrap();
     assert!(changed && row.pinned_at.is_none() && row.pinned_by.is_none());
-    assert!(!store.set_pin(a, None, 2).await.unwrap().unwrap().1);
+    assert!(!store.set_pin(a, None, 2, None).await.unwrap().unwrap().1);
     assert!(
         store
-            .set_pin(Uuid::now_v7(), None, 2)
+            .set_pin(Uuid::now_v7(), None, 2, None)
             .await
             .unwrap()
             .is_none()
@@ -1340,7 +1356,7 @@ async fn reactions_are_one_per_person_and_emoji_capped_per_message_and_summarise
     assert_eq!(summary[&m][0].count, 2);
     assert_eq!(summary.len(), 1);
     // They go with their message.
-    store.delete_message(m, Utc::now()).await.unwrap();
+    store.delete_message(m, Utc::now(), None).await.unwrap();
     assert!(
         store
             .list_extras(&ExtrasOf::ids(&[m]))
@@ -1477,11 +1493,11 @@ async fn unread_counts_are_the_live_roots_after_a_marker_whatever_a_batch_left_o
     assert_eq!(reads[0].last_read_id, Some(a));
 
     // Deleted roots leave the count, before and after the marker alike.
-    store.delete_message(b, Utc::now()).await.unwrap();
+    store.delete_message(b, Utc::now(), None).await.unwrap();
     assert_eq!(unread(&*store, reader.id, ch).await, 0);
     let c = send(&*store, ch, &owner, "c").await;
     let d = send(&*store, ch, &owner, "d").await;
-    store.delete_message(c, Utc::now()).await.unwrap();
+    store.delete_message(c, Utc::now(), None).await.unwrap();
     assert_eq!(unread(&*store, reader.id, ch).await, 1, "d");
     assert_eq!(
         store
@@ -1495,7 +1511,7 @@ async fn unread_counts_are_the_live_roots_after_a_marker_whatever_a_batch_left_o
     let mut on_d = message(ch, &reader, "on d", None);
     on_d.parent_id = Some(d);
     store.insert_messages(&[on_d]).await.unwrap();
-    store.delete_message(d, Utc::now()).await.unwrap();
+    store.delete_message(d, Utc::now(), None).await.unwrap();
     assert_eq!(unread(&*store, reader.id, ch).await, 0);
     let e = send(&*store, ch, &owner, "e").await;
     assert_eq!(unread(&*store, reader.id, ch).await, 1);
@@ -1589,4 +1605,194 @@ async fn a_thread_counts_the_replies_after_its_marker_and_replying_reads_it() {
         2,
         "the root and `other`"
     );
+}
+
+/// The kinds of the entries `query` lists, newest first.
+async fn audited(store: &dyn Store, query: &AuditQuery) -> Vec<String> {
+    store
+        .list_audit(query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_entries_commit_with_their_change_filter_page_and_expire() {
+    let (store, _dir) = open().await;
+    let store = store.as_ref();
+    let (owner, member) = (user(store, "owner").await, user(store, "member").await);
+    let by = Actor::now(Some(owner.id), Some("198.51.100.4".parse().unwrap()));
+    let id = Uuid::now_v7();
+    let new = NewChannel {
+        id,
+        name: ChannelName::parse("audited").unwrap(),
+        description: None,
+        is_private: false,
+        created_by: owner.id,
+        created_at: Utc::now(),
+    };
+    store
+        .insert_channel(&new, &[member.id], Some(&by))
+        .await
+        .unwrap();
+    let taken = channel(store, owner.id, "taken", false, &[]).await;
+    // A change that fails leaves no entry; one that changes nothing records nothing.
+    assert!(matches!(
+        store
+            .update_channel(id, Some("taken"), None, Utc::now(), Some(&by))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .update_channel(id, Some("audited"), None, Utc::now(), Some(&by))
+        .await
+        .unwrap();
+    store
+        .update_channel(
+            id,
+            Some("renamed"),
+            Some(Some("ops")),
+            Utc::now(),
+            Some(&by),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .upsert_member(id, member.id, Role::Admin, Utc::now(), Some(&by))
+            .await
+            .is_ok()
+    );
+    assert!(
+        store
+            .upsert_member(id, member.id, Role::Admin, Utc::now(), Some(&by))
+            .await
+            .is_ok()
+    );
+    let sent = send(store, id, &member, "theirs").await;
+    store
+        .set_pin(sent, Some((owner.id, Utc::now())), 100, Some(&by))
+        .await
+        .unwrap();
+    store
+        .set_pin(sent, Some((owner.id, Utc::now())), 100, Some(&by))
+        .await
+        .unwrap();
+    store
+        .delete_message(sent, Utc::now(), Some(&by))
+        .await
+        .unwrap();
+    let own = send(store, id, &owner, "mine").await;
+    store
+        .delete_message(own, Utc::now(), Some(&by))
+        .await
+        .unwrap();
+    store.delete_member(id, member.id, Some(&by)).await.unwrap();
+    store
+        .insert_revocation(Uuid::now_v7(), 2_000, Some(&by))
+        .await
+        .unwrap();
+    store.delete_channel(id, Some(&by)).await.unwrap();
+    // Written without an actor: not audited.
+    store.delete_channel(taken, None).await.unwrap();
+
+    let everything = AuditQuery {
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        audited(store, &everything).await,
+        [
+            "channel.deleted",
+            "auth.logout",
+            "member.removed",
+            "message.deleted",
+            "message.pinned",
+            "member.role_changed",
+            "channel.updated",
+            "channel.created",
+        ]
+    );
+    let rows = store.list_audit(&everything).await.unwrap();
+    let updated = rows.iter().find(|r| r.action == "channel.updated").unwrap();
+    let details: serde_json::Value =
+        serde_json::from_str(updated.details.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        details,
+        serde_json::json!({
+            "name": {"from": "audited", "to": "renamed"},
+            "description": {"from": null, "to": "ops"},
+        })
+    );
+    assert_eq!(updated.ip.as_deref(), Some("198.51.100.4"));
+    assert_eq!(updated.actor_id, Some(owner.id));
+    let deleted = rows.iter().find(|r| r.action == "message.deleted").unwrap();
+    assert_eq!(
+        (deleted.message_id, deleted.target_user_id),
+        (Some(sent), Some(member.id))
+    );
+    // The channel is gone; its entries are not.
+    assert!(store.fetch_channel(id, owner.id).await.unwrap().is_none());
+    let of_channel = AuditQuery {
+        channel: Some(id),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(audited(store, &of_channel).await.len(), 7);
+
+    // Filters combine; pages continue after the last entry read.
+    let removals = AuditQuery {
+        channel: Some(id),
+        actor: Some(owner.id),
+        action: Some(Action::MemberRemoved),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(audited(store, &removals).await, ["member.removed"]);
+    let first = store
+        .list_audit(&AuditQuery {
+            limit: 3,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let rest = AuditQuery {
+        before: Some(first[2].id),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(audited(store, &rest).await.len(), 5);
+    let strangers = AuditQuery {
+        actor: Some(member.id),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert!(audited(store, &strangers).await.is_empty());
+
+    // A login names no change; retention deletes what is older than its limit only.
+    let mut old = NewAudit::login(&Actor::now(Some(member.id), None));
+    old.at = Utc::now() - Span::days(400);
+    old.id = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(old.at.timestamp()).unwrap(),
+        0,
+    ));
+    store.insert_audit(&old).await.unwrap();
+    store
+        .insert_audit(&NewAudit::login_failed(&Actor::now(None, None), "nobody"))
+        .await
+        .unwrap();
+    assert_eq!(audited(store, &everything).await.len(), 10);
+    assert_eq!(
+        store
+            .delete_audit_before(Utc::now() - Span::days(365))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = audited(store, &everything).await;
+    assert_eq!(left.len(), 9);
+    assert_eq!(left[0], "auth.login_failed");
 }
