@@ -831,6 +831,24 @@ mod tests {
         assert!(error_of(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).starts_with("TRUSTED_PROXIES"));
         assert!(error_of(&[("LOG_LEVEL", "loud")]).starts_with("LOG_LEVEL"));
         assert!(error_of(&[("REDIS_URL", "http://x")]).starts_with("REDIS_URL"));
+        assert!(
+            error_of(&[("AUDIT_RETENTION_DAYS", "-1")])
+                .starts_with("AUDIT_RETENTION_DAYS: expected a number of days")
+        );
+    }
+
+    #[test]
+    fn admins_are_named_case_insensitively_and_retention_zero_keeps_for_ever() {
+        let c = config(&[
+            ("ADMIN_USERNAMES", " Asha, ,ravi "),
+            ("AUDIT_RETENTION_DAYS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.admin_usernames, ["asha", "ravi"]);
+        assert_eq!(c.audit_retention, None);
+        let d = config(&[]).unwrap();
+        assert!(d.admin_usernames.is_empty());
+        assert_eq!(d.audit_retention, Some(Duration::from_secs(365 * 86_400)));
     }
 
     #[test]

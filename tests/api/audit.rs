@@ -384,3 +384,45 @@ async fn the_log_filters_pages_and_names_each_bad_parameter() {
     .await;
     assert!(actions(&none).is_empty());
 }
+
+#[tokio::test]
+async fn entries_past_retention_are_swept_from_the_start() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("ADMIN_USERNAMES".into(), "root".into());
+        v.insert("AUDIT_RETENTION_DAYS".into(), "30".into());
+    })
+    .await;
+    let root = app.signup("root").await;
+    app.create_channel(&root, "kept", false).await;
+    // An entry of 31 days ago, as a server that ran then would have left it.
+    let by = chai_tapri::models::audit::Actor {
+        user: None,
+        ip: None,
+        at: chrono::Utc::now() - chrono::Duration::days(31),
+    };
+    let mut old = chai_tapri::models::audit::NewAudit::login_failed(&by, "long-ago");
+    old.id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(by.at.timestamp()).unwrap(),
+        0,
+    ));
+    app.state.store.insert_audit(&old).await.unwrap();
+    assert_eq!(
+        actions(&read(&app, &root, "/api/audit").await),
+        ["channel.created", "auth.login_failed"]
+    );
+    // The sweep runs at start-up (then hourly).
+    let app = app.restart().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = actions(&read(&app, &root, "/api/audit").await);
+        if left == ["channel.created"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -320,7 +320,10 @@ async fn a_sqlite_team_moves_to_postgres_cut_off_once_and_the_api_answers_the_sa
     assert!(line("token_revocations").contains("1 rows"), "{out}");
     // The audit log travels too (at least the logout behind that revocation).
     let audit = line("audit_log");
-    assert!(audit.contains(" rows") && !audit.contains("\t0 rows"), "{out}");
+    assert!(
+        audit.contains(" rows") && !audit.contains("\t0 rows"),
+        "{out}"
+    );
     eprintln!("{out}");
     // The planner knows the copied tables' sizes at once (a search's plan depends on them).
     let store = chai_tapri::store::postgres::PgStore::connect(&target, 1)
