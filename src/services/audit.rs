@@ -88,23 +88,15 @@ pub async fn all(
 /// Deletes the entries older than `retention`, now and once an hour, while the services
 /// live.
 pub fn spawn_sweeper(services: &Services, retention: Duration) {
-    let weak = std::sync::Arc::downgrade(&services.0);
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            let Some(parts) = weak.upgrade() else { return };
-            let services = Services(parts);
-            let Some(before) = Utc::now().checked_sub_signed(retention) else {
-                continue;
-            };
-            match services.store.delete_audit_before(before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "swept audit entries past retention"),
-                Err(e) => tracing::warn!(error = %e, "audit sweep failed; will retry"),
-            }
+    services.every(SWEEP_EVERY, move |services| async move {
+        let Some(before) = Utc::now().checked_sub_signed(retention) else {
+            return;
+        };
+        match services.store.delete_audit_before(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "swept audit entries past retention"),
+            Err(e) => tracing::warn!(error = %e, "audit sweep failed; will retry"),
         }
     });
 }

@@ -422,19 +422,11 @@ pub async fn sweep(services: &Services) -> Result<usize, AppError> {
 
 /// Runs [`sweep`] every [`SWEEP_EVERY`] for as long as the services live.
 pub fn spawn_sweeper(services: &Services) {
-    let weak = std::sync::Arc::downgrade(&services.0);
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            let Some(parts) = weak.upgrade() else { return };
-            let services = Services(parts);
-            match sweep(&services).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "swept uploads left pending by a crash"),
-                Err(e) => tracing::warn!(error = %e, "upload sweep failed; will retry"),
-            }
+    services.every(SWEEP_EVERY, |services| async move {
+        match sweep(&services).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "swept uploads left pending by a crash"),
+            Err(e) => tracing::warn!(error = %e, "upload sweep failed; will retry"),
         }
     });
 }

@@ -119,6 +119,27 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Runs `job` now and then every `period`, for as long as the services live (the task
+    /// holds them only while a run lasts).
+    pub fn every<F, Fut>(&self, period: std::time::Duration, job: F)
+    where
+        F: Fn(Self) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(parts) = weak.upgrade() else { return };
+                job(Self(parts)).await;
+            }
+        });
+    }
+}
+
 impl Deref for Services {
     type Target = Parts;
 
