@@ -103,6 +103,7 @@ impl App {
             .await
             .context("cannot load token revocations")?;
         spawn_revocation_purge(state.clone());
+        services::audit::warn_of_unclaimed_admins(&state).await;
         if let Some(redis) = state.backends.redis.clone() {
             spawn_heartbeat(state.clone(), redis);
         }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::channel::{NewChannel, Role};
 use super::timestamp;
+use super::user::{Email, Username};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Action {
     ChannelUpdated,
     /// A channel was deleted.
     ChannelDeleted,
+    /// The first to join an ownerless channel became its owner.
+    ChannelClaimed,
     /// A manager added a member.
     MemberAdded,
     /// A manager removed a member.
@@ -46,10 +49,11 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the contract's order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ChannelCreated,
         Self::ChannelUpdated,
         Self::ChannelDeleted,
+        Self::ChannelClaimed,
         Self::MemberAdded,
         Self::MemberRemoved,
         Self::MemberLeft,
@@ -69,6 +73,7 @@ impl Action {
             Self::ChannelCreated => "channel.created",
             Self::ChannelUpdated => "channel.updated",
             Self::ChannelDeleted => "channel.deleted",
+            Self::ChannelClaimed => "channel.claimed",
             Self::MemberAdded => "member.added",
             Self::MemberRemoved => "member.removed",
             Self::MemberLeft => "member.left",
@@ -208,6 +213,16 @@ impl NewAudit {
             .details(json!({ "name": name }))
     }
 
+    /// The actor, joining an ownerless channel, became its owner.
+    #[must_use]
+    pub fn channel_claimed(by: &Actor, channel: Uuid) -> Self {
+        let entry = Self::new(Action::ChannelClaimed, by).channel(channel);
+        match by.user {
+            Some(user) => entry.target(user),
+            None => entry,
+        }
+    }
+
     /// `user` given `role` by a manager: added (they were not a member) or their role
     /// changed; `None` when it was their role already.
     #[must_use]
@@ -284,10 +299,13 @@ impl NewAudit {
         Self::new(Action::AuthLogin, by)
     }
 
-    /// A password login that failed, with the username or e-mail it gave (never the
-    /// password); the actor is the account it named, if one exists.
+    /// A password login that failed, with the username or e-mail it gave when it is one
+    /// (anything else — a password typed into the wrong box, a megabyte of text — is kept
+    /// as `null`); the actor is the account it named, if one exists.
     #[must_use]
     pub fn login_failed(by: &Actor, login: &str) -> Self {
+        let login =
+            (Username::parse(login).is_ok() || Email::parse(login).is_ok()).then_some(login);
         Self::new(Action::AuthLoginFailed, by).details(json!({ "login": login }))
     }
 
@@ -349,6 +367,14 @@ pub struct AuditView {
     /// What else the action carries (see docs/api.md), or null.
     #[schema(required = true, value_type = Option<Object>)]
     details: Option<Value>,
+}
+
+impl AuditView {
+    /// The entry without the client's address (for readers who are not server admins).
+    #[must_use]
+    pub fn without_ip(self) -> Self {
+        Self { ip: None, ..self }
+    }
 }
 
 impl From<AuditRow> for AuditView {
@@ -491,5 +517,22 @@ mod tests {
         assert_eq!(shown["action"], "auth.login_failed");
         assert_eq!(shown["details"], json!({"login": "nobody"}));
         assert_eq!(shown["actorId"], Value::Null);
+    }
+
+    #[test]
+    fn a_failed_login_keeps_only_what_could_name_an_account() {
+        let login = |given: &str| NewAudit::login_failed(&Actor::now(None, None), given).details;
+        assert_eq!(login("Someone_1"), Some(json!({"login": "Someone_1"})));
+        assert_eq!(
+            login("a@example.com"),
+            Some(json!({"login": "a@example.com"}))
+        );
+        for not_a_name in ["hunter2 secret!", "", &"x".repeat(10_000), "p@ss word"] {
+            assert_eq!(
+                login(not_a_name),
+                Some(json!({"login": null})),
+                "{not_a_name:.20}"
+            );
+        }
     }
 }

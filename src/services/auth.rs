@@ -120,8 +120,10 @@ pub async fn login(
             .await?;
         return Err(AppError::InvalidCredentials);
     };
+    // The token first: a login recorded is a login that happened.
+    let session = session(services, user)?;
     services.store.insert_audit(&NewAudit::login(&by)).await?;
-    session(services, user)
+    Ok(session)
 }
 
 fn session(services: &Services, user: UserRow) -> Result<Session, AppError> {

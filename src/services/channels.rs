@@ -301,7 +301,7 @@ pub async fn join(services: &Services, auth: &AuthUser, id: Uuid) -> Result<Chan
         // Nobody is told: a join is not a delivered event (API.md §10).
         services
             .store
-            .insert_member(id, auth.user.id, true, Utc::now())
+            .insert_member(id, auth.user.id, true, Utc::now(), Some(&auth.actor()))
             .await
             .map_err(name_conflict)?;
     }

@@ -452,13 +452,15 @@ pub trait Store: Send + Sync + 'static {
         by: Option<&Actor>,
     ) -> Result<ChannelDeleted, StoreError>;
 
-    /// Adds `user` as a member (as owner when the channel has no owner and `claim_ownerless`).
+    /// Adds `user` as a member (as owner when the channel has no owner and `claim_ownerless`,
+    /// recorded as `channel.claimed` when `by` says who).
     async fn insert_member(
         &self,
         channel: Uuid,
         user: Uuid,
         claim_ownerless: bool,
         now: DateTime<Utc>,
+        by: Option<&Actor>,
     ) -> Result<Joined, StoreError>;
 
     /// Adds `user` with `role`, or sets the role of an existing member; `true` when added.
@@ -751,7 +753,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_pins(&self, channel: Uuid, limit: u32) -> Result<Vec<MessageRow>, StoreError>;
 
     /// Deletes a message and the rows of its files — or, for a thread's root with replies,
-    /// empties it into a tombstone at `at`; `None` when it was already gone.
+    /// empties it into a tombstone at `at`; `None` when it was already gone or a tombstone
+    /// (of two concurrent deletes, one changes nothing).
     async fn delete_message(
         &self,
         id: Uuid,

@@ -812,7 +812,8 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log \
 
 pub(super) const CHANNEL_TEXT: &str = "SELECT name, description FROM channels WHERE id = $1";
 
-pub(super) const MESSAGE_SENDER: &str = "SELECT sender_id FROM messages WHERE id = $1";
+pub(super) const MESSAGE_SENDER: &str =
+    "SELECT sender_id FROM messages WHERE id = $1 AND deleted_at IS NULL";
 
 pub(super) const DELETE_AUDIT_BEFORE: &str = "DELETE FROM audit_log WHERE id < $1";
 
@@ -1211,6 +1212,7 @@ macro_rules! impl_store {
                 user: Uuid,
                 claim_ownerless: bool,
                 now: DateTime<Utc>,
+                by: Option<&$crate::models::audit::Actor>,
             ) -> Result<Joined, StoreError> {
                 let mut conn = queries::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1238,6 +1240,10 @@ macro_rules! impl_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                if role == Role::Owner {
+                    let entry = by.map(|by| $crate::models::audit::NewAudit::channel_claimed(by, channel));
+                    record(&mut tx, entry.as_ref()).await?;
+                }
                 tx.commit().await?;
                 Ok(Joined::Added(role))
             }
@@ -1914,11 +1920,17 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(None);
                 };
+                // Read under the channel's lock taken above: of two deletes of one message,
+                // the second finds it gone (or a tombstone) and changes nothing.
+                let sender: Option<Uuid> = sqlx::query_scalar(queries::MESSAGE_SENDER)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(sender) = sender else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
                 if let Some(by) = by {
-                    let sender: Uuid = sqlx::query_scalar(queries::MESSAGE_SENDER)
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
                     let entry = $crate::models::audit::NewAudit::message_deleted(by, channel, id, sender);
                     record(&mut tx, entry.as_ref()).await?;
                 }

@@ -155,8 +155,17 @@ async fn each_administrative_change_is_recorded_for_the_channels_managers_and_th
     assert_eq!(at("channel.created")["details"]["isPrivate"], true);
     for entry in entries {
         assert_eq!(entry["channelId"], id.as_str(), "{entry}");
-        assert_eq!(entry["ip"], "127.0.0.1", "{entry}");
+        assert_eq!(
+            entry["ip"],
+            Value::Null,
+            "a channel's managers see no addresses"
+        );
         assert!(entry["at"].as_str().unwrap().ends_with('Z'), "{entry}");
+    }
+    // The server's admins do (a socket's is its handshake's).
+    let as_admin = read(&app, &root, &audit).await;
+    for entry in as_admin["entries"].as_array().unwrap() {
+        assert_eq!(entry["ip"], "127.0.0.1", "{entry}");
     }
     assert!(
         !data.to_string().contains("meera's"),
@@ -176,7 +185,7 @@ async fn each_administrative_change_is_recorded_for_the_channels_managers_and_th
         "PRIVATE_CHANNEL",
     )
     .await;
-    assert_eq!(actions(&read(&app, &root, &audit).await).len(), 11);
+    assert_eq!(actions(&as_admin).len(), 11);
     let dm = app.open_dm(&asha, &kiran).await;
     assert_error(
         app.get_as(&asha.token, &format!("/api/channels/{dm}/audit"))
@@ -249,6 +258,11 @@ async fn logins_logouts_and_failures_carry_the_client_ip_and_never_a_password() 
             json!({"email": "nobody@example.com", "password": wrong}),
             "203.0.113.7",
         ),
+        // A password typed into the username box is no name: not kept.
+        (
+            json!({"username": "correct horse battery!", "password": wrong}),
+            "203.0.113.9",
+        ),
     ] {
         assert_error(login(body, from).await.unwrap(), 401, "INVALID_CREDENTIALS").await;
     }
@@ -278,6 +292,7 @@ async fn logins_logouts_and_failures_carry_the_client_ip_and_never_a_password() 
             "auth.logout",
             "auth.login_failed",
             "auth.login_failed",
+            "auth.login_failed",
             "auth.login"
         ]
     );
@@ -291,6 +306,7 @@ async fn logins_logouts_and_failures_carry_the_client_ip_and_never_a_password() 
         shown,
         [
             (&asha_id, &json!("203.0.113.8"), &Value::Null),
+            (&Value::Null, &json!("203.0.113.9"), &json!({"login": null})),
             (
                 &Value::Null,
                 &json!("203.0.113.7"),
@@ -302,13 +318,52 @@ async fn logins_logouts_and_failures_carry_the_client_ip_and_never_a_password() 
     );
     let text = data.to_string();
     assert!(!text.contains(wrong) && !text.contains(&asha.password));
-    // Only the server's admins read it.
-    assert_error(
-        app.get_as(&asha.token, "/api/audit").await,
-        403,
-        "INSUFFICIENT_ROLE",
-    )
-    .await;
+    assert!(!text.contains("horse"));
+    // Only the server's admins read it, whatever they ask.
+    for path in ["/api/audit", "/api/audit?limit=0&action=nothing"] {
+        assert_error(
+            app.get_as(&asha.token, path).await,
+            403,
+            "INSUFFICIENT_ROLE",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_first_to_join_an_ownerless_channel_is_recorded_as_claiming_it() {
+    let app = spawn().await;
+    let asha = app.signup("asha").await;
+    let ravi = app.signup("ravi").await;
+    let root = app.signup("root").await;
+    let id = app.create_channel(&asha, "lobby", false).await;
+    let base = format!("/api/channels/{id}");
+    let post = |user: &TestUser, path: String| {
+        let app = &app;
+        let token = user.token.clone();
+        async move {
+            let (status, body) =
+                json(app.send_as(Method::POST, &token, &path, &json!(null)).await).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body["data"].clone()
+        }
+    };
+    // The sole owner leaves: nobody owns it. Ravi joins and owns it.
+    post(&asha, format!("{base}/leave")).await;
+    let joined = post(&ravi, format!("{base}/join")).await;
+    assert_eq!(joined["channel"]["role"], "owner", "{joined}");
+
+    let data = read(&app, &ravi, &format!("{base}/audit")).await;
+    assert_eq!(
+        actions(&data),
+        ["channel.claimed", "member.left", "channel.created"]
+    );
+    let claimed = &data["entries"][0];
+    assert_eq!(claimed["actorId"], ravi.id.as_str());
+    assert_eq!(claimed["targetUserId"], ravi.id.as_str());
+    assert_eq!(data["entries"][1]["details"], json!({"role": "owner"}));
+    let by_action = read(&app, &root, "/api/audit?action=channel.claimed").await;
+    assert_eq!(actions(&by_action), ["channel.claimed"]);
 }
 
 #[tokio::test]

@@ -610,3 +610,32 @@ async fn logrotate_with_sighup_loses_no_line_and_duplicates_none() {
         .any(|l| l["message"] == "SIGHUP: log files reopened");
     assert!(reopened, "the server says it reopened its files");
 }
+
+#[tokio::test]
+async fn an_admin_name_no_account_holds_is_warned_of_at_start_until_it_is_taken() {
+    let dir = TempDir::new();
+    let vars = [("BCRYPT_COST", "4"), ("ADMIN_USERNAMES", "Ghost,asha")];
+    let warnings = |dir: &Path| -> Vec<String> {
+        json_lines(&dir.join("stdout.log"))
+            .into_iter()
+            .filter(|l| l["level"] == "WARN" && l["username"].is_string())
+            .map(|l| l["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (mut child, addr) = start(&dir.0, &vars);
+    assert_eq!(warnings(&dir.0), ["ghost", "asha"]);
+    let client = crate::helpers::http_client();
+    let signed = signup_at(&client, &addr, "GHOST", "correct-horse").await;
+    assert_eq!(signed["data"]["user"]["isAdmin"], true, "{signed}");
+    terminate(&child);
+    wait_with_deadline(&mut child, Duration::from_secs(10));
+
+    let (mut child, _) = start(&dir.0, &vars);
+    assert_eq!(
+        warnings(&dir.0),
+        ["asha"],
+        "the name taken is no longer warned of"
+    );
+    terminate(&child);
+    wait_with_deadline(&mut child, Duration::from_secs(10));
+}

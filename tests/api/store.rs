@@ -473,12 +473,15 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     for (i, u) in [&old_member, &admin, &young_member].into_iter().enumerate() {
         let at = t0 + Span::seconds(i64::try_from(i).unwrap() + 1);
         assert_eq!(
-            store.insert_member(id, u.id, true, at).await.unwrap(),
+            store.insert_member(id, u.id, true, at, None).await.unwrap(),
             Joined::Added(Role::Member)
         );
     }
     assert_eq!(
-        store.insert_member(id, admin.id, true, t0).await.unwrap(),
+        store
+            .insert_member(id, admin.id, true, t0, None)
+            .await
+            .unwrap(),
         Joined::Already(Role::Member)
     );
     assert!(
@@ -535,7 +538,7 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     );
     assert_eq!(
         store
-            .insert_member(id, young_member.id, false, Utc::now())
+            .insert_member(id, young_member.id, false, Utc::now(), None)
             .await
             .unwrap(),
         Joined::Added(Role::Member),
@@ -543,7 +546,7 @@ async fn ownership_goes_to_the_oldest_admin_else_the_oldest_member_and_may_lapse
     );
     assert_eq!(
         store
-            .insert_member(id, admin.id, true, Utc::now())
+            .insert_member(id, admin.id, true, Utc::now(), None)
             .await
             .unwrap(),
         Joined::Added(Role::Owner)
@@ -572,7 +575,7 @@ async fn members_page_by_join_time_and_co_members_span_channels() {
         // Two share a join time: the user id breaks the tie.
         let secs = i64::try_from(i / 2 * 2).unwrap() + 1;
         store
-            .insert_member(id, u.id, false, t0 + Span::seconds(secs))
+            .insert_member(id, u.id, false, t0 + Span::seconds(secs), None)
             .await
             .unwrap();
     }
@@ -1531,7 +1534,7 @@ async fn unread_counts_are_the_live_roots_after_a_marker_whatever_a_batch_left_o
 
     // A newcomer starts at the newest message.
     store
-        .insert_member(ch, stranger.id, false, Utc::now())
+        .insert_member(ch, stranger.id, false, Utc::now(), None)
         .await
         .unwrap();
     let reads = store.list_channel_reads(stranger.id, None).await.unwrap();
@@ -1795,4 +1798,46 @@ async fn audit_entries_commit_with_their_change_filter_page_and_expire() {
     let left = audited(store, &everything).await;
     assert_eq!(left.len(), 9);
     assert_eq!(left[0], "auth.login_failed");
+}
+
+#[tokio::test]
+async fn two_deletes_of_one_thread_root_tombstone_it_once_and_record_it_once() {
+    let (store, _dir) = open().await;
+    let store = store.as_ref();
+    let (owner, member) = (user(store, "owner").await, user(store, "member").await);
+    let ch = channel(store, owner.id, "moderated", false, &[member.id]).await;
+    let root = send(store, ch, &member, "root").await;
+    let mut reply = message(ch, &owner, "reply", None);
+    reply.parent_id = Some(root);
+    store.insert_messages(&[reply]).await.unwrap();
+    let by = Actor::now(Some(owner.id), None);
+
+    let (first, second) = tokio::join!(
+        store.delete_message(root, Utc::now(), Some(&by)),
+        store.delete_message(root, Utc::now(), Some(&by)),
+    );
+    let done: Vec<_> = [first.unwrap(), second.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        done.len(),
+        1,
+        "one delete tombstones, the other finds a tombstone"
+    );
+    assert!(done[0].tombstone);
+    assert!(
+        store
+            .delete_message(root, Utc::now(), Some(&by))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let entries = AuditQuery {
+        channel: Some(ch),
+        action: Some(Action::MessageDeleted),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(audited(store, &entries).await, ["message.deleted"]);
 }
