@@ -3,7 +3,9 @@
 # tests again on PostgreSQL + Redis (127.0.0.1:5432 database `test`, 127.0.0.1:6379). Each
 # pass ends with the end-to-end suites of the official Socket.IO clients (scripts/e2e.sh,
 # which installs them with npm and pip into ignored folders when missing). The first pass also
-# runs Schemathesis against the OpenAPI document (scripts/fuzz.sh, pip into an ignored folder).
+# runs Schemathesis against the OpenAPI document (scripts/fuzz.sh, pip into an ignored folder)
+# and the web client's checks and browser tests (scripts/web.sh: npm into web/node_modules,
+# Debian's chromium with apt-get when missing).
 # The second pass stores files in an S3-compatible server (moto, scripts/s3.sh, pip into an
 # ignored folder); the first in a local directory. Before them, scripts/deploy-check.sh
 # checks the deployment files (systemd unit, nginx configuration).
@@ -93,6 +95,8 @@ rmdir "$mnt"
 E2E_DATABASE_URL="" E2E_REDIS_URL="" scripts/e2e.sh
 # The OpenAPI document, fuzzed by Schemathesis against a server on SQLite.
 scripts/fuzz.sh
+# The web client: its build checked against web/dist, then two people in Chromium.
+scripts/web.sh
 
 read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
 read -r redis_host redis_port <<<"$(host_port "$REDIS_URL_FOR_TESTS" 6379)"

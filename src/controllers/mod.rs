@@ -13,6 +13,7 @@ pub mod reads;
 pub mod search;
 pub mod threads;
 pub mod users;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -119,7 +120,7 @@ pub fn router(state: AppState, extra_api: Option<Router<AppState>>) -> Router {
     health_routes
         .with_state(state)
         .nest("/api", api)
-        .fallback(not_found)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
 }
 

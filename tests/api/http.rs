@@ -5,6 +5,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use chai_tapri::Stopped;
+use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{TestApp, assert_error, json, test_redis_url};
@@ -39,10 +40,17 @@ async fn health_answers_503_and_marks_the_database_when_it_is_gone() {
 #[tokio::test]
 async fn unknown_routes_are_404_in_the_envelope_even_with_a_bad_token() {
     let app = TestApp::spawn().await;
-    for path in ["/nope", "/api/nope", "/api/users/x/y/z", "/"] {
+    // Outside the API, a GET is the web client's (tests/api/web.rs); anything else is not.
+    for (method, path) in [
+        (Method::GET, "/api/nope"),
+        (Method::GET, "/api/users/x/y/z"),
+        (Method::GET, "/assets/nope.js"),
+        (Method::POST, "/nope"),
+        (Method::DELETE, "/"),
+    ] {
         let response = app
             .client
-            .get(app.url(path))
+            .request(method.clone(), app.url(path))
             .bearer_auth("not-a-token")
             .send()
             .await

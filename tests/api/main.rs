@@ -31,3 +31,4 @@ mod socket;
 mod store;
 mod threads;
 mod users;
+mod web;

@@ -1,0 +1,860 @@
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Socket } from 'socket.io-client';
+import { api, ApiError, dmAsChannel, saveToken, savedToken, type Channel, type Dm, type Match, type Message, type SearchResult, type User } from './api';
+import { call, connect } from './live';
+import { Composer, errorText, merge, MessageItem, useLive } from './messages';
+import { ThreadPanel } from './thread';
+
+type Session = { user: User; token: string };
+
+/** The channel a path names: `/c/<id>`. */
+function channelInPath(): string | null {
+  const match = /^\/c\/([0-9a-f-]{36})$/.exec(location.pathname);
+  return match ? match[1] : null;
+}
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(null);
+  const [checking, setChecking] = useState(() => savedToken() !== null);
+
+  useEffect(() => {
+    const token = savedToken();
+    if (!token) return;
+    api
+      .me()
+      .then(({ user }) => setSession({ user, token }))
+      .catch((e) => {
+        if (e instanceof ApiError && e.status === 401) saveToken(null);
+      })
+      .finally(() => setChecking(false));
+  }, []);
+
+  const signedIn = useCallback((s: Session) => {
+    saveToken(s.token);
+    setSession(s);
+  }, []);
+  const signedOut = useCallback(() => {
+    saveToken(null);
+    setSession(null);
+    history.replaceState(null, '', '/');
+  }, []);
+
+  if (checking) return <p class="splash" role="status">Loading…</p>;
+  if (!session) return <AuthScreen onSession={signedIn} />;
+  return <ChatScreen session={session} onSignOut={signedOut} />;
+}
+
+function AuthScreen({ onSession }: { onSession: (s: Session) => void }) {
+  const [mode, setMode] = useState<'login' | 'signup'>('signup');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget as HTMLFormElement);
+    const field = (name: string) => String(form.get(name) ?? '');
+    setBusy(true);
+    setError(null);
+    try {
+      const s =
+        mode === 'signup'
+          ? await api.signup(field('username'), field('email'), field('password'))
+          : await api.login(field('login'), field('password'));
+      onSession({ user: s.user, token: s.token });
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main class="auth">
+      <h1>Chai Tapri</h1>
+      <div role="tablist" aria-label="Sign up or log in" class="tabs">
+        <button role="tab" aria-selected={mode === 'signup'} onClick={() => setMode('signup')}>
+          Sign up
+        </button>
+        <button role="tab" aria-selected={mode === 'login'} onClick={() => setMode('login')}>
+          Log in
+        </button>
+      </div>
+      <form onSubmit={submit} aria-label={mode === 'signup' ? 'Sign up' : 'Log in'}>
+        {mode === 'signup' ? (
+          <>
+            <label>
+              Username
+              <input name="username" autocomplete="username" required minLength={3} maxLength={30} />
+            </label>
+            <label>
+              Email
+              <input name="email" type="email" autocomplete="email" required />
+            </label>
+          </>
+        ) : (
+          <label>
+            Username or email
+            <input name="login" autocomplete="username" required />
+          </label>
+        )}
+        <label>
+          Password
+          <input
+            name="password"
+            type="password"
+            autocomplete={mode === 'signup' ? 'new-password' : 'current-password'}
+            required
+            minLength={8}
+          />
+        </label>
+        {error && (
+          <p role="alert" class="error">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {mode === 'signup' ? 'Create account' : 'Log in'}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+type Typist = { id: string; name: string };
+
+function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
+  const me = session.user;
+  const [channels, setChannels] = useState<Channel[]>([]);
+  const [current, setCurrent] = useState<string | null>(channelInPath);
+  const [online, setOnline] = useState<Set<string>>(new Set());
+  const [connected, setConnected] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const socketRef = useRef<Socket | null>(null);
+  const [socket, setSocket] = useState<Socket | null>(null);
+  const [epoch, setEpoch] = useState(0);
+
+  // The caller's channels and direct conversations, with their unread counts. A socket is in
+  // its DMs' rooms from the handshake; channels' rooms are joined here.
+  const refreshChannels = useCallback(async () => {
+    try {
+      const [{ channels }, { dms }] = await Promise.all([api.joined(), api.dms()]);
+      setChannels([...channels, ...dms.map((dm) => dmAsChannel(dm, me.id))]);
+      for (const c of channels) socketRef.current?.emit('join-channel', { channelId: c.id });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) onSignOut();
+      else setNotice(errorText(e));
+    }
+  }, [onSignOut, me.id]);
+
+  // Who is online now; `user:online` / `user:offline` keep it current from there.
+  const refreshOnline = useCallback(async () => {
+    try {
+      const { users } = await api.online();
+      setOnline(new Set(users.map((u) => u.id)));
+    } catch {
+      // Presence is a nicety: the next connect asks again.
+    }
+  }, []);
+
+  // One socket for the session; every (re)connect resubscribes and catches up.
+  useEffect(() => {
+    const s = connect(session.token);
+    socketRef.current = s;
+    setSocket(s);
+    s.on('connect', () => {
+      setConnected(true);
+      setNotice(null);
+      void refreshChannels();
+      void refreshOnline();
+      setEpoch((n) => n + 1);
+    });
+    s.on('disconnect', () => setConnected(false));
+    s.on('connect_error', (err: Error) => {
+      setConnected(false);
+      if (err.message === 'INVALID_TOKEN' || err.message === 'TOKEN_EXPIRED') {
+        onSignOut();
+        return;
+      }
+      // A refusal the client does not retry by itself (the server could not check the
+      // token): try again shortly.
+      if (!s.active) setTimeout(() => s.connect(), 1000);
+    });
+    s.on('user:online', ({ userId }: { userId: string }) =>
+      setOnline((set) => new Set(set).add(userId)),
+    );
+    s.on('user:offline', ({ userId }: { userId: string }) =>
+      setOnline((set) => {
+        const next = new Set(set);
+        next.delete(userId);
+        return next;
+      }),
+    );
+    s.on('channel:read', (read: { channelId: string; lastReadId: string; unreadCount: number; mentionCount: number }) =>
+      setChannels((list) =>
+        list.map((c) =>
+          c.id === read.channelId
+            ? { ...c, lastReadId: read.lastReadId, unreadCount: read.unreadCount, mentionCount: read.mentionCount }
+            : c,
+        ),
+      ),
+    );
+    s.on('channel:left', ({ channelId }: { channelId: string }) => {
+      setChannels((list) => list.filter((c) => c.id !== channelId));
+    });
+    s.on('channel:added', () => void refreshChannels());
+    s.on('dm:opened', ({ dm }: { dm: Dm }) =>
+      setChannels((list) => (list.some((c) => c.id === dm.id) ? list : [...list, dmAsChannel(dm, me.id)])),
+    );
+    s.on('mention', ({ message }: { message: Message }) => notify.current(message));
+    return () => {
+      s.removeAllListeners();
+      s.disconnect();
+      socketRef.current = null;
+    };
+  }, [session.token, refreshChannels, refreshOnline, onSignOut, me.id]);
+
+  // Unread badges of the channels not open.
+  useEffect(() => {
+    if (!socket) return;
+    const onMessage = (m: Message) => {
+      if (m.parentId || m.sender.id === me.id || m.channelId === current) return;
+      const mentioned = m.mentionsChannel || (m.mentions ?? []).includes(me.id);
+      setChannels((list) =>
+        list.map((c) =>
+          c.id === m.channelId
+            ? {
+                ...c,
+                unreadCount: Math.min(1000, (c.unreadCount ?? 0) + 1),
+                mentionCount: Math.min(1000, (c.mentionCount ?? 0) + (mentioned ? 1 : 0)),
+              }
+            : c,
+        ),
+      );
+    };
+    socket.on('new-message', onMessage);
+    return () => void socket.off('new-message', onMessage);
+  }, [socket, current, me.id]);
+
+  useEffect(() => {
+    const onPop = () => setCurrent(channelInPath());
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+
+  const open = useCallback((id: string) => {
+    history.pushState(null, '', `/c/${id}`);
+    setCurrent(id);
+  }, []);
+
+  const joined = useCallback(
+    (c: Channel) => {
+      if (!c.isDm) socketRef.current?.emit('join-channel', { channelId: c.id });
+      void refreshOnline();
+      setChannels((list) => (list.some((x) => x.id === c.id) ? list : [...list, c].sort((a, b) => a.name.localeCompare(b.name))));
+      open(c.id);
+    },
+    [open, refreshOnline],
+  );
+
+  // A desktop notification for a mention, once the person has allowed them, unless they
+  // are looking at that conversation.
+  const notify = useRef((_: Message) => {});
+  notify.current = (message: Message) => {
+    if (!('Notification' in window) || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' && message.channelId === current) return;
+    const shown = new Notification(`${message.sender.displayName} mentioned you`, {
+      body: message.content.slice(0, 200),
+      tag: message.id,
+    });
+    shown.onclick = () => {
+      window.focus();
+      open(message.channelId);
+    };
+  };
+  const [permission, setPermission] = useState(() => ('Notification' in window ? Notification.permission : 'denied'));
+  const askPermission = async () => setPermission(await Notification.requestPermission());
+
+  const signOut = async () => {
+    try {
+      await api.logout();
+    } catch {
+      // Signed out here whatever the server said.
+    }
+    onSignOut();
+  };
+
+  const cleared = useCallback((channelId: string) => {
+    setChannels((list) => list.map((c) => (c.id === channelId ? { ...c, unreadCount: 0, mentionCount: 0 } : c)));
+  }, []);
+
+  const channel = channels.find((c) => c.id === current) ?? null;
+
+  return (
+    <div class="chat">
+      <nav class="sidebar" aria-label="Channels">
+        <header>
+          <strong>Chai Tapri</strong>
+          <span class={connected ? 'status on' : 'status'} role="status">
+            {connected ? 'Connected' : 'Reconnecting…'}
+          </span>
+        </header>
+        <p class="me">
+          Signed in as <strong>{me.displayName}</strong>{' '}
+          <button class="link" onClick={signOut}>
+            Log out
+          </button>
+        </p>
+        {permission === 'default' && (
+          <button class="link" onClick={askPermission}>
+            Notify me of mentions
+          </button>
+        )}
+        <SearchBox onOpen={open} />
+        <h2 id="joined-heading">Your channels</h2>
+        <ConvoList list={channels.filter((c) => !c.isDm)} current={current} open={open} labelledBy="joined-heading" />
+        <NewChannel onCreated={joined} />
+        <Browse onJoined={joined} known={channels} />
+        <h2 id="dms-heading">Direct messages</h2>
+        <ConvoList list={channels.filter((c) => c.isDm)} current={current} open={open} labelledBy="dms-heading" />
+        <NewDm myId={me.id} onOpened={joined} />
+      </nav>
+      <main class="room">
+        {notice && (
+          <p role="alert" class="error">
+            {notice}
+          </p>
+        )}
+        {current && socket ? (
+          <Room
+            key={current}
+            id={current}
+            channel={channel}
+            me={me}
+            socket={socket}
+            online={online}
+            epoch={epoch}
+            onJoined={joined}
+            onRead={cleared}
+          />
+        ) : (
+          <section class="empty">
+            <h1>Welcome, {me.displayName}</h1>
+            <p>Pick a channel, create one, or join one from the list.</p>
+          </section>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function ConvoList({
+  list,
+  current,
+  open,
+  labelledBy,
+}: {
+  list: Channel[];
+  current: string | null;
+  open: (id: string) => void;
+  labelledBy: string;
+}) {
+  return (
+    <ul aria-labelledby={labelledBy} class="channels">
+      {list.map((c) => (
+        <li key={c.id}>
+          <a
+            href={`/c/${c.id}`}
+            aria-current={c.id === current ? 'page' : undefined}
+            onClick={(e) => {
+              e.preventDefault();
+              open(c.id);
+            }}
+          >
+            <span class="name">
+              {c.isDm ? '@' : '#'} {c.name}
+            </span>
+            {(c.unreadCount ?? 0) > 0 && c.id !== current && (
+              <span class="badge" aria-label={`${c.unreadCount} unread`}>
+                {c.unreadCount! >= 1000 ? '1000+' : c.unreadCount}
+              </span>
+            )}
+            {(c.mentionCount ?? 0) > 0 && c.id !== current && (
+              <span class="badge mention" aria-label={c.mentionCount === 1 ? '1 mention' : `${c.mentionCount} mentions`}>
+                @{c.mentionCount}
+              </span>
+            )}
+          </a>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function NewDm({ myId, onOpened }: { myId: string; onOpened: (c: Channel) => void }) {
+  const [found, setFound] = useState<User[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const search = async (e: Event) => {
+    e.preventDefault();
+    const q = String(new FormData(e.currentTarget as HTMLFormElement).get('who') ?? '').trim();
+    setError(null);
+    try {
+      setFound((await api.users(q)).users.filter((u) => u.id !== myId));
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const openWith = async (user: User) => {
+    try {
+      const { dm } = await api.openDm([user.id]);
+      setFound(null);
+      onOpened(dmAsChannel(dm, myId));
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <section class="new-dm">
+      <form onSubmit={search} aria-label="Find someone to message">
+        <label>
+          Message someone
+          <input name="who" placeholder="username" maxLength={30} />
+        </label>
+        <button type="submit">Find</button>
+      </form>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {found && found.length === 0 && <p>Nobody by that name.</p>}
+      {found && found.length > 0 && (
+        <ul>
+          {found.map((u) => (
+            <li key={u.id}>
+              {u.displayName} <span class="muted">@{u.username}</span>{' '}
+              <button onClick={() => openWith(u)} aria-label={`Message ${u.username}`}>
+                Message
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+/** `text` with the ranges of `matches` (UTF-16 offsets, as JavaScript strings count) marked. */
+function highlighted(text: string, matches: Match[]) {
+  const parts = [];
+  let at = 0;
+  for (const { start, end } of matches) {
+    if (start > at) parts.push(text.slice(at, start));
+    parts.push(<mark>{text.slice(start, end)}</mark>);
+    at = end;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
+function SearchBox({ onOpen }: { onOpen: (id: string) => void }) {
+  const [results, setResults] = useState<SearchResult[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const search = async (e: Event) => {
+    e.preventDefault();
+    const q = String(new FormData(e.currentTarget as HTMLFormElement).get('q') ?? '').trim();
+    if (!q) return;
+    setError(null);
+    try {
+      setResults((await api.search(q)).results);
+    } catch (err) {
+      setResults(null);
+      setError(errorText(err));
+    }
+  };
+  return (
+    <section class="search" aria-label="Message search">
+      <form role="search" onSubmit={search}>
+        <label>
+          Search messages
+          <input name="q" type="search" maxLength={500} placeholder='words, "a phrase", from:name' />
+        </label>
+      </form>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {results && (
+        <div class="results">
+          <p role="status">
+            {results.length === 0 ? 'Nothing found.' : `${results.length} result${results.length === 1 ? '' : 's'}`}{' '}
+            <button class="link" onClick={() => setResults(null)}>
+              Clear
+            </button>
+          </p>
+          <ul>
+            {results.map((r) => (
+              <li key={r.message.id}>
+                <a
+                  href={`/c/${r.channel.id}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    onOpen(r.channel.id);
+                  }}
+                >
+                  <span class="muted">
+                    {r.channel.isDm ? 'direct message' : `# ${r.channel.name}`} · {r.message.sender.displayName}
+                  </span>
+                  <span class="hit">{highlighted(r.message.content, r.matches)}</span>
+                </a>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function NewChannel({ onCreated }: { onCreated: (c: Channel) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    setError(null);
+    try {
+      const { channel } = await api.createChannel(String(data.get('name') ?? ''), data.get('private') === 'on');
+      form.reset();
+      onCreated(channel);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <form class="new-channel" onSubmit={submit} aria-label="Create a channel">
+      <label>
+        New channel
+        <input name="name" required minLength={2} maxLength={50} placeholder="release-notes" />
+      </label>
+      <label class="inline">
+        <input type="checkbox" name="private" /> Private
+      </label>
+      <button type="submit">Create</button>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function Browse({ onJoined, known }: { onJoined: (c: Channel) => void; known: Channel[] }) {
+  const [list, setList] = useState<Channel[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = async () => {
+    try {
+      setList((await api.browse()).channels);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const join = async (id: string) => {
+    try {
+      const { channel } = await api.join(id);
+      setList((l) => l?.filter((c) => c.id !== id) ?? null);
+      onJoined(channel);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const others = list?.filter((c) => !known.some((k) => k.id === c.id)) ?? null;
+  return (
+    <section class="browse" aria-labelledby="browse-heading">
+      <h2 id="browse-heading">Other channels</h2>
+      <button onClick={load}>{list ? 'Refresh' : 'Browse channels'}</button>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {others && others.length === 0 && <p>No other public channels.</p>}
+      {others && others.length > 0 && (
+        <ul>
+          {others.map((c) => (
+            <li key={c.id}>
+              # {c.name}{' '}
+              <button onClick={() => join(c.id)} aria-label={`Join ${c.name}`}>
+                Join
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+interface RoomProps {
+  id: string;
+  channel: Channel | null;
+  me: User;
+  socket: Socket;
+  online: Set<string>;
+  epoch: number;
+  onJoined: (c: Channel) => void;
+  onRead: (id: string) => void;
+}
+
+function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: RoomProps) {
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [olderLeft, setOlderLeft] = useState(false);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [typists, setTypists] = useState<Typist[]>([]);
+  const [info, setInfo] = useState<Channel | null>(channel);
+  const [atBottom, setAtBottom] = useState(true);
+  const list = useRef<HTMLDivElement>(null);
+  const keepFromBottom = useRef<number | null>(null);
+  const newest = useRef<string | null>(null);
+  newest.current = messages.length ? messages[messages.length - 1].id : null;
+
+  // The channel itself (also when opened by a deep link before the list arrives).
+  useEffect(() => {
+    if (channel) {
+      setInfo(channel);
+      return;
+    }
+    // A deep link names a channel or a direct conversation: the channel routes answer 404
+    // for a DM's id.
+    api
+      .channel(id)
+      .then(({ channel }) => setInfo(channel))
+      .catch(async (e) => {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        const { dm } = await api.dm(id);
+        setInfo(dmAsChannel(dm, me.id));
+      })
+      .catch((e) => setError(errorText(e)));
+  }, [id, channel, me.id]);
+
+  // The newest page first; after a reconnect (`epoch`), everything after the newest seen.
+  useEffect(() => {
+    let stop = false;
+    const load = async () => {
+      try {
+        if (newest.current === null) {
+          const page = await api.messages(id);
+          if (stop) return;
+          setMessages(page.messages);
+          setOlderLeft(page.pagination.hasMore);
+        } else {
+          let after = newest.current;
+          for (;;) {
+            const page = await api.messages(id, { after });
+            if (stop) return;
+            setMessages((list) => merge(list, page.messages));
+            if (!page.pagination.hasMore || page.messages.length === 0) break;
+            after = page.messages[page.messages.length - 1].id;
+          }
+        }
+        setLoaded(true);
+        setError(null);
+      } catch (e) {
+        if (!stop) setError(errorText(e));
+      }
+    };
+    void load();
+    return () => {
+      stop = true;
+    };
+  }, [id, epoch]);
+
+  const belongs = useCallback((m: Message) => m.channelId === id && !m.parentId, [id]);
+  useLive(socket, me.id, setMessages, belongs, id);
+  const [threadOf, setThreadOf] = useState<string | null>(null);
+  const threadRoot = threadOf ? (messages.find((m) => m.id === threadOf) ?? null) : null;
+  const replace = useCallback((m: Message) => setMessages((l) => l.map((x) => (x.id === m.id ? m : x))), []);
+
+  useEffect(() => {
+    const mine = (m: { channelId: string }) => m.channelId === id;
+    const typing = (t: { channelId: string; user: User }) => {
+      if (!mine(t)) return;
+      setTypists((list) =>
+        list.some((x) => x.id === t.user.id) ? list : [...list, { id: t.user.id, name: t.user.displayName }],
+      );
+    };
+    const stopped = (t: { channelId: string; user: User }) => {
+      if (mine(t)) setTypists((list) => list.filter((x) => x.id !== t.user.id));
+    };
+    socket.on('user-typing', typing);
+    socket.on('user-stopped-typing', stopped);
+    return () => {
+      socket.off('user-typing', typing);
+      socket.off('user-stopped-typing', stopped);
+    };
+  }, [id, socket]);
+
+  // Reading what is shown: the marker moves (over the socket, at most twice a second) when
+  // the newest message is in view of a visible page.
+  const lastMarked = useRef<string | null>(null);
+  const toMark = useRef<string | null>(null);
+  const flushMark = useRef(() => {});
+  flushMark.current = () => {
+    const messageId = toMark.current;
+    if (!messageId) return;
+    toMark.current = null;
+    lastMarked.current = messageId;
+    const marked = socket.connected
+      ? call(socket, 'mark-read', { channelId: id, messageId })
+      : api.markRead(id, messageId);
+    marked.then(
+      () => onRead(id),
+      () => {
+        lastMarked.current = null;
+      },
+    );
+  };
+  useEffect(() => {
+    const last = messages[messages.length - 1];
+    if (!info?.isMember || !last || !atBottom || lastMarked.current === last.id) return;
+    if (document.visibilityState !== 'visible') return;
+    toMark.current = last.id;
+    const timer = setTimeout(() => flushMark.current(), 500);
+    return () => clearTimeout(timer);
+  }, [messages, atBottom, info]);
+  // Leaving the channel sends what was read and not yet marked.
+  useEffect(() => () => flushMark.current(), []);
+
+  // Scrolling: stay at the bottom when there; keep the view still when older pages arrive.
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    if (keepFromBottom.current !== null) {
+      el.scrollTop = el.scrollHeight - keepFromBottom.current;
+      keepFromBottom.current = null;
+    } else if (atBottom) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }, [messages]);
+
+  const loadingOlder = useRef(false);
+  const loadOlder = useCallback(async () => {
+    const el = list.current;
+    if (!el || loadingOlder.current || !olderLeft || messages.length === 0) return;
+    loadingOlder.current = true;
+    try {
+      const page = await api.messages(id, { before: messages[0].id });
+      keepFromBottom.current = el.scrollHeight - el.scrollTop;
+      setMessages((list) => merge(page.messages, list));
+      setOlderLeft(page.pagination.hasMore);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      loadingOlder.current = false;
+    }
+  }, [id, messages, olderLeft]);
+
+  const onScroll = () => {
+    const el = list.current;
+    if (!el) return;
+    setAtBottom(el.scrollHeight - el.scrollTop - el.clientHeight < 40);
+    if (el.scrollTop < 200) void loadOlder();
+  };
+
+  const jumpToNewest = () => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    setAtBottom(true);
+  };
+
+  const join = async () => {
+    try {
+      const { channel } = await api.join(id);
+      setInfo(channel);
+      onJoined(channel);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  const typingLine = useMemo(() => {
+    if (typists.length === 0) return '';
+    const names = typists.map((t) => t.name);
+    return names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
+  }, [typists]);
+
+  return (
+    <section class="room-inner" aria-labelledby="room-title">
+      <header class="room-header">
+        <h1 id="room-title">
+          {info?.isDm ? '@' : '#'} {info?.name ?? '…'}
+        </h1>
+        {info?.description && <p class="description">{info.description}</p>}
+      </header>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      <div class="messages" ref={list} onScroll={onScroll} role="log" aria-label="Messages" aria-live="polite" tabIndex={0}>
+        <ol>
+        {loaded && olderLeft && (
+          <li class="older">
+            <button onClick={loadOlder}>Load older messages</button>
+          </li>
+        )}
+        {loaded && !olderLeft && (
+          <li class="start">
+            The start of {info?.isDm ? 'your conversation with' : '#'} {info?.name}
+          </li>
+        )}
+        {messages.map((m) => (
+          <MessageItem
+            key={m.id}
+            message={m}
+            myId={me.id}
+            online={online.has(m.sender.id)}
+            onUpdated={replace}
+            onOpenThread={(root) => setThreadOf(root.id)}
+          />
+        ))}
+        </ol>
+      </div>
+      {!atBottom && (
+        <button class="jump" onClick={jumpToNewest}>
+          Jump to newest
+        </button>
+      )}
+      <p class="typing" aria-live="polite">
+        {typingLine}
+      </p>
+      {info && !info.isMember ? (
+        <div class="composer">
+          <button onClick={join}>Join # {info.name}</button>
+        </div>
+      ) : (
+        <Composer
+          channelId={id}
+          label="Send a message"
+          socket={socket}
+          onError={setError}
+          onSent={(m) => setMessages((l) => merge(l, [m]))}
+        />
+      )}
+      {threadRoot && (
+        <ThreadPanel
+          key={threadRoot.id}
+          root={threadRoot}
+          myId={me.id}
+          socket={socket}
+          online={online}
+          epoch={epoch}
+          onRootUpdated={replace}
+          onClose={() => setThreadOf(null)}
+        />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,325 @@
+// The web client in a real Chromium (Debian's /usr/bin/chromium driven by playwright-core):
+// two people in two browser contexts against a server this test starts and restarts.
+// CHAI_TAPRI_BIN names the server binary (scripts/web.sh builds it).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { crc32, deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const BIN = process.env.CHAI_TAPRI_BIN;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOTS_DIR;
+const DEADLINE = 10_000;
+
+let dir;
+let port;
+let server;
+let browser;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the server on `port` with the database in `dir`; resolves once it listens. */
+function startServer() {
+  const child = spawn(BIN, [], {
+    cwd: dir,
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite://${dir}/chat.db`,
+      LOG_DIR: join(dir, 'logs'),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      JWT_SECRET: 'browser-test-secret-browser-test-secret',
+      BCRYPT_COST: '4',
+      RATE_LIMIT_ENABLED: 'false',
+      SHUTDOWN_TIMEOUT: '2s',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the server did not listen within 30 s')), 30_000);
+    let buffered = '';
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      if (buffered.includes('chai-tapri listening')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+  });
+}
+
+function stopServer(child) {
+  return new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+}
+
+before(async () => {
+  assert.ok(BIN, 'CHAI_TAPRI_BIN names the server binary');
+  dir = mkdtempSync(join(tmpdir(), 'chai-web-'));
+  port = await freePort();
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) await stopServer(server);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A `width`×`height` PNG of one colour, made here (no image library needed). */
+function png(width, height, [r, g, b]) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3).fill(Buffer.from([r, g, b]))]);
+  const pixels = deflateSync(Buffer.concat(Array(height).fill(row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Whether the image `alt` in `page`'s messages has loaded. */
+const imageLoaded = (page, alt) =>
+  page.waitForFunction(
+    (name) => [...document.querySelectorAll('.messages img')].some((i) => i.alt === name && i.complete && i.naturalWidth > 0),
+    alt,
+    { timeout: DEADLINE },
+  );
+
+const url = (path = '/') => `http://127.0.0.1:${port}${path}`;
+
+/** A person in a browser context of their own, signed up as `name`. */
+async function person(name, { colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 720 } });
+  context.setDefaultTimeout(DEADLINE);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => assert.fail(`${name}'s page threw: ${e.message}`));
+  await page.goto(url('/'));
+  await page.getByLabel('Username', { exact: true }).fill(name);
+  await page.getByLabel('Email').fill(`${name}@example.com`);
+  await page.getByLabel('Password').fill('correct-horse-battery');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText(`Signed in as ${name}`).waitFor();
+  await connected(page);
+  return page;
+}
+
+const connected = (page) => page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+const messages = (page) => page.getByRole('log', { name: 'Messages' });
+const messageWith = (page, text) => messages(page).locator('li.message').filter({ hasText: text });
+
+async function send(page, text) {
+  const box = page.getByLabel('Message', { exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+  await messageWith(page, text).waitFor();
+}
+
+async function noSeriousViolations(page, screen) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`),
+    [],
+    `accessibility of ${screen}`,
+  );
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+test('the app is served at / and at a deep link, and the API is not shadowed', async () => {
+  for (const path of ['/', '/c/0192f0b4-3c2e-7a1b-9c3d-4e5f60718293', '/anything/else']) {
+    const response = await fetch(url(path));
+    assert.equal(response.status, 200, path);
+    assert.match(response.headers.get('content-type'), /text\/html/);
+    assert.match(await response.text(), /<div id="app">/);
+  }
+  const api = await fetch(url('/api/nope'));
+  assert.equal(api.status, 404);
+  assert.equal((await api.json()).error.code, 'NOT_FOUND');
+});
+
+test('two people chat live: join, typing, presence, send, edit, delete, react, reply in a thread, upload an image, search, a direct message, unread and mentions across a reload, and a server restart', async () => {
+  const asha = await person('asha');
+  await noSeriousViolations(asha, 'the chat screen with no channel');
+  const ravi = await person('ravi', { colorScheme: 'dark' });
+
+  // Asha creates a channel; Ravi finds it and joins.
+  await asha.getByLabel('New channel').fill('tea-stall');
+  await asha.getByRole('button', { name: 'Create' }).click();
+  await asha.getByRole('heading', { name: '# tea-stall' }).waitFor();
+  assert.match(asha.url(), /\/c\/[0-9a-f-]{36}$/);
+  const channelPath = new URL(asha.url()).pathname;
+  await ravi.getByRole('button', { name: 'Browse channels' }).click();
+  await ravi.getByRole('button', { name: 'Join tea-stall' }).click();
+  await ravi.getByRole('heading', { name: '# tea-stall' }).waitFor();
+  assert.equal(new URL(ravi.url()).pathname, channelPath);
+
+  // Typing shows on the other side, and stops.
+  await asha.getByLabel('Message', { exact: true }).fill('hel');
+  await ravi.getByText('asha is typing…').waitFor();
+
+  // A message appears on the other side within a second (after a first one warms up).
+  await send(asha, 'hello from asha');
+  await messageWith(ravi, 'hello from asha').waitFor();
+  await ravi.getByText('asha is typing…').waitFor({ state: 'detached' });
+  await send(asha, 'chai at four?');
+  await messageWith(ravi, 'chai at four?').waitFor({ timeout: 1000 });
+  await send(ravi, 'yes please');
+  await messageWith(asha, 'yes please').waitFor();
+
+  // Presence: each sees the other online beside their messages.
+  await messageWith(ravi, 'hello from asha').getByRole('img', { name: 'online' }).waitFor();
+  await messageWith(asha, 'yes please').getByRole('img', { name: 'online' }).waitFor();
+
+  // Edit and delete appear live on the other side.
+  const mine = messageWith(asha, 'chai at four?');
+  await mine.getByRole('button', { name: 'Edit message' }).click();
+  const editBox = asha.getByLabel('New text');
+  await editBox.fill('chai at five?');
+  await editBox.press('Enter');
+  await messageWith(ravi, 'chai at five?').getByText('(edited)').waitFor();
+  await messageWith(asha, 'hello from asha').getByRole('button', { name: 'Delete message' }).click();
+  await messageWith(asha, 'hello from asha').getByRole('button', { name: 'Confirm delete' }).click();
+  await messageWith(ravi, 'hello from asha').waitFor({ state: 'detached' });
+  // A reaction and a thread reply appear live on the other side.
+  const yes = messageWith(asha, 'yes please');
+  await yes.getByRole('button', { name: 'React to message' }).click();
+  await yes.getByRole('button', { name: 'React with 🎉' }).click();
+  await yes.getByRole('button', { name: '🎉 1', pressed: true }).waitFor();
+  const yesForRavi = messageWith(ravi, 'yes please');
+  await yesForRavi.getByRole('button', { name: '🎉 1', pressed: false }).click();
+  await yesForRavi.getByRole('button', { name: '🎉 2', pressed: true }).waitFor();
+  await yes.getByRole('button', { name: '🎉 2', pressed: true }).waitFor();
+  await messageWith(ravi, 'chai at five?').getByRole('button', { name: 'Reply in thread' }).click();
+  const ravisThread = ravi.getByRole('complementary', { name: 'Thread' });
+  const reply = ravisThread.getByLabel('Reply', { exact: true });
+  await reply.fill('five works');
+  await reply.press('Enter');
+  await ravisThread.locator('li.message').filter({ hasText: 'five works' }).waitFor();
+  await messageWith(asha, 'chai at five?').getByRole('button', { name: '1 reply' }).click();
+  const ashasThread = asha.getByRole('complementary', { name: 'Thread' });
+  await ashasThread.locator('li.message').filter({ hasText: 'five works' }).waitFor();
+  assert.equal(await messageWith(asha, 'five works').count(), 0, 'a reply stays in its thread');
+  await noSeriousViolations(ravi, 'a channel with a thread open (dark theme)');
+  await ravisThread.getByRole('button', { name: 'Close thread' }).click();
+
+  // An image upload shows its thumbnail on both sides.
+  await asha.locator('form[aria-label="Send a message"] input[type=file]').setInputFiles({
+    name: 'masala-chai.png',
+    mimeType: 'image/png',
+    buffer: png(640, 480, [181, 101, 29]),
+  });
+  await asha.getByText('ready').waitFor();
+  await send(asha, 'the good stuff');
+  await imageLoaded(asha, 'masala-chai.png');
+  await imageLoaded(ravi, 'masala-chai.png');
+  const thumb = await messageWith(ravi, 'the good stuff').getByRole('img', { name: 'masala-chai.png' });
+  assert.match(await thumb.getAttribute('src'), /\/api\/files\/.+\.thumb\./);
+
+  // Search finds both, with the words marked.
+  await asha.getByLabel('Search messages').fill('five');
+  await asha.getByLabel('Search messages').press('Enter');
+  await asha.getByText('2 results').waitFor();
+  assert.deepEqual(await asha.locator('.results mark').allTextContents(), ['five', 'five']);
+  await asha.getByRole('button', { name: 'Clear' }).click();
+
+  // A direct message: Ravi finds Asha and writes; Asha sees it by her DMs' badge.
+  await ravi.getByLabel('Message someone').fill('ash');
+  await ravi.getByRole('button', { name: 'Find' }).click();
+  await ravi.getByRole('button', { name: 'Message asha' }).click();
+  await ravi.getByRole('heading', { name: '@ asha' }).waitFor();
+  await send(ravi, 'psst, a secret');
+  const dmLink = asha.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /@ ravi/ });
+  await dmLink.getByLabel('1 unread').waitFor();
+  await dmLink.click();
+  await messageWith(asha, 'psst, a secret').waitFor();
+  await asha.getByRole('link', { name: /# tea-stall/ }).click();
+  await asha.getByRole('heading', { name: '# tea-stall' }).waitFor();
+  await shot(asha, 'chat-light');
+  await shot(ravi, 'chat-dark');
+
+  // Unread: Ravi is elsewhere when Asha writes; the badge survives a reload.
+  await ravi.getByLabel('New channel').fill('elsewhere');
+  await ravi.getByRole('button', { name: 'Create' }).click();
+  await ravi.getByRole('heading', { name: '# elsewhere' }).waitFor();
+  await send(asha, '@ravi are you there?');
+  const teaStall = ravi.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /tea-stall/ });
+  await teaStall.getByLabel('1 unread').waitFor();
+  await teaStall.getByLabel('1 mention').waitFor();
+  await ravi.reload();
+  await connected(ravi);
+  await teaStall.getByLabel('1 unread').waitFor();
+  await teaStall.getByLabel('1 mention').waitFor();
+  await teaStall.click();
+  await messageWith(ravi, 'are you there?').waitFor();
+  await messageWith(ravi, 'yes please').waitFor();
+  await teaStall.getByLabel('1 unread').waitFor({ state: 'detached' });
+
+  // The server restarts mid-session: both pages reconnect by themselves, and what was
+  // sent meanwhile arrives once.
+  await stopServer(server);
+  await asha.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
+  server = await startServer();
+  await connected(asha);
+  const token = await asha.evaluate(() => localStorage.getItem('chai-tapri.token'));
+  const channelId = channelPath.split('/').pop();
+  const posted = await fetch(url(`/api/channels/${channelId}/messages`), {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ content: 'sent while you were away', nonce: 'restart-1' }),
+  });
+  assert.equal(posted.status, 201);
+  await connected(ravi);
+  await messageWith(ravi, 'sent while you were away').waitFor();
+  await send(ravi, 'back again');
+  await messageWith(asha, 'back again').waitFor();
+  assert.equal(await messageWith(ravi, 'sent while you were away').count(), 1);
+  assert.equal(await messageWith(asha, 'sent while you were away').count(), 1);
+  assert.equal(await messageWith(ravi, 'yes please').count(), 1);
+
+  // Logging out returns to the sign-in screen, and the token no longer works.
+  await asha.getByRole('button', { name: 'Log out' }).click();
+  await asha.getByRole('button', { name: 'Create account' }).waitFor();
+  await noSeriousViolations(asha, 'the sign-up screen');
+  await shot(asha, 'signup');
+  const me = await fetch(url('/api/auth/me'), { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(me.status, 401);
+});
