@@ -17,6 +17,7 @@ export interface Channel {
   isMember: boolean;
   memberCount: number;
   role: string | null;
+  isStarred?: boolean;
   lastReadId?: string | null;
   unreadCount?: number;
   mentionCount?: number;
@@ -191,6 +192,7 @@ export const api = {
     request<{ channel: Channel }>('POST', '/api/channels', { name, isPrivate }),
   join: (id: string) => request<{ channel: Channel }>('POST', `/api/channels/${id}/join`),
   leave: (id: string) => request<{ channel: Channel }>('POST', `/api/channels/${id}/leave`),
+  star: (id: string, on: boolean) => request<{ channel: Channel }>(on ? 'PUT' : 'DELETE', `/api/channels/${id}/star`),
   channel: (id: string) => request<{ channel: Channel }>('GET', `/api/channels/${id}`),
   messages: (id: string, anchor: { before?: string; after?: string } = {}, limit = 50) => {
     // Replies live in their threads; the channel shows roots with their counts.

@@ -122,9 +122,15 @@ function AuthScreen({ onSession }: { onSession: (s: Session) => void }) {
 
 type Typist = { id: string; name: string };
 
+/** Messages a channel's list holds at most, and the size of a page it loads. */
+const WINDOW = 300;
+const PAGE = 50;
+
 function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const me = session.user;
   const [channels, setChannels] = useState<Channel[]>([]);
+  const channelsRef = useRef(channels);
+  channelsRef.current = channels;
   const [current, setCurrent] = useState<string | null>(channelInPath);
   const [online, setOnline] = useState<Set<string>>(new Set());
   const [connected, setConnected] = useState(false);
@@ -161,12 +167,16 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     const s = connect(session.token);
     socketRef.current = s;
     setSocket(s);
-    s.on('connect', () => {
+    s.on('connect', async () => {
       setConnected(true);
       setNotice(null);
+      // Back in the rooms of the channels known, acknowledged, before catching up: a message
+      // committed after the catch-up's read then arrives live.
+      const known = channelsRef.current.filter((c) => !c.isDm);
+      await Promise.allSettled(known.map((c) => call(s, 'join-channel', { channelId: c.id })));
+      setEpoch((n) => n + 1);
       void refreshChannels();
       void refreshOnline();
-      setEpoch((n) => n + 1);
     });
     s.on('disconnect', () => setConnected(false));
     s.on('connect_error', (err: Error) => {
@@ -241,6 +251,22 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     return () => removeEventListener('popstate', onPop);
   }, []);
 
+  // Alt+↑ and Alt+↓ move to the previous and next conversation of the sidebar.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.altKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown')) return;
+      const links = [...document.querySelectorAll<HTMLAnchorElement>('.sidebar .channels a')];
+      const at = links.findIndex((a) => a.getAttribute('aria-current') === 'page');
+      const next = links[e.key === 'ArrowUp' ? at - 1 : at + 1] ?? links[e.key === 'ArrowUp' ? links.length - 1 : 0];
+      if (next) {
+        e.preventDefault();
+        next.click();
+      }
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+
   const open = useCallback((id: string) => {
     history.pushState(null, '', `/c/${id}`);
     setCurrent(id);
@@ -311,7 +337,12 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
         )}
         <SearchBox onOpen={open} />
         <h2 id="joined-heading">Your channels</h2>
-        <ConvoList list={channels.filter((c) => !c.isDm)} current={current} open={open} labelledBy="joined-heading" />
+        <ConvoList
+          list={channels.filter((c) => !c.isDm).sort((a, b) => Number(Boolean(b.isStarred)) - Number(Boolean(a.isStarred)))}
+          current={current}
+          open={open}
+          labelledBy="joined-heading"
+        />
         <NewChannel onCreated={joined} />
         <Browse onJoined={joined} known={channels} />
         <h2 id="dms-heading">Direct messages</h2>
@@ -335,6 +366,12 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
             epoch={epoch}
             onJoined={joined}
             onRead={cleared}
+            onChanged={(c) => setChannels((list) => list.map((x) => (x.id === c.id ? { ...x, ...c } : x)))}
+            onLeft={(left) => {
+              setChannels((list) => list.filter((x) => x.id !== left));
+              history.pushState(null, '', '/');
+              setCurrent(null);
+            }}
           />
         ) : (
           <section class="empty">
@@ -372,14 +409,15 @@ function ConvoList({
           >
             <span class="name">
               {c.isDm ? '@' : '#'} {c.name}
+              {c.isStarred && <span role="img" aria-label="starred"> ★</span>}
             </span>
             {(c.unreadCount ?? 0) > 0 && c.id !== current && (
-              <span class="badge" aria-label={`${c.unreadCount} unread`}>
+              <span class="badge" role="img" aria-label={`${c.unreadCount} unread`}>
                 {c.unreadCount! >= 1000 ? '1000+' : c.unreadCount}
               </span>
             )}
             {(c.mentionCount ?? 0) > 0 && c.id !== current && (
-              <span class="badge mention" aria-label={c.mentionCount === 1 ? '1 mention' : `${c.mentionCount} mentions`}>
+              <span class="badge mention" role="img" aria-label={c.mentionCount === 1 ? '1 mention' : `${c.mentionCount} mentions`}>
                 @{c.mentionCount}
               </span>
             )}
@@ -597,6 +635,8 @@ function Browse({ onJoined, known }: { onJoined: (c: Channel) => void; known: Ch
 }
 
 interface RoomProps {
+  onLeft: (id: string) => void;
+  onChanged: (c: Channel) => void;
   id: string;
   channel: Channel | null;
   me: User;
@@ -607,7 +647,7 @@ interface RoomProps {
   onRead: (id: string) => void;
 }
 
-function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: RoomProps) {
+function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft, onChanged }: RoomProps) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [olderLeft, setOlderLeft] = useState(false);
   const [loaded, setLoaded] = useState(false);
@@ -615,8 +655,13 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
   const [typists, setTypists] = useState<Typist[]>([]);
   const [info, setInfo] = useState<Channel | null>(channel);
   const [atBottom, setAtBottom] = useState(true);
+  // The list holds a window of at most WINDOW messages: scrolling up loads older pages and
+  // drops the newest beyond it (`newerLeft`), scrolling back down loads them again.
+  const [newerLeft, setNewerLeft] = useState(false);
+  const newerLeftRef = useRef(false);
+  newerLeftRef.current = newerLeft;
   const list = useRef<HTMLDivElement>(null);
-  const keepFromBottom = useRef<number | null>(null);
+  const anchor = useRef<{ id: string; top: number } | null>(null);
   const newest = useRef<string | null>(null);
   newest.current = messages.length ? messages[messages.length - 1].id : null;
 
@@ -644,10 +689,14 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
     let stop = false;
     const load = async () => {
       try {
-        if (newest.current === null) {
+        if (newerLeftRef.current) {
+          // Looking at the past: the newer pages load when scrolled to.
+        } else if (newest.current === null) {
           const page = await api.messages(id);
           if (stop) return;
-          setMessages(page.messages);
+          // Merged, not replaced: a message sent or heard while the page was on its way
+          // stays.
+          setMessages((l) => merge(page.messages, l));
           setOlderLeft(page.pagination.hasMore);
         } else {
           let after = newest.current;
@@ -671,7 +720,8 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
     };
   }, [id, epoch]);
 
-  const belongs = useCallback((m: Message) => m.channelId === id && !m.parentId, [id]);
+  // A new message joins the list unless the list stops short of the newest.
+  const belongs = useCallback((m: Message) => m.channelId === id && !m.parentId && !newerLeftRef.current, [id]);
   useLive(socket, me.id, setMessages, belongs, id);
   const [threadOf, setThreadOf] = useState<string | null>(null);
   const threadRoot = threadOf ? (messages.find((m) => m.id === threadOf) ?? null) : null;
@@ -718,55 +768,125 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
   };
   useEffect(() => {
     const last = messages[messages.length - 1];
-    if (!info?.isMember || !last || !atBottom || lastMarked.current === last.id) return;
+    if (!info?.isMember || !last || !atBottom || newerLeft || lastMarked.current === last.id) return;
     if (document.visibilityState !== 'visible') return;
     toMark.current = last.id;
     const timer = setTimeout(() => flushMark.current(), 500);
     return () => clearTimeout(timer);
-  }, [messages, atBottom, info]);
+  }, [messages, atBottom, newerLeft, info]);
   // Leaving the channel sends what was read and not yet marked.
   useEffect(() => () => flushMark.current(), []);
 
-  // Scrolling: stay at the bottom when there; keep the view still when older pages arrive.
+  // Scrolling: stay at the bottom when there; otherwise keep the message at the top of the
+  // view where it was when pages arrive or leave.
+  const keepView = () => {
+    const el = list.current;
+    if (!el) return;
+    for (const li of el.querySelectorAll<HTMLElement>('li.message')) {
+      if (li.offsetTop + li.offsetHeight > el.scrollTop) {
+        anchor.current = { id: li.dataset.id!, top: li.offsetTop - el.scrollTop };
+        return;
+      }
+    }
+  };
   useLayoutEffect(() => {
     const el = list.current;
     if (!el) return;
-    if (keepFromBottom.current !== null) {
-      el.scrollTop = el.scrollHeight - keepFromBottom.current;
-      keepFromBottom.current = null;
-    } else if (atBottom) {
+    const kept = anchor.current && el.querySelector<HTMLElement>(`li[data-id="${anchor.current.id}"]`);
+    if (kept && anchor.current) {
+      el.scrollTop = kept.offsetTop - anchor.current.top;
+    } else if (atBottom && !newerLeft) {
       el.scrollTop = el.scrollHeight;
     }
+    anchor.current = null;
   }, [messages]);
 
-  const loadingOlder = useRef(false);
+  // Live messages at the bottom: the oldest leave the window.
+  useEffect(() => {
+    if (!newerLeft && atBottom && messages.length > WINDOW + PAGE) {
+      setMessages((l) => l.slice(l.length - WINDOW));
+      setOlderLeft(true);
+    }
+  }, [messages, atBottom, newerLeft]);
+
+  const loading = useRef(false);
   const loadOlder = useCallback(async () => {
-    const el = list.current;
-    if (!el || loadingOlder.current || !olderLeft || messages.length === 0) return;
-    loadingOlder.current = true;
+    if (loading.current || !olderLeft || messages.length === 0) return;
+    loading.current = true;
     try {
       const page = await api.messages(id, { before: messages[0].id });
-      keepFromBottom.current = el.scrollHeight - el.scrollTop;
-      setMessages((list) => merge(page.messages, list));
+      keepView();
+      if (messages.length + page.messages.length > WINDOW) setNewerLeft(true);
+      setMessages((l) => merge(page.messages, l).slice(0, WINDOW));
       setOlderLeft(page.pagination.hasMore);
     } catch (e) {
       setError(errorText(e));
     } finally {
-      loadingOlder.current = false;
+      loading.current = false;
     }
   }, [id, messages, olderLeft]);
+
+  const loadNewer = useCallback(async () => {
+    if (loading.current || !newerLeft || messages.length === 0) return;
+    loading.current = true;
+    try {
+      const page = await api.messages(id, { after: messages[messages.length - 1].id });
+      keepView();
+      if (messages.length + page.messages.length > WINDOW) setOlderLeft(true);
+      setMessages((l) => merge(l, page.messages).slice(-WINDOW));
+      setNewerLeft(page.pagination.hasMore);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      loading.current = false;
+    }
+  }, [id, messages, newerLeft]);
 
   const onScroll = () => {
     const el = list.current;
     if (!el) return;
-    setAtBottom(el.scrollHeight - el.scrollTop - el.clientHeight < 40);
-    if (el.scrollTop < 200) void loadOlder();
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    setAtBottom(fromBottom < 40);
+    if (el.scrollTop < 400) void loadOlder();
+    else if (fromBottom < 400) void loadNewer();
   };
 
-  const jumpToNewest = () => {
+  const jumpToNewest = async () => {
+    if (newerLeft) {
+      try {
+        const page = await api.messages(id);
+        setNewerLeft(false);
+        setOlderLeft(page.pagination.hasMore);
+        setAtBottom(true);
+        setMessages(page.messages);
+      } catch (e) {
+        setError(errorText(e));
+      }
+      return;
+    }
     const el = list.current;
     if (el) el.scrollTop = el.scrollHeight;
     setAtBottom(true);
+  };
+
+  const star = async () => {
+    if (!info) return;
+    try {
+      const { channel } = await api.star(id, !info.isStarred);
+      const next = { ...info, isStarred: channel.isStarred };
+      setInfo(next);
+      onChanged(next);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const leave = async () => {
+    try {
+      await api.leave(id);
+      onLeft(id);
+    } catch (e) {
+      setError(errorText(e));
+    }
   };
 
   const join = async () => {
@@ -792,6 +912,16 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
           {info?.isDm ? '@' : '#'} {info?.name ?? '…'}
         </h1>
         {info?.description && <p class="description">{info.description}</p>}
+        {info && !info.isDm && info.isMember && (
+          <div class="room-actions">
+            <button class="link" aria-pressed={Boolean(info.isStarred)} onClick={star}>
+              {info.isStarred ? '★ Starred' : '☆ Star'}
+            </button>
+            <button class="link" onClick={leave}>
+              Leave channel
+            </button>
+          </div>
+        )}
       </header>
       {error && (
         <p role="alert" class="error">
@@ -820,9 +950,14 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
             onOpenThread={(root) => setThreadOf(root.id)}
           />
         ))}
+        {newerLeft && (
+          <li class="older">
+            <button onClick={loadNewer}>Load newer messages</button>
+          </li>
+        )}
         </ol>
       </div>
-      {!atBottom && (
+      {(!atBottom || newerLeft) && (
         <button class="jump" onClick={jumpToNewest}>
           Jump to newest
         </button>
@@ -836,6 +971,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead }: Room
         </div>
       ) : (
         <Composer
+          focus
           channelId={id}
           label="Send a message"
           socket={socket}

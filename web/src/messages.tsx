@@ -286,6 +286,8 @@ interface Pending {
 }
 
 interface ComposerProps {
+  /** Take the keyboard's focus when shown (a conversation or thread just opened). */
+  focus?: boolean;
   channelId: string;
   parentId?: string;
   label: string;
@@ -294,11 +296,15 @@ interface ComposerProps {
   onSent: (m: Message) => void;
 }
 
-export function Composer({ channelId, parentId, label, socket, onError, onSent }: ComposerProps) {
+export function Composer({ focus, channelId, parentId, label, socket, onError, onSent }: ComposerProps) {
   const [text, setText] = useState('');
   const [pending, setPending] = useState<Pending[]>([]);
   const typingSince = useRef(0);
   const picker = useRef<HTMLInputElement>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (focus) box.current?.focus();
+  }, [focus]);
 
   // Each file starts uploading as soon as it is picked, pasted or dropped.
   const add = (files: Iterable<File>) => {
@@ -427,6 +433,7 @@ export function Composer({ channelId, parentId, label, socket, onError, onSent }
         {parentId ? 'Reply' : 'Message'}
       </label>
       <textarea
+        ref={box}
         id={boxId}
         value={text}
         placeholder={parentId ? 'Reply in thread' : 'Write a message'}

@@ -54,7 +54,13 @@ export function ThreadPanel({ root, myId, socket, online, epoch, onRootUpdated, 
   const replace = (m: Message) => setReplies((l) => l.map((x) => (x.id === m.id ? m : x)));
 
   return (
-    <aside class="thread" aria-label="Thread">
+    <aside
+      class="thread"
+      aria-label="Thread"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') onClose();
+      }}
+    >
       <header class="thread-header">
         <h2>Thread</h2>
         <button class="link" onClick={onClose} aria-label="Close thread">
@@ -76,6 +82,7 @@ export function ThreadPanel({ root, myId, socket, online, epoch, onRootUpdated, 
       </div>
       {!root.deletedAt && (
         <Composer
+          focus
           channelId={root.channelId}
           parentId={root.id}
           label="Reply in thread"

@@ -239,7 +239,9 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   await ashasThread.locator('li.message').filter({ hasText: 'five works' }).waitFor();
   assert.equal(await messageWith(asha, 'five works').count(), 0, 'a reply stays in its thread');
   await noSeriousViolations(ravi, 'a channel with a thread open (dark theme)');
-  await ravisThread.getByRole('button', { name: 'Close thread' }).click();
+  // The keyboard: Escape closes the thread; Alt+↓ and Alt+↑ walk the conversations.
+  await reply.press('Escape');
+  await ravisThread.waitFor({ state: 'detached' });
 
   // An image upload shows its thumbnail on both sides.
   await asha.locator('form[aria-label="Send a message"] input[type=file]').setInputFiles({
@@ -315,6 +317,21 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   assert.equal(await messageWith(asha, 'sent while you were away').count(), 1);
   assert.equal(await messageWith(ravi, 'yes please').count(), 1);
 
+  // Starring puts a channel first and marks it; leaving takes it off the list.
+  await asha.getByRole('button', { name: '☆ Star' }).click();
+  await asha.getByRole('button', { name: '★ Starred', pressed: true }).waitFor();
+  await asha.getByRole('link', { name: /# tea-stall/ }).getByRole('img', { name: 'starred' }).waitFor();
+  const elsewhere = ravi.getByRole('link', { name: /# elsewhere/ });
+  await elsewhere.click();
+  await ravi.getByRole('button', { name: 'Leave channel' }).click();
+  await elsewhere.waitFor({ state: 'detached' });
+  await ravi.getByRole('heading', { name: 'Welcome, ravi' }).waitFor();
+
+  await asha.keyboard.press('Alt+ArrowDown');
+  await asha.getByRole('heading', { name: '@ ravi' }).waitFor();
+  await asha.keyboard.press('Alt+ArrowUp');
+  await asha.getByRole('heading', { name: '# tea-stall' }).waitFor();
+
   // Logging out returns to the sign-in screen, and the token no longer works.
   await asha.getByRole('button', { name: 'Log out' }).click();
   await asha.getByRole('button', { name: 'Create account' }).waitFor();
@@ -322,4 +339,100 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   await shot(asha, 'signup');
   const me = await fetch(url('/api/auth/me'), { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(me.status, 401);
+});
+
+/** Calls `f(i)` for i in 0..n, `width` at a time. */
+async function inParallel(n, width, f) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await f(next++);
+    }),
+  );
+}
+
+async function apiCall(method, path, token, body) {
+  const response = await fetch(url(path), {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  assert.ok(answer.success, `${method} ${path}: ${JSON.stringify(answer)}`);
+  return answer.data;
+}
+
+test('a channel of 10,000 messages scrolls back to its first and forward to its newest, holding a bounded list', async (t) => {
+  const COUNT = 10_000;
+  const { token } = await apiCall('POST', '/api/auth/signup', undefined, {
+    username: 'meera',
+    email: 'meera@example.com',
+    password: 'correct-horse-battery',
+  });
+  const { channel } = await apiCall('POST', '/api/channels', token, { name: 'archive' });
+  const seeded = Date.now();
+  await inParallel(COUNT, 16, (n) =>
+    apiCall('POST', `/api/channels/${channel.id}/messages`, token, { content: `archived note ${n}`, nonce: `seed-${n}` }),
+  );
+  t.diagnostic(`seeded ${COUNT} messages in ${Date.now() - seeded} ms`);
+
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  context.setDefaultTimeout(DEADLINE);
+  await context.addInitScript((saved) => localStorage.setItem('chai-tapri.token', saved), token);
+  // Frame gaps while scrolling, recorded by the test in the page.
+  await context.addInitScript(() => {
+    window.frameGaps = [];
+    let last = performance.now();
+    const tick = (now) => {
+      window.frameGaps.push(now - last);
+      last = now;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  const page = await context.newPage();
+  await page.goto(url(`/c/${channel.id}`));
+  await messageWith(page, `archived note ${COUNT - 1}`).waitFor();
+  const list = messages(page);
+  const firstShown = () => list.locator('li.message').first().getAttribute('data-id');
+  const shownCount = () => list.locator('li.message').count();
+
+  // Up to the first message, a page at a time.
+  await page.evaluate(() => (window.frameGaps = []));
+  const started = Date.now();
+  let pages = 0;
+  let most = 0;
+  while (!(await page.getByText('The start of # archive').isVisible())) {
+    const before = await firstShown();
+    await list.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await page.waitForFunction(
+      ([id]) => {
+        const first = document.querySelector('[aria-label="Messages"] li.message');
+        return first?.dataset.id !== id || document.querySelector('li.start') !== null;
+      },
+      [before],
+      { timeout: DEADLINE },
+    );
+    pages += 1;
+    most = Math.max(most, await shownCount());
+    assert.ok(pages <= COUNT / 50 + 5, 'every page is new');
+  }
+  const upMs = Date.now() - started;
+  await messageWith(page, 'archived note 0').waitFor();
+  assert.ok(most <= 350, `the list holds at most 350 messages (held ${most})`);
+  const gaps = await page.evaluate(() => window.frameGaps.slice().sort((a, b) => a - b));
+  const p95 = gaps[Math.floor(gaps.length * 0.95)] ?? 0;
+  const long = gaps.filter((g) => g > 50).length;
+  t.diagnostic(
+    `scrolled to the first of ${COUNT} in ${upMs} ms: ${pages} pages, at most ${most} messages in the list; ` +
+      `${gaps.length} frames, p95 gap ${p95.toFixed(1)} ms, ${long} over 50 ms`,
+  );
+
+  // Back to the newest in one jump, and the list is the newest page again.
+  await page.getByRole('button', { name: 'Jump to newest' }).click();
+  await messageWith(page, `archived note ${COUNT - 1}`).waitFor();
+  assert.ok((await shownCount()) <= 350);
+  await context.close();
 });
