@@ -256,6 +256,29 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   const thumb = await messageWith(ravi, 'the good stuff').getByRole('img', { name: 'masala-chai.png' });
   assert.match(await thumb.getAttribute('src'), /\/api\/files\/.+\.thumb\./);
 
+  // Dropped on the composer and pasted into the box: both go with the next message.
+  const files = await asha.evaluateHandle((pngs) => {
+    const made = pngs.map(({ name, bytes }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/png' }));
+      return transfer;
+    });
+    return made;
+  }, [
+    { name: 'dropped.png', bytes: [...png(300, 200, [40, 120, 60])] },
+    { name: 'pasted.png', bytes: [...png(200, 300, [60, 40, 160])] },
+  ]);
+  await asha.evaluate(([transfers]) => {
+    const form = document.querySelector('form[aria-label="Send a message"]');
+    form.dispatchEvent(new DragEvent('drop', { dataTransfer: transfers[0], bubbles: true, cancelable: true }));
+    const box = form.querySelector('textarea');
+    box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfers[1], bubbles: true, cancelable: true }));
+  }, [files]);
+  await asha.getByRole('list', { name: 'Files to send' }).getByText('ready').nth(1).waitFor();
+  await send(asha, 'dropped and pasted');
+  await imageLoaded(ravi, 'dropped.png');
+  await imageLoaded(ravi, 'pasted.png');
+
   // Search finds both, with the words marked.
   await asha.getByLabel('Search messages').fill('five');
   await asha.getByLabel('Search messages').press('Enter');
