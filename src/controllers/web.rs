@@ -79,7 +79,8 @@ fn respond(path: &str, bytes: &'static [u8]) -> Response {
 }
 
 /// Everything no route answers: a built file, the app's page for a `GET` of any other path
-/// outside `/api`, `/socket.io` and `/assets`, and 404 in the envelope for the rest.
+/// outside `/api`, `/socket.io`, `/assets` and `/metrics`, and 404 in the envelope for the
+/// rest.
 pub async fn fallback(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     if method != Method::GET && method != Method::HEAD {
@@ -88,10 +89,13 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
     if let Some(bytes) = asset(path).filter(|_| path != INDEX) {
         return respond(path, bytes);
     }
+    // The API's, the socket's and the built files' paths, and `/metrics` (served on its own
+    // listener, `METRICS_ADDR`, never here), are never the page.
     let reserved = ["/api/", "/socket.io/", "/assets/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
         || path == "/api"
+        || path == "/metrics"
         || path
             .rsplit('/')
             .next()

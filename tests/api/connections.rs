@@ -184,7 +184,7 @@ async fn a_client_that_stops_reading_its_responses_is_cut_at_the_send_timeout() 
     let (mut reader, mut writer) = conn.into_split();
     // Pipelined requests whose answers (~15 MB) are never read: the server's writes stall.
     let flood = tokio::spawn(async move {
-        let request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        let request = b"GET /api/nowhere HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
         for _ in 0..100 {
             writer.write_all(&request).await?;
         }

@@ -87,6 +87,7 @@ async fn the_api_and_other_methods_are_not_shadowed_by_the_page() {
     let app = TestApp::spawn().await;
     assert_error(get(&app, "/api/nope").await, 404, "NOT_FOUND").await;
     assert_error(get(&app, "/api").await, 404, "NOT_FOUND").await;
+    assert_error(get(&app, "/metrics").await, 404, "NOT_FOUND").await;
     let health = get(&app, "/health").await;
     assert_eq!(header(&health, &CONTENT_TYPE), "application/json");
     for method in [Method::POST, Method::PUT, Method::DELETE] {
