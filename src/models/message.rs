@@ -370,11 +370,18 @@ pub fn successor(last: Uuid) -> Uuid {
     Uuid::from_u128(last.as_u128().wrapping_add(1))
 }
 
-/// The id for a message written now in a channel whose newest id is `last`: a fresh UUIDv7,
-/// or `last + 1` when the clock has not moved past `last` (so ids rise in commit order).
+/// The id for a message written at `at` in a channel whose newest id is `last`: a fresh
+/// UUIDv7 of `at`'s millisecond (so the id's time and `createdAt` name the same millisecond,
+/// which search's `before`/`after` rely on), or `last + 1` when `at` has not moved past
+/// `last` (so ids rise in commit order).
 #[must_use]
-pub fn mint_id(last: Option<Uuid>) -> Uuid {
-    let fresh = Uuid::now_v7();
+pub fn mint_id(last: Option<Uuid>, at: DateTime<Utc>) -> Uuid {
+    let secs = u64::try_from(at.timestamp()).unwrap_or_default();
+    let fresh = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        at.timestamp_subsec_nanos(),
+    ));
     match last {
         Some(last) if fresh <= last => successor(last),
         _ => fresh,
@@ -412,11 +419,17 @@ mod tests {
     #[test]
     fn minted_ids_always_exceed_the_channels_last_id() {
         let future = Uuid::from_u128(Uuid::now_v7().as_u128() + (1u128 << 100));
-        let id = mint_id(Some(future));
+        let id = mint_id(Some(future), Utc::now());
         assert!(id > future);
         assert_eq!(id, successor(future));
         let past = Uuid::now_v7();
-        assert!(mint_id(Some(past)) > past);
-        assert!(mint_id(None).get_version_num() == 7);
+        assert!(mint_id(Some(past), Utc::now()) > past);
+        assert!(mint_id(None, Utc::now()).get_version_num() == 7);
+        let at = Utc::now();
+        assert_eq!(
+            crate::models::search::first_id_at(at).as_u128() >> 80,
+            mint_id(None, at).as_u128() >> 80,
+            "the id's millisecond is the write's"
+        );
     }
 }

@@ -543,10 +543,12 @@ impl PgStore {
             let Some((mut last, first_seq)) = lock_channel(&mut tx, channel).await? else {
                 return Err(StoreError::Missing);
             };
+            // One moment for the group: each id's millisecond is its `created_at`'s.
+            let created_at = Utc::now();
             let ids: Vec<Uuid> = group
                 .iter()
                 .map(|_| {
-                    let id = crate::models::message::mint_id(last);
+                    let id = crate::models::message::mint_id(last, created_at);
                     last = Some(id);
                     id
                 })
@@ -568,7 +570,6 @@ impl PgStore {
             };
             let planned = numbers(&|_| true);
             let messages = || group.iter().map(|&i| &batch[i]);
-            let created_at = Utc::now();
             let written: std::collections::HashSet<Uuid> =
                 sqlx::query_scalar::<_, Uuid>(queries::INSERT_MESSAGES_IF_MEMBER)
                     .bind(&ids)

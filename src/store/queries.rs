@@ -2315,8 +2315,8 @@ macro_rules! impl_store {
             let Some((last, seq)) = locked else {
                 return Err(StoreError::Missing);
             };
-            let id = $crate::models::message::mint_id(last);
             let created_at = Utc::now();
+            let id = $crate::models::message::mint_id(last, created_at);
             // A root takes the next number; a reply the newest root's (see 0012_read_state).
             let root_seq = seq + i64::from(message.parent_id.is_none());
             let written = sqlx::query(queries::INSERT_MESSAGE_IF_MEMBER)

@@ -658,8 +658,8 @@ fn write_in(conn: &rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Resu
         let mut moved = false;
         for &i in group {
             let message = &batch[i];
-            let id = crate::models::message::mint_id(last);
             let created_at = Utc::now();
+            let id = crate::models::message::mint_id(last, created_at);
             // A root takes the next number; a reply the newest root's (see 0012_read_state).
             let root_seq = seq + i64::from(message.parent_id.is_none());
             let written = insert.execute(params![
