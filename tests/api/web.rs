@@ -75,6 +75,16 @@ async fn built_files_are_served_with_their_type_compressed_and_cached_for_good()
         "public, max-age=31536000, immutable"
     );
     assert_eq!(header(&response, &CONTENT_ENCODING), "gzip");
+    // The service worker keeps its name (its scope is the whole site), so it is asked for
+    // again each time rather than cached.
+    let worker = get(&app, "/sw.js").await;
+    assert_eq!(worker.status(), 200);
+    assert_eq!(
+        header(&worker, &CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(header(&worker, &CACHE_CONTROL), "no-cache");
+    assert!(worker.text().await.unwrap().contains("notificationclick"));
     // A file that is not there is not the page: a stale tab asking for an old build's
     // script gets a 404, never HTML served as JavaScript.
     for path in ["/assets/index-00000000.js", "/favicon.ico", "/robots.txt"] {

@@ -283,22 +283,52 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
   );
 
   // A desktop notification for a mention, once the person has allowed them, unless they
-  // are looking at that conversation.
+  // are looking at that conversation. It is shown through the page's service worker
+  // (/sw.js): browsers on phones show notifications no other way, and a click on one brings
+  // the app forward at the conversation.
+  const worker = useRef<Promise<ServiceWorkerRegistration | null> | null>(null);
+  const registration = useCallback(() => {
+    if (!('serviceWorker' in navigator)) return Promise.resolve(null);
+    worker.current ??= navigator.serviceWorker
+      .register('/sw.js')
+      .then(() => navigator.serviceWorker.ready)
+      .catch(() => null);
+    return worker.current;
+  }, []);
   const notify = useRef((_: Message) => {});
   notify.current = (message: Message) => {
     if (!('Notification' in window) || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && message.channelId === current) return;
-    const shown = new Notification(`${message.sender.displayName} mentioned you`, {
-      body: message.content.slice(0, 200),
-      tag: message.id,
-    });
-    shown.onclick = () => {
-      window.focus();
-      open(message.channelId);
-    };
+    const title = `${message.sender.displayName} mentioned you`;
+    const options = { body: message.content.slice(0, 200), tag: message.id, data: { channelId: message.channelId } };
+    void registration()
+      .then((sw) => {
+        if (sw) return sw.showNotification(title, options);
+        const shown = new Notification(title, options);
+        shown.onclick = () => {
+          window.focus();
+          open(message.channelId);
+        };
+      })
+      .catch(() => {
+        // A notification the browser refuses is not worth an error on the page.
+      });
   };
   const [permission, setPermission] = useState(() => ('Notification' in window ? Notification.permission : 'denied'));
   const askPermission = async () => setPermission(await Notification.requestPermission());
+  useEffect(() => {
+    if (permission === 'granted') void registration();
+  }, [permission, registration]);
+  // A click on a notification: the service worker names the conversation to open.
+  useEffect(() => {
+    if (!('serviceWorker' in navigator)) return;
+    const onMessage = (e: MessageEvent) => {
+      if (e.data?.type === 'open-channel' && typeof e.data.channelId === 'string') open(e.data.channelId);
+    };
+    navigator.serviceWorker.addEventListener('message', onMessage);
+    navigator.serviceWorker.startMessages();
+    return () => navigator.serviceWorker.removeEventListener('message', onMessage);
+  }, [open]);
 
   const signOut = async () => {
     try {

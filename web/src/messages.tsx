@@ -300,6 +300,7 @@ export function Composer({ focus, channelId, parentId, label, socket, onError, o
   const [text, setText] = useState('');
   const [pending, setPending] = useState<Pending[]>([]);
   const typingSince = useRef(0);
+  const unsent = useRef<{ key: string; nonce: string } | null>(null);
   const picker = useRef<HTMLInputElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
@@ -354,8 +355,11 @@ export function Composer({ focus, channelId, parentId, label, socket, onError, o
     const content = text.trim() || ready.map((p) => p.name).join(', ');
     if (!content) return;
     const attachments = ready.length ? ready.map((p) => p.file!.key) : undefined;
-    // One nonce per message: a retry after a lost answer is the same message.
-    const nonce = crypto.randomUUID();
+    // One nonce per message: a retry after a lost answer is the same message, and so is
+    // sending the same text again after the page gave up (the server may have taken it).
+    const key = JSON.stringify([channelId, parentId ?? null, content, attachments ?? []]);
+    if (unsent.current?.key !== key) unsent.current = { key, nonce: crypto.randomUUID() };
+    const { nonce } = unsent.current;
     stopTyping();
     for (let attempt = 0; ; attempt++) {
       try {
@@ -364,6 +368,7 @@ export function Composer({ focus, channelId, parentId, label, socket, onError, o
         const { message } = socket.connected
           ? await call<{ message: Message }>(socket, 'send-message', { channelId, content, nonce, parentId, attachments })
           : await api.send(channelId, content, nonce, parentId, attachments);
+        unsent.current = null;
         setText('');
         for (const p of pending) if (p.preview) URL.revokeObjectURL(p.preview);
         setPending([]);

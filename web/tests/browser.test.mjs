@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { connect as connectTcp, createServer } from 'node:net';
 import { crc32, deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -121,13 +121,13 @@ const imageLoaded = (page, alt) =>
 
 const url = (path = '/') => `http://127.0.0.1:${port}${path}`;
 
-/** A person in a browser context of their own, signed up as `name`. */
-async function person(name, { colorScheme = 'light' } = {}) {
+/** A person in a browser context of their own, signed up as `name` on the page at `origin`. */
+async function person(name, { colorScheme = 'light', origin = url('') } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 720 } });
   context.setDefaultTimeout(DEADLINE);
   const page = await context.newPage();
   page.on('pageerror', (e) => assert.fail(`${name}'s page threw: ${e.message}`));
-  await page.goto(url('/'));
+  await page.goto(`${origin}/`);
   await page.getByLabel('Username', { exact: true }).fill(name);
   await page.getByLabel('Email').fill(`${name}@example.com`);
   await page.getByLabel('Password').fill('correct-horse-battery');
@@ -458,4 +458,143 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
   await messageWith(page, `archived note ${COUNT - 1}`).waitFor();
   assert.ok((await shownCount()) <= 350);
   await context.close();
+});
+
+/** `creator` makes channel `name`; `joiner` finds it and joins; both end up looking at it. */
+async function meetIn(creator, joiner, name) {
+  await creator.getByLabel('New channel').fill(name);
+  await creator.getByRole('button', { name: 'Create' }).click();
+  await creator.getByRole('heading', { name: `# ${name}` }).waitFor();
+  await joiner.getByRole('button', { name: 'Browse channels' }).click();
+  await joiner.getByRole('button', { name: `Join ${name}` }).click();
+  await joiner.getByRole('heading', { name: `# ${name}` }).waitFor();
+}
+
+/** The notifications `page`'s service worker is showing now (the browser's own list). */
+const notificationsShown = (page) =>
+  page.evaluate(async () => {
+    const worker = await navigator.serviceWorker.getRegistration();
+    const shown = worker ? await worker.getNotifications() : [];
+    return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, channelId: n.data?.channelId }));
+  });
+
+test('a mention heard while looking elsewhere is a desktop notification, once the person has allowed them', async () => {
+  const kiran = await person('kiran');
+  const neha = await person('neha');
+  await meetIn(kiran, neha, 'notices');
+  const channelId = new URL(kiran.url()).pathname.split('/').pop();
+
+  // Kiran allows notifications: the browser grants what the page asks for.
+  await kiran.context().grantPermissions(['notifications'], { origin: url('') });
+  const ask = kiran.getByRole('button', { name: 'Notify me of mentions' });
+  await ask.click();
+  await ask.waitFor({ state: 'detached' });
+  await kiran.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active != null);
+
+  // Looking at the conversation, a mention is not a notification.
+  await send(neha, '@kiran are you looking?');
+  await messageWith(kiran, 'are you looking?').waitFor();
+
+  // Looking at another, it is: the browser shows one, for the message, pointing at its channel.
+  await kiran.getByLabel('New channel').fill('quiet-corner');
+  await kiran.getByRole('button', { name: 'Create' }).click();
+  await kiran.getByRole('heading', { name: '# quiet-corner' }).waitFor();
+  await send(neha, '@kiran the tea is ready');
+  await kiran.waitForFunction(async () => {
+    const worker = await navigator.serviceWorker.getRegistration();
+    return ((await worker?.getNotifications()) ?? []).length > 0;
+  });
+  const shown = await notificationsShown(kiran);
+  const sent = await neha.evaluate(() =>
+    [...document.querySelectorAll('[aria-label="Messages"] li.message')].at(-1)?.dataset.id,
+  );
+  assert.deepEqual(shown, [{ title: 'neha mentioned you', body: '@kiran the tea is ready', tag: sent, channelId }]);
+  // Neha, who allowed nothing, has no service worker and no notification.
+  assert.equal(await neha.evaluate(async () => (await navigator.serviceWorker.getRegistration()) ?? null), null);
+});
+
+/** A TCP relay to the server that a test can cut like a dropped network: `cut()` resets every
+ * connection through it and refuses new ones until `mend()`. */
+async function relay() {
+  const open = new Set();
+  let cut = false;
+  const listener = createServer((client) => {
+    if (cut) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connectTcp(port, '127.0.0.1');
+    const pair = { client, upstream };
+    open.add(pair);
+    const end = () => {
+      open.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const line = {
+    origin: `http://127.0.0.1:${listener.address().port}`,
+    cut() {
+      cut = true;
+      for (const { client, upstream } of open) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+      open.clear();
+    },
+    mend() {
+      cut = false;
+    },
+    close() {
+      line.cut();
+      return new Promise((resolve) => listener.close(resolve));
+    },
+  };
+  return line;
+}
+
+test('a dropped network: the page says so, keeps what could not be sent, reconnects by itself and catches up', async () => {
+  const line = await relay();
+  try {
+    const dev = await person('dev', { origin: line.origin });
+    const tara = await person('tara');
+    await meetIn(tara, dev, 'monsoon');
+    await send(tara, 'before the storm');
+    await messageWith(dev, 'before the storm').waitFor();
+
+    line.cut();
+    await dev.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
+    await send(tara, 'while the line was down');
+    // What Dev writes meanwhile cannot go: the page tries, says so, and keeps the text.
+    const box = dev.getByLabel('Message', { exact: true });
+    await box.fill('typed in the rain');
+    await box.press('Enter');
+    await dev.getByText('The server cannot be reached.').waitFor();
+    assert.equal(await box.inputValue(), 'typed in the rain');
+
+    line.mend();
+    await connected(dev);
+    await messageWith(dev, 'while the line was down').waitFor();
+    await box.press('Enter');
+    await messageWith(tara, 'typed in the rain').waitFor();
+    await messageWith(dev, 'typed in the rain').waitFor();
+    assert.equal(await box.inputValue(), '');
+    await send(tara, 'after the storm');
+    await messageWith(dev, 'after the storm').waitFor();
+    for (const [page, text] of [
+      [dev, 'before the storm'],
+      [dev, 'while the line was down'],
+      [dev, 'typed in the rain'],
+      [tara, 'typed in the rain'],
+    ]) {
+      assert.equal(await messageWith(page, text).count(), 1, `"${text}" is shown once`);
+    }
+  } finally {
+    await line.close();
+  }
 });
