@@ -714,6 +714,19 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       .catch((e) => setError(errorText(e)));
   }, [id, channel, me.id]);
 
+  /** Reads every message after `after`, a page at a time, handing each page to `take`. */
+  const readAfter = useCallback(
+    async (after: string, take: (more: Message[]) => void) => {
+      for (;;) {
+        const page = await api.messages(id, { after });
+        take(page.messages);
+        if (!page.pagination.hasMore || page.messages.length === 0) return;
+        after = page.messages[page.messages.length - 1].id;
+      }
+    },
+    [id],
+  );
+
   // The newest page first; after a reconnect (`epoch`), everything after the newest seen.
   useEffect(() => {
     let stop = false;
@@ -729,14 +742,10 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           setMessages((l) => merge(page.messages, l));
           setOlderLeft(page.pagination.hasMore);
         } else {
-          let after = newest.current;
-          for (;;) {
-            const page = await api.messages(id, { after });
-            if (stop) return;
-            setMessages((list) => merge(list, page.messages));
-            if (!page.pagination.hasMore || page.messages.length === 0) break;
-            after = page.messages[page.messages.length - 1].id;
-          }
+          await readAfter(newest.current, (more) => {
+            if (!stop) setMessages((list) => merge(list, more));
+          });
+          if (stop) return;
         }
         setLoaded(true);
         setError(null);
@@ -864,7 +873,22 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       keepView();
       if (messages.length + page.messages.length > WINDOW) setOlderLeft(true);
       setMessages((l) => merge(l, page.messages).slice(-WINDOW));
-      setNewerLeft(page.pagination.hasMore);
+      if (page.pagination.hasMore) return;
+      // The newest is reached. Live messages join the list from now on (the flag flips
+      // before the read below), and the read brings any committed after the page was read:
+      // a message is in one or the other, never lost between them.
+      const held = page.messages.at(-1)?.id ?? messages[messages.length - 1].id;
+      newerLeftRef.current = false;
+      setNewerLeft(false);
+      try {
+        await readAfter(held, (more) => setMessages((l) => merge(l, more)));
+      } catch (e) {
+        // Back to stopping at what was read; scrolling down tries again.
+        newerLeftRef.current = true;
+        setNewerLeft(true);
+        setMessages((l) => l.filter((m) => m.id <= held));
+        throw e;
+      }
     } catch (e) {
       setError(errorText(e));
     } finally {
@@ -883,13 +907,21 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
 
   const jumpToNewest = async () => {
     if (newerLeft) {
+      // Live messages join the list from now on (the flag flips before the read), so one
+      // committed after the read arrives live and is kept beside the newest page.
+      const held = messages[messages.length - 1]?.id ?? '';
+      newerLeftRef.current = false;
+      setNewerLeft(false);
       try {
         const page = await api.messages(id);
-        setNewerLeft(false);
+        const first = page.messages[0]?.id;
         setOlderLeft(page.pagination.hasMore);
         setAtBottom(true);
-        setMessages(page.messages);
+        setMessages((l) => merge(page.messages, l.filter((m) => (first ? m.id > first : m.id > held))));
       } catch (e) {
+        newerLeftRef.current = true;
+        setNewerLeft(true);
+        setMessages((l) => l.filter((m) => m.id <= held));
         setError(errorText(e));
       }
       return;

@@ -453,9 +453,15 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
       `${gaps.length} frames, p95 gap ${p95.toFixed(1)} ms, ${long} over 50 ms`,
   );
 
-  // Back to the newest in one jump, and the list is the newest page again.
+  // Back to the newest in one jump, and the list is the newest page again, with what was
+  // said while the reader was in the past, and what is said next arriving live.
+  await apiCall('POST', `/api/channels/${channel.id}/messages`, token, { content: 'said while you were away', nonce: 'away-1' });
   await page.getByRole('button', { name: 'Jump to newest' }).click();
+  await messageWith(page, 'said while you were away').waitFor();
   await messageWith(page, `archived note ${COUNT - 1}`).waitFor();
+  await apiCall('POST', `/api/channels/${channel.id}/messages`, token, { content: 'said just now', nonce: 'now-1' });
+  await messageWith(page, 'said just now').waitFor();
+  assert.equal(await messageWith(page, 'said while you were away').count(), 1);
   assert.ok((await shownCount()) <= 350);
   await context.close();
 });
