@@ -6,6 +6,7 @@ import { Composer, errorText, merge, MessageItem, useLive } from './messages';
 import { ThreadPanel } from './thread';
 
 type Session = { user: User; token: string };
+type ReadCounts = { lastReadId: string | null; unreadCount: number; mentionCount: number };
 
 /** The channel a path names: `/c/<id>`. */
 function channelInPath(): string | null {
@@ -16,17 +17,32 @@ function channelInPath(): string | null {
 export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checking, setChecking] = useState(() => savedToken() !== null);
+  const [unreachable, setUnreachable] = useState(false);
 
+  // A saved token is checked first; while the server cannot answer, the page keeps asking
+  // (a person with a session is not shown the sign-up screen because of an outage).
   useEffect(() => {
     const token = savedToken();
     if (!token) return;
-    api
-      .me()
-      .then(({ user }) => setSession({ user, token }))
-      .catch((e) => {
-        if (e instanceof ApiError && e.status === 401) saveToken(null);
-      })
-      .finally(() => setChecking(false));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = () =>
+      api
+        .me()
+        .then(({ user }) => {
+          setSession({ user, token });
+          setChecking(false);
+        })
+        .catch((e) => {
+          if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+            saveToken(null);
+            setChecking(false);
+            return;
+          }
+          setUnreachable(true);
+          timer = setTimeout(check, 2000);
+        });
+    void check();
+    return () => clearTimeout(timer);
   }, []);
 
   const signedIn = useCallback((s: Session) => {
@@ -39,7 +55,13 @@ export function App() {
     history.replaceState(null, '', '/');
   }, []);
 
-  if (checking) return <p class="splash" role="status">Loading…</p>;
+  if (checking) {
+    return (
+      <p class="splash" role="status">
+        {unreachable ? 'The server cannot be reached; trying again…' : 'Loading…'}
+      </p>
+    );
+  }
   if (!session) return <AuthScreen onSession={signedIn} />;
   return <ChatScreen session={session} onSignOut={signedOut} />;
 }
@@ -178,7 +200,19 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
       void refreshChannels();
       void refreshOnline();
     });
-    s.on('disconnect', () => setConnected(false));
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const later = () => {
+      clearTimeout(retry);
+      retry = setTimeout(() => s.connect(), 1000);
+    };
+    s.on('disconnect', (reason: string) => {
+      setConnected(false);
+      // The server closed the socket (its token was revoked, by a logout elsewhere): the
+      // client does not reconnect by itself. Signed out if the token is refused, else again.
+      if (reason === 'io server disconnect') {
+        api.me().then(later, (e) => (e instanceof ApiError && e.status === 401 ? onSignOut() : later()));
+      }
+    });
     s.on('connect_error', (err: Error) => {
       setConnected(false);
       if (err.message === 'INVALID_TOKEN' || err.message === 'TOKEN_EXPIRED') {
@@ -187,7 +221,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
       }
       // A refusal the client does not retry by itself (the server could not check the
       // token): try again shortly.
-      if (!s.active) setTimeout(() => s.connect(), 1000);
+      if (!s.active) later();
     });
     s.on('user:online', ({ userId }: { userId: string }) =>
       setOnline((set) => new Set(set).add(userId)),
@@ -217,6 +251,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     );
     s.on('mention', ({ message }: { message: Message }) => notify.current(message));
     return () => {
+      clearTimeout(retry);
       s.removeAllListeners();
       s.disconnect();
       socketRef.current = null;
@@ -339,8 +374,14 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     onSignOut();
   };
 
-  const cleared = useCallback((channelId: string) => {
-    setChannels((list) => list.map((c) => (c.id === channelId ? { ...c, unreadCount: 0, mentionCount: 0 } : c)));
+  const markedRead = useCallback((channelId: string, counts: ReadCounts) => {
+    setChannels((list) =>
+      list.map((c) =>
+        c.id === channelId
+          ? { ...c, lastReadId: counts.lastReadId, unreadCount: counts.unreadCount, mentionCount: counts.mentionCount }
+          : c,
+      ),
+    );
   }, []);
 
   const channel = channels.find((c) => c.id === current) ?? null;
@@ -395,7 +436,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
             online={online}
             epoch={epoch}
             onJoined={joined}
-            onRead={cleared}
+            onRead={markedRead}
             onChanged={(c) => setChannels((list) => list.map((x) => (x.id === c.id ? { ...x, ...c } : x)))}
             onLeft={(left) => {
               setChannels((list) => list.filter((x) => x.id !== left));
@@ -442,7 +483,7 @@ function ConvoList({
               {c.isStarred && <span role="img" aria-label="starred"> ★</span>}
             </span>
             {(c.unreadCount ?? 0) > 0 && c.id !== current && (
-              <span class="badge" role="img" aria-label={`${c.unreadCount} unread`}>
+              <span class="badge" role="img" aria-label={c.unreadCount! >= 1000 ? '1000 or more unread' : `${c.unreadCount} unread`}>
                 {c.unreadCount! >= 1000 ? '1000+' : c.unreadCount}
               </span>
             )}
@@ -674,7 +715,7 @@ interface RoomProps {
   online: Set<string>;
   epoch: number;
   onJoined: (c: Channel) => void;
-  onRead: (id: string) => void;
+  onRead: (id: string, counts: ReadCounts) => void;
 }
 
 function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft, onChanged }: RoomProps) {
@@ -795,26 +836,41 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
     if (!messageId) return;
     toMark.current = null;
     lastMarked.current = messageId;
-    const marked = socket.connected
-      ? call(socket, 'mark-read', { channelId: id, messageId })
+    const marked: Promise<ReadCounts> = socket.connected
+      ? call<ReadCounts>(socket, 'mark-read', { channelId: id, messageId })
       : api.markRead(id, messageId);
     marked.then(
-      () => onRead(id),
+      (counts) => onRead(id, counts),
       () => {
         lastMarked.current = null;
       },
     );
   };
+  const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', onChange);
+    return () => document.removeEventListener('visibilitychange', onChange);
+  }, []);
+  const markTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => {
     const last = messages[messages.length - 1];
-    if (!info?.isMember || !last || !atBottom || newerLeft || lastMarked.current === last.id) return;
-    if (document.visibilityState !== 'visible') return;
+    if (!info?.isMember || !last || !atBottom || newerLeft || !visible || lastMarked.current === last.id) return;
     toMark.current = last.id;
-    const timer = setTimeout(() => flushMark.current(), 500);
-    return () => clearTimeout(timer);
-  }, [messages, atBottom, newerLeft, info]);
+    // A throttle, not a debounce: in a busy channel the marker still moves twice a second.
+    markTimer.current ??= setTimeout(() => {
+      markTimer.current = null;
+      flushMark.current();
+    }, 500);
+  }, [messages, atBottom, newerLeft, info, visible]);
   // Leaving the channel sends what was read and not yet marked.
-  useEffect(() => () => flushMark.current(), []);
+  useEffect(
+    () => () => {
+      if (markTimer.current) clearTimeout(markTimer.current);
+      flushMark.current();
+    },
+    [],
+  );
 
   // Scrolling: stay at the bottom when there; otherwise keep the message at the top of the
   // view where it was when pages arrive or leave.
@@ -849,14 +905,27 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   }, [messages, atBottom, newerLeft]);
 
   const loading = useRef(false);
+  // Moves on each "Jump to newest": a page that was on its way for the window before it is
+  // dropped, not merged into the new one.
+  const generation = useRef(0);
   const loadOlder = useCallback(async () => {
     if (loading.current || !olderLeft || messages.length === 0) return;
     loading.current = true;
+    const started = generation.current;
     try {
       const page = await api.messages(id, { before: messages[0].id });
+      if (generation.current !== started) return;
       keepView();
-      if (messages.length + page.messages.length > WINDOW) setNewerLeft(true);
-      setMessages((l) => merge(page.messages, l).slice(0, WINDOW));
+      // Decided on the list as it is now (a live message may have joined it meanwhile):
+      // whatever is cut from the newest end is loaded again by scrolling down.
+      let cut = false;
+      setMessages((l) => {
+        const all = merge(page.messages, l);
+        cut = all.length > WINDOW;
+        if (cut) newerLeftRef.current = true;
+        return cut ? all.slice(0, WINDOW) : all;
+      });
+      if (cut) setNewerLeft(true);
       setOlderLeft(page.pagination.hasMore);
     } catch (e) {
       setError(errorText(e));
@@ -868,11 +937,18 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   const loadNewer = useCallback(async () => {
     if (loading.current || !newerLeft || messages.length === 0) return;
     loading.current = true;
+    const started = generation.current;
     try {
       const page = await api.messages(id, { after: messages[messages.length - 1].id });
+      if (generation.current !== started) return;
       keepView();
-      if (messages.length + page.messages.length > WINDOW) setOlderLeft(true);
-      setMessages((l) => merge(l, page.messages).slice(-WINDOW));
+      let cut = false;
+      setMessages((l) => {
+        const all = merge(l, page.messages);
+        cut = all.length > WINDOW;
+        return cut ? all.slice(-WINDOW) : all;
+      });
+      if (cut) setOlderLeft(true);
       if (page.pagination.hasMore) return;
       // The newest is reached. Live messages join the list from now on (the flag flips
       // before the read below), and the read brings any committed after the page was read:
@@ -881,7 +957,9 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       newerLeftRef.current = false;
       setNewerLeft(false);
       try {
-        await readAfter(held, (more) => setMessages((l) => merge(l, more)));
+        await readAfter(held, (more) => {
+          if (generation.current === started) setMessages((l) => merge(l, more));
+        });
       } catch (e) {
         // Back to stopping at what was read; scrolling down tries again.
         newerLeftRef.current = true;
@@ -907,6 +985,8 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
 
   const jumpToNewest = async () => {
     if (newerLeft) {
+      generation.current += 1;
+      const started = generation.current;
       // Live messages join the list from now on (the flag flips before the read), so one
       // committed after the read arrives live and is kept beside the newest page.
       const held = messages[messages.length - 1]?.id ?? '';
@@ -914,6 +994,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       setNewerLeft(false);
       try {
         const page = await api.messages(id);
+        if (generation.current !== started) return;
         const first = page.messages[0]?.id;
         setOlderLeft(page.pagination.hasMore);
         setAtBottom(true);
@@ -1038,7 +1119,10 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           label="Send a message"
           socket={socket}
           onError={setError}
-          onSent={(m) => setMessages((l) => merge(l, [m]))}
+          onSent={(m) =>
+            // Sent while looking at the past: the newest page, which holds it, and no gap.
+            newerLeftRef.current ? void jumpToNewest() : setMessages((l) => merge(l, [m]))
+          }
         />
       )}
       {threadRoot && (

@@ -40,7 +40,9 @@ export function reactionAdded(list: Reaction[], emoji: string, userId: string, m
 export function reactionRemoved(list: Reaction[], emoji: string, userId: string, myId: string): Reaction[] {
   const found = list.find((r) => r.emoji === emoji);
   if (!found) return list;
-  const shown = found.userIds.includes(userId) || (userId === myId && found.me) || found.userIds.length >= 5;
+  // This reader's own reaction is known by `me` (the answer to their own toggle may have
+  // taken it off already); another's, by the names shown, or past the 5 named, taken on trust.
+  const shown = userId === myId ? found.me : found.userIds.includes(userId) || found.userIds.length >= 5;
   if (!shown) return list;
   if (found.count <= 1) return list.filter((r) => r !== found);
   return list.map((r) =>
@@ -193,7 +195,11 @@ export function MessageItem({ message, myId, online, onUpdated, onOpenThread }: 
             required
             maxLength={4000}
             onKeyDown={(e) => {
-              if (e.key === 'Escape') setEditing(false);
+              if (e.key === 'Escape') {
+                // Ends the edit only, not the thread panel around it.
+                e.stopPropagation();
+                setEditing(false);
+              }
               if (e.key === 'Enter' && !e.shiftKey) {
                 e.preventDefault();
                 (e.currentTarget.form as HTMLFormElement).requestSubmit();

@@ -604,3 +604,17 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     await line.close();
   }
 });
+
+test('logging out in one tab signs out the other tabs of the same browser', async () => {
+  const first = await person('lena');
+  const second = await first.context().newPage();
+  second.on('pageerror', (e) => assert.fail(`lena's second tab threw: ${e.message}`));
+  await second.goto(url('/'));
+  await second.getByText('Signed in as lena').waitFor();
+  await connected(second);
+  await first.getByRole('button', { name: 'Log out' }).click();
+  await first.getByRole('button', { name: 'Create account' }).waitFor();
+  // The server closes the other tab's socket when the token is revoked; the tab asks
+  // whether its token still holds, and it does not.
+  await second.getByRole('button', { name: 'Create account' }).waitFor();
+});
