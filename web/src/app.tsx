@@ -163,16 +163,24 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
 
   // The caller's channels and direct conversations, with their unread counts. A socket is in
   // its DMs' rooms from the handshake; channels' rooms are joined here.
-  const refreshChannels = useCallback(async () => {
-    try {
-      const [{ channels }, { dms }] = await Promise.all([api.joined(), api.dms()]);
-      setChannels([...channels, ...dms.map((dm) => dmAsChannel(dm, me.id))]);
-      for (const c of channels) socketRef.current?.emit('join-channel', { channelId: c.id });
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) onSignOut();
-      else setNotice(errorText(e));
-    }
-  }, [onSignOut, me.id]);
+  // Answers the channels (not DMs), or null when the list could not be read.
+  const refreshChannels = useCallback(
+    async (joinRooms = true): Promise<Channel[] | null> => {
+      try {
+        const [{ channels }, { dms }] = await Promise.all([api.joined(), api.dms()]);
+        const list = [...channels, ...dms.map((dm) => dmAsChannel(dm, me.id))];
+        channelsRef.current = list;
+        setChannels(list);
+        if (joinRooms) for (const c of channels) socketRef.current?.emit('join-channel', { channelId: c.id });
+        return channels;
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) onSignOut();
+        else setNotice(errorText(e));
+        return null;
+      }
+    },
+    [onSignOut, me.id],
+  );
 
   // Who is online now; `user:online` / `user:offline` keep it current from there.
   const refreshOnline = useCallback(async () => {
@@ -192,12 +200,12 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     s.on('connect', async () => {
       setConnected(true);
       setNotice(null);
-      // Back in the rooms of the channels known, acknowledged, before catching up: a message
-      // committed after the catch-up's read then arrives live.
-      const known = channelsRef.current.filter((c) => !c.isDm);
+      // The list of channels (on the first connect it has not been read yet), then back in
+      // their rooms, acknowledged, before catching up: a message committed after the
+      // catch-up's read then arrives live.
+      const known = (await refreshChannels(false)) ?? channelsRef.current.filter((c) => !c.isDm);
       await Promise.allSettled(known.map((c) => call(s, 'join-channel', { channelId: c.id })));
       setEpoch((n) => n + 1);
-      void refreshChannels();
       void refreshOnline();
     });
     let retry: ReturnType<typeof setTimeout> | undefined;
@@ -735,6 +743,28 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   const anchor = useRef<{ id: string; top: number } | null>(null);
   const newest = useRef<string | null>(null);
   newest.current = messages.length ? messages[messages.length - 1].id : null;
+  const held = useRef<Message[]>([]);
+  held.current = messages;
+  // When each live message arrived, and when the socket last dropped: on many nodes live
+  // events may arrive out of id order, so a catch-up reads after the newest id that was
+  // already held 10 s before the drop (docs/api.md, "Slow readers"), not the newest of all.
+  const arrived = useRef(new Map<string, number>());
+  const droppedAt = useRef<number | null>(null);
+  useEffect(() => {
+    const dropped = () => {
+      droppedAt.current = Date.now();
+    };
+    socket.on('disconnect', dropped);
+    return () => void socket.off('disconnect', dropped);
+  }, [socket]);
+  const safeAfter = () => {
+    const cutoff = (droppedAt.current ?? Date.now()) - 10_000;
+    for (let i = held.current.length - 1; i >= 0; i--) {
+      const at = arrived.current.get(held.current[i].id);
+      if (at === undefined || at <= cutoff) return held.current[i].id;
+    }
+    return null;
+  };
 
   // The channel itself (also when opened by a deep link before the list arrives).
   useEffect(() => {
@@ -775,7 +805,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       try {
         if (newerLeftRef.current) {
           // Looking at the past: the newer pages load when scrolled to.
-        } else if (newest.current === null) {
+        } else if (newest.current === null || safeAfter() === null) {
           const page = await api.messages(id);
           if (stop) return;
           // Merged, not replaced: a message sent or heard while the page was on its way
@@ -783,7 +813,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           setMessages((l) => merge(page.messages, l));
           setOlderLeft(page.pagination.hasMore);
         } else {
-          await readAfter(newest.current, (more) => {
+          await readAfter(safeAfter()!, (more) => {
             if (!stop) setMessages((list) => merge(list, more));
           });
           if (stop) return;
@@ -801,7 +831,18 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   }, [id, epoch]);
 
   // A new message joins the list unless the list stops short of the newest.
-  const belongs = useCallback((m: Message) => m.channelId === id && !m.parentId && !newerLeftRef.current, [id]);
+  const belongs = useCallback(
+    (m: Message) => {
+      const taken = m.channelId === id && !m.parentId && !newerLeftRef.current;
+      if (taken && !arrived.current.has(m.id)) {
+        // The oldest arrival is forgotten first (a Map keeps insertion order).
+        if (arrived.current.size >= 1000) arrived.current.delete(arrived.current.keys().next().value!);
+        arrived.current.set(m.id, Date.now());
+      }
+      return taken;
+    },
+    [id],
+  );
   useLive(socket, me.id, setMessages, belongs, id);
   const [threadOf, setThreadOf] = useState<string | null>(null);
   const threadRoot = threadOf ? (messages.find((m) => m.id === threadOf) ?? null) : null;
