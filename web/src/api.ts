@@ -172,6 +172,10 @@ interface Session {
   token: string;
 }
 
+/** Where a conversation's read marker is, and what is unread after it (a mark's answer,
+ * and `channel:read`). */
+export type ReadCounts = { lastReadId: string | null; unreadCount: number; mentionCount: number };
+
 export const api = {
   signup: (username: string, email: string, password: string) =>
     request<Session>('POST', '/api/auth/signup', { username, email, password }),
@@ -224,7 +228,7 @@ export const api = {
   search: (q: string) =>
     request<{ results: SearchResult[]; pagination: Page }>('GET', `/api/search?limit=20&q=${encodeURIComponent(q)}`),
   markRead: (id: string, messageId?: string) =>
-    request<{ lastReadId: string | null; unreadCount: number; mentionCount: number }>(
+    request<ReadCounts>(
       'POST',
       `/api/channels/${id}/read`,
       messageId ? { messageId } : {},

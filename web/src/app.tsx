@@ -1,12 +1,11 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Socket } from 'socket.io-client';
-import { api, ApiError, dmAsChannel, saveToken, savedToken, type Channel, type Dm, type Match, type Message, type SearchResult, type User } from './api';
+import { api, ApiError, dmAsChannel, saveToken, savedToken, type Channel, type Dm, type Match, type Message, type ReadCounts, type SearchResult, type User } from './api';
 import { call, connect } from './live';
 import { Composer, errorText, merge, MessageItem, useLive } from './messages';
 import { ThreadPanel } from './thread';
 
 type Session = { user: User; token: string };
-type ReadCounts = { lastReadId: string | null; unreadCount: number; mentionCount: number };
 
 /** The channel a path names: `/c/<id>`. */
 function channelInPath(): string | null {
@@ -169,7 +168,6 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
       try {
         const [{ channels }, { dms }] = await Promise.all([api.joined(), api.dms()]);
         const list = [...channels, ...dms.map((dm) => dmAsChannel(dm, me.id))];
-        channelsRef.current = list;
         setChannels(list);
         if (joinRooms) for (const c of channels) socketRef.current?.emit('join-channel', { channelId: c.id });
         return channels;
@@ -181,6 +179,17 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     },
     [onSignOut, me.id],
   );
+
+  // A conversation's marker and counts, as a mark answered or `channel:read` told.
+  const markedRead = useCallback((channelId: string, counts: ReadCounts) => {
+    setChannels((list) =>
+      list.map((c) =>
+        c.id === channelId
+          ? { ...c, lastReadId: counts.lastReadId, unreadCount: counts.unreadCount, mentionCount: counts.mentionCount }
+          : c,
+      ),
+    );
+  }, []);
 
   // Who is online now; `user:online` / `user:offline` keep it current from there.
   const refreshOnline = useCallback(async () => {
@@ -241,15 +250,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
         return next;
       }),
     );
-    s.on('channel:read', (read: { channelId: string; lastReadId: string; unreadCount: number; mentionCount: number }) =>
-      setChannels((list) =>
-        list.map((c) =>
-          c.id === read.channelId
-            ? { ...c, lastReadId: read.lastReadId, unreadCount: read.unreadCount, mentionCount: read.mentionCount }
-            : c,
-        ),
-      ),
-    );
+    s.on('channel:read', (read: ReadCounts & { channelId: string }) => markedRead(read.channelId, read));
     s.on('channel:left', ({ channelId }: { channelId: string }) => {
       setChannels((list) => list.filter((c) => c.id !== channelId));
     });
@@ -264,7 +265,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
       s.disconnect();
       socketRef.current = null;
     };
-  }, [session.token, refreshChannels, refreshOnline, onSignOut, me.id]);
+  }, [session.token, refreshChannels, refreshOnline, markedRead, onSignOut, me.id]);
 
   // Unread badges of the channels not open.
   useEffect(() => {
@@ -381,16 +382,6 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
     }
     onSignOut();
   };
-
-  const markedRead = useCallback((channelId: string, counts: ReadCounts) => {
-    setChannels((list) =>
-      list.map((c) =>
-        c.id === channelId
-          ? { ...c, lastReadId: counts.lastReadId, unreadCount: counts.unreadCount, mentionCount: counts.mentionCount }
-          : c,
-      ),
-    );
-  }, []);
 
   const channel = channels.find((c) => c.id === current) ?? null;
 
@@ -741,10 +732,8 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   newerLeftRef.current = newerLeft;
   const list = useRef<HTMLDivElement>(null);
   const anchor = useRef<{ id: string; top: number } | null>(null);
-  const newest = useRef<string | null>(null);
-  newest.current = messages.length ? messages[messages.length - 1].id : null;
-  const held = useRef<Message[]>([]);
-  held.current = messages;
+  const shown = useRef<Message[]>([]);
+  shown.current = messages;
   // When each live message arrived, and when the socket last dropped: on many nodes live
   // events may arrive out of id order, so a catch-up reads after the newest id that was
   // already held 10 s before the drop (docs/api.md, "Slow readers"), not the newest of all.
@@ -759,9 +748,9 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   }, [socket]);
   const safeAfter = () => {
     const cutoff = (droppedAt.current ?? Date.now()) - 10_000;
-    for (let i = held.current.length - 1; i >= 0; i--) {
-      const at = arrived.current.get(held.current[i].id);
-      if (at === undefined || at <= cutoff) return held.current[i].id;
+    for (let i = shown.current.length - 1; i >= 0; i--) {
+      const at = arrived.current.get(shown.current[i].id);
+      if (at === undefined || at <= cutoff) return shown.current[i].id;
     }
     return null;
   };
@@ -798,14 +787,15 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
     [id],
   );
 
-  // The newest page first; after a reconnect (`epoch`), everything after the newest seen.
+  // The newest page first; after a reconnect (`epoch`), everything after the newest held 10 s
+  // before the drop (`safeAfter`; none: the newest page again).
   useEffect(() => {
     let stop = false;
     const load = async () => {
       try {
         if (newerLeftRef.current) {
           // Looking at the past: the newer pages load when scrolled to.
-        } else if (newest.current === null || safeAfter() === null) {
+        } else if (safeAfter() === null) {
           const page = await api.messages(id);
           if (stop) return;
           // Merged, not replaced: a message sent or heard while the page was on its way
