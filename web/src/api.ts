@@ -233,6 +233,8 @@ export const api = {
       `/api/channels/${id}/read`,
       messageId ? { messageId } : {},
     ),
+  /** The conversations with something unread, and their counts (the others have none). */
+  unreads: () => request<{ channels: (ReadCounts & { channelId: string })[] }>('GET', '/api/unreads'),
 };
 
 /** A direct conversation as the client lists it beside channels: named by the others in it. */

@@ -146,6 +146,8 @@ type Typist = { id: string; name: string };
 /** Messages a channel's list holds at most, and the size of a page it loads. */
 const WINDOW = 300;
 const PAGE = 50;
+/** For a list that no new message joins. */
+const noneJoin = () => false;
 
 function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const me = session.user;
@@ -285,8 +287,34 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
         ),
       );
     };
+    // A message deleted after a conversation's marker may have been counted (the event does
+    // not say whether it was a reply or one's own): the counts are read again, once for all
+    // the deletions of half a second.
+    let recount: ReturnType<typeof setTimeout> | null = null;
+    const onDeleted = ({ channelId, messageId }: { channelId: string; messageId: string }) => {
+      const c = channelsRef.current.find((x) => x.id === channelId);
+      if (!c?.unreadCount || (c.lastReadId && messageId <= c.lastReadId)) return;
+      recount ??= setTimeout(() => {
+        recount = null;
+        api.unreads().then(({ channels: unread }) => {
+          const counts = new Map(unread.map((u) => [u.channelId, u]));
+          setChannels((list) =>
+            list.map((x) => {
+              const u = counts.get(x.id);
+              if (u) return { ...x, lastReadId: u.lastReadId, unreadCount: u.unreadCount, mentionCount: u.mentionCount };
+              return x.unreadCount || x.mentionCount ? { ...x, unreadCount: 0, mentionCount: 0 } : x;
+            }),
+          );
+        }, () => {});
+      }, 500);
+    };
     socket.on('new-message', onMessage);
-    return () => void socket.off('new-message', onMessage);
+    socket.on('message-deleted', onDeleted);
+    return () => {
+      if (recount) clearTimeout(recount);
+      socket.off('new-message', onMessage);
+      socket.off('message-deleted', onDeleted);
+    };
   }, [socket, current, me.id]);
 
   useEffect(() => {
@@ -414,7 +442,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
           labelledBy="joined-heading"
         />
         <NewChannel onCreated={joined} />
-        <Browse onJoined={joined} known={channels} />
+        <Browse onJoined={joined} onOpen={open} known={channels} />
         <h2 id="dms-heading">Direct messages</h2>
         <ConvoList list={channels.filter((c) => c.isDm)} current={current} open={open} labelledBy="dms-heading" />
         <NewDm myId={me.id} onOpened={joined} />
@@ -658,7 +686,13 @@ function NewChannel({ onCreated }: { onCreated: (c: Channel) => void }) {
   );
 }
 
-function Browse({ onJoined, known }: { onJoined: (c: Channel) => void; known: Channel[] }) {
+interface BrowseProps {
+  onJoined: (c: Channel) => void;
+  onOpen: (id: string) => void;
+  known: Channel[];
+}
+
+function Browse({ onJoined, onOpen, known }: BrowseProps) {
   const [list, setList] = useState<Channel[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = async () => {
@@ -692,7 +726,15 @@ function Browse({ onJoined, known }: { onJoined: (c: Channel) => void; known: Ch
         <ul>
           {others.map((c) => (
             <li key={c.id}>
-              # {c.name}{' '}
+              <a
+                href={`/c/${c.id}`}
+                onClick={(e) => {
+                  e.preventDefault();
+                  onOpen(c.id);
+                }}
+              >
+                # {c.name}
+              </a>{' '}
               <button onClick={() => join(c.id)} aria-label={`Join ${c.name}`}>
                 Join
               </button>
@@ -787,26 +829,71 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
     [id],
   );
 
+  // A public channel looked at without joining it: this socket follows its room while it is
+  // open (again after a reconnect), and catches up on what came before the room was joined.
+  const memberRef = useRef(false);
+  memberRef.current = Boolean(info?.isMember);
+  useEffect(() => {
+    if (!info || info.isMember || info.isDm || !socket.connected) return;
+    let stop = false;
+    call(socket, 'join-channel', { channelId: id })
+      .then(() => {
+        const after = safeAfter();
+        if (stop || after === null || newerLeftRef.current) return;
+        return readAfter(after, (more) => {
+          if (!stop) setMessages((list) => merge(list, more));
+        });
+      })
+      .catch(() => {});
+    return () => {
+      stop = true;
+      // Joined meanwhile: the room is the member's now.
+      if (!memberRef.current) socket.emit('leave-channel', { channelId: id });
+    };
+  }, [socket, id, info?.isMember, info?.isDm, epoch, readAfter]);
+
+  const pagedOnce = useRef(false);
   // The newest page first; after a reconnect (`epoch`), everything after the newest held 10 s
-  // before the drop (`safeAfter`; none: the newest page again).
+  // before the drop (`safeAfter`), then the newest page again.
   useEffect(() => {
     let stop = false;
     const load = async () => {
       try {
         if (newerLeftRef.current) {
           // Looking at the past: the newer pages load when scrolled to.
-        } else if (safeAfter() === null) {
-          const page = await api.messages(id);
-          if (stop) return;
-          // Merged, not replaced: a message sent or heard while the page was on its way
-          // stays.
-          setMessages((l) => merge(page.messages, l));
-          setOlderLeft(page.pagination.hasMore);
         } else {
-          await readAfter(safeAfter()!, (more) => {
-            if (!stop) setMessages((list) => merge(list, more));
-          });
+          const after = safeAfter();
+          if (after !== null) {
+            await readAfter(after, (more) => {
+              if (!stop) setMessages((list) => merge(list, more));
+            });
+            if (stop) return;
+          }
+          // The newest page, over the copies held: after a reconnect, what changed meanwhile
+          // in what is in view (edits, reactions, replies) shows, and a message held before
+          // this read — so committed before it — that is missing from the page's range was
+          // deleted meanwhile. One deleted while the page is on its way is not brought back
+          // by it; one sent or heard meanwhile stays.
+          const held = new Set(shown.current.map((m) => m.id));
+          const gone = new Set<string>();
+          const onGone = (d: { messageId: string; tombstone?: boolean }) => void (d.tombstone || gone.add(d.messageId));
+          socket.on('message-deleted', onGone);
+          const page = await api.messages(id).finally(() => socket.off('message-deleted', onGone));
           if (stop) return;
+          const newest = page.messages.filter((m) => !gone.has(m.id));
+          const fresh = new Set(newest.map((m) => m.id));
+          const from = page.pagination.hasMore ? (newest[0]?.id ?? '') : '';
+          // (Scrolled into the past meanwhile: the window is not the newest page any more.)
+          if (!newerLeftRef.current) {
+            setMessages((list) =>
+              merge(
+                list.filter((m) => m.id < from || fresh.has(m.id) || !held.has(m.id)),
+                newest,
+              ),
+            );
+            if (!pagedOnce.current) setOlderLeft(page.pagination.hasMore);
+            pagedOnce.current = true;
+          }
         }
         setLoaded(true);
         setError(null);
@@ -834,9 +921,21 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
     [id],
   );
   useLive(socket, me.id, setMessages, belongs, id);
-  const [threadOf, setThreadOf] = useState<string | null>(null);
-  const threadRoot = threadOf ? (messages.find((m) => m.id === threadOf) ?? null) : null;
-  const replace = useCallback((m: Message) => setMessages((l) => l.map((x) => (x.id === m.id ? m : x))), []);
+  // The open thread's root, kept live on its own: scrolling can take it out of the window
+  // of messages, and the panel stays open (it closes when the root is deleted).
+  const [thread, setThread] = useState<Message[]>([]);
+  useLive(socket, me.id, setThread, noneJoin, `thread-root:${id}`);
+  const threadRoot = thread[0] ?? null;
+  useEffect(() => {
+    // While the root is in the list, the panel shows the list's copy (a re-read refreshes it).
+    const shown = threadRoot && messages.find((m) => m.id === threadRoot.id);
+    if (shown && shown !== threadRoot) setThread([shown]);
+  }, [messages, threadRoot]);
+  const replace = useCallback((m: Message) => {
+    const swap = (l: Message[]) => l.map((x) => (x.id === m.id ? m : x));
+    setMessages(swap);
+    setThread(swap);
+  }, []);
 
   useEffect(() => {
     const mine = (m: { channelId: string }) => m.channelId === id;
@@ -1080,7 +1179,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   }, [typists]);
 
   return (
-    <section class="room-inner" aria-labelledby="room-title">
+    <section class={threadRoot ? 'room-inner with-thread' : 'room-inner'} aria-labelledby="room-title">
       <header class="room-header">
         <h1 id="room-title">
           {info?.isDm ? '@' : '#'} {info?.name ?? '…'}
@@ -1121,7 +1220,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
             myId={me.id}
             online={online.has(m.sender.id)}
             onUpdated={replace}
-            onOpenThread={(root) => setThreadOf(root.id)}
+            onOpenThread={(root) => setThread([root])}
           />
         ))}
         {newerLeft && (
@@ -1165,7 +1264,7 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           online={online}
           epoch={epoch}
           onRootUpdated={replace}
-          onClose={() => setThreadOf(null)}
+          onClose={() => setThread([])}
         />
       )}
     </section>

@@ -419,6 +419,10 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
   const list = messages(page);
   const firstShown = () => list.locator('li.message').first().getAttribute('data-id');
   const shownCount = () => list.locator('li.message').count();
+  // A thread opened on the newest message stays open while its root leaves the window.
+  await messageWith(page, `archived note ${COUNT - 1}`).getByRole('button', { name: 'Reply in thread' }).click();
+  const panel = page.getByRole('complementary', { name: 'Thread' });
+  await panel.locator('li.message').filter({ hasText: `archived note ${COUNT - 1}` }).waitFor();
 
   // Up to the first message, a page at a time.
   await page.evaluate(() => (window.frameGaps = []));
@@ -459,6 +463,14 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
       `${gaps.length} frames, p95 gap ${p95.toFixed(1)} ms, ${long} over 50 ms`,
   );
 
+  // The thread is still open, its root far outside the window, and takes a reply.
+  assert.equal(await messageWith(page, `archived note ${COUNT - 1}`).count(), 0, 'the root left the window');
+  await panel.locator('li.message').filter({ hasText: `archived note ${COUNT - 1}` }).waitFor();
+  const reply = panel.getByLabel('Reply', { exact: true });
+  await reply.fill('a reply from the distant past');
+  await reply.press('Enter');
+  await panel.locator('li.message').filter({ hasText: 'a reply from the distant past' }).waitFor();
+
   // Back to the newest in one jump, and the list is the newest page again, with what was
   // said while the reader was in the past, and what is said next arriving live.
   await apiCall('POST', `/api/channels/${channel.id}/messages`, token, { content: 'said while you were away', nonce: 'away-1' });
@@ -468,6 +480,7 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
   await apiCall('POST', `/api/channels/${channel.id}/messages`, token, { content: 'said just now', nonce: 'now-1' });
   await messageWith(page, 'said just now').waitFor();
   assert.equal(await messageWith(page, 'said while you were away').count(), 1);
+  await messageWith(page, `archived note ${COUNT - 1}`).getByRole('button', { name: '1 reply' }).waitFor();
   assert.ok((await shownCount()) <= 350);
   await context.close();
 });
@@ -570,6 +583,45 @@ async function relay() {
   return line;
 }
 
+test('a public channel looked at before joining is live, and an unread message deleted leaves the badge', async () => {
+  const omar = await person('omar');
+  const zoya = await person('zoya');
+  await omar.getByLabel('New channel').fill('open-house');
+  await omar.getByRole('button', { name: 'Create' }).click();
+  await omar.getByRole('heading', { name: '# open-house' }).waitFor();
+  await send(omar, 'the doors are open');
+
+  // Zoya finds it in the directory and looks in without joining: what is said shows live.
+  await zoya.getByRole('button', { name: 'Browse channels' }).click();
+  await zoya.getByRole('link', { name: '# open-house' }).click();
+  await zoya.getByRole('heading', { name: '# open-house' }).waitFor();
+  await messageWith(zoya, 'the doors are open').waitFor();
+  await send(omar, 'tea is on the table');
+  await messageWith(zoya, 'tea is on the table').waitFor();
+  // Joining keeps it live.
+  await zoya.getByRole('button', { name: 'Join # open-house' }).click();
+  await zoya.getByLabel('Message', { exact: true }).waitFor();
+  await send(omar, 'welcome in');
+  await messageWith(zoya, 'welcome in').waitFor();
+
+  // Elsewhere, two unread messages; one is deleted before Zoya reads it, and the badge
+  // counts the one left.
+  await zoya.getByLabel('New channel').fill('back-room');
+  await zoya.getByRole('button', { name: 'Create' }).click();
+  await zoya.getByRole('heading', { name: '# back-room' }).waitFor();
+  await send(omar, 'a hasty word');
+  await send(omar, 'a considered word');
+  const openHouse = zoya.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /open-house/ });
+  await openHouse.getByLabel('2 unread').waitFor();
+  const omarToken = await omar.evaluate(() => localStorage.getItem('chai-tapri.token'));
+  const hasty = await messageWith(omar, 'a hasty word').getAttribute('data-id');
+  await apiCall('DELETE', `/api/messages/${hasty}`, omarToken);
+  await openHouse.getByLabel('1 unread').waitFor();
+  await openHouse.click();
+  await messageWith(zoya, 'a considered word').waitFor();
+  assert.equal(await messageWith(zoya, 'a hasty word').count(), 0);
+});
+
 test('a dropped network: the page says so, keeps what could not be sent, reconnects by itself and catches up', async () => {
   const line = await relay();
   try {
@@ -577,11 +629,18 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     const tara = await person('tara');
     await meetIn(tara, dev, 'monsoon');
     await send(tara, 'before the storm');
-    await messageWith(dev, 'before the storm').waitFor();
+    await send(tara, 'a first draft');
+    await send(tara, 'a slip of the tongue');
+    await messageWith(dev, 'a slip of the tongue').waitFor();
+    const taraToken = await tara.evaluate(() => localStorage.getItem('chai-tapri.token'));
+    const idOf = (text) => messageWith(tara, text).getAttribute('data-id');
 
     line.cut();
     await dev.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
     await send(tara, 'while the line was down');
+    // Changes to messages Dev already shows, made while Dev cannot hear them.
+    await apiCall('PATCH', `/api/messages/${await idOf('a first draft')}`, taraToken, { content: 'a final draft' });
+    await apiCall('DELETE', `/api/messages/${await idOf('a slip of the tongue')}`, taraToken);
     // What Dev writes meanwhile cannot go: the page tries, says so, and keeps the text.
     const box = dev.getByLabel('Message', { exact: true });
     await box.fill('typed in the rain');
@@ -592,6 +651,9 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     line.mend();
     await connected(dev);
     await messageWith(dev, 'while the line was down').waitFor();
+    await messageWith(dev, 'a final draft').waitFor();
+    await messageWith(dev, 'a slip of the tongue').waitFor({ state: 'detached' });
+    assert.equal(await messageWith(dev, 'a first draft').count(), 0);
     await box.press('Enter');
     await messageWith(tara, 'typed in the rain').waitFor();
     await messageWith(dev, 'typed in the rain').waitFor();
