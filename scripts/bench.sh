@@ -10,10 +10,11 @@
 #   BENCH_DATABASE_URL=…   PostgreSQL instead (a schema of its own, dropped at the end)
 #   BENCH_REDIS_URL=…      Redis for presence and the Socket.IO adapter (a key prefix of its own)
 #   SERVER_ENV="K=V …"     more server settings, e.g. SERVER_ENV="PRESENCE_BROADCAST=shared"
+#   BENCH_SERVER=path      another server binary (an older build, for a before/after pair)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -42,7 +43,7 @@ fi
 read -ra extra <<<"${SERVER_ENV:-}"
 server_env+=("${extra[@]}")
 
-server_cmd=("$PWD/target/release/chai-tapri")
+server_cmd=("${BENCH_SERVER:-$PWD/target/release/chai-tapri}")
 tool_cmd=("$PWD/target/release/chai-tapri-bench")
 if [ "${BENCH_PIN:-}" = 1 ]; then
     server_cmd=("$(command -v taskset)" -c 0 "${server_cmd[@]}")
