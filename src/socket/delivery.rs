@@ -2,16 +2,21 @@
 //! events bus and makes one broadcast per event (the payload is serialised once for all
 //! sockets of the room), so clients hear everything in the order it was emitted.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use uuid::Uuid;
 
 use crate::services::Services;
 use crate::services::events::{
     Audience, EVERYONE_ROOM, Event, LeftReason, channel_room, conversation_rooms, dm_room,
     token_room, user_room,
 };
+use crate::store::Store;
 
 /// Most new messages published together (see [`spawn`]); under `join_all`'s short-list
 /// limit, so the futures are polled in order.
@@ -29,6 +34,7 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
     let mut events = services.events.subscribe();
     let redis = services.backends.redis.clone();
     let bus = services.events.clone();
+    let kinds = Kinds::new(services.store.clone());
     tokio::spawn(async move {
         let mut next = None;
         loop {
@@ -44,7 +50,7 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
                 },
             };
             let Some(redis) = redis.as_ref().filter(|_| is_new_message(&event)) else {
-                deliver(&io, &event).await;
+                deliver(&io, &kinds, &event).await;
                 continue;
             };
             let mut batch = vec![event];
@@ -67,7 +73,7 @@ pub(super) fn spawn<A: Adapter>(io: SocketIo<A>, services: &Services) {
                 // another node does not announce it again
                 // (services::messages::recover_announcement); then the send may be answered.
                 super::redis_driver::ANNOUNCING
-                    .scope(redis.announced_key(m.id), deliver(&io, event))
+                    .scope(redis.announced_key(m.id), deliver(&io, &kinds, event))
                     .await;
                 bus.published(m.id);
             }))
@@ -87,7 +93,7 @@ fn lagged(missed: u64) {
     );
 }
 
-async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
+async fn deliver<A: Adapter>(io: &SocketIo<A>, kinds: &Kinds, event: &Event) {
     // `io.to`/`io.emit` panic once the server closed its namespace (at shutdown); `of` asks.
     let Some(io) = io.of("/") else {
         return;
@@ -97,18 +103,13 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         // Messages (the bulk of the traffic) are serialised straight from their view, once,
         // without an intermediate JSON tree.
         Event::NewMessage(m) | Event::MessageEdited(m) => {
-            send(io.to(conversation_rooms(m.channel_id)), name, m).await
+            send(io.to(kinds.rooms(m.channel_id)), name, m).await
         }
         Event::MessageDeleted { channel_id, .. }
         | Event::ThreadUpdated { channel_id, .. }
         | Event::PinChanged { channel_id, .. }
         | Event::ReactionChanged { channel_id, .. } => {
-            send(
-                io.to(conversation_rooms(*channel_id)),
-                name,
-                &event.payload(),
-            )
-            .await
+            send(io.to(kinds.rooms(*channel_id)), name, &event.payload()).await
         }
         Event::MemberAdded { user_id, .. }
         | Event::ChannelRead { user_id, .. }
@@ -159,9 +160,7 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, event: &Event) {
         Event::Typing {
             channel_id, user, ..
         } => {
-            let op = io
-                .to(conversation_rooms(*channel_id))
-                .except(user_room(user.id));
+            let op = io.to(kinds.rooms(*channel_id)).except(user_room(user.id));
             send(op, name, &event.payload()).await
         }
         Event::TokenRevoked { jti } => {
@@ -199,5 +198,70 @@ fn report(e: &socketioxide::BroadcastError, event: &str) {
         tracing::warn!(error = %text, event, "a slow socket missed an event (send buffer full)");
     } else {
         tracing::debug!(error = %text, event, "broadcast skipped closed sockets");
+    }
+}
+
+/// Most conversations whose kind is remembered; past it the memo starts again.
+const KINDS_KEPT: usize = 100_000;
+
+/// Whether each conversation is a direct one, as the database said: an id never changes
+/// kind, so the answer is kept. A conversation's events go to its one room once its kind is
+/// known, and to both of its possible rooms ([`conversation_rooms`]) until then — the first
+/// event of a conversation on this node asks, in the background, so no delivery waits for
+/// the database. One room matters for cost: socketioxide keeps a set of the sockets already
+/// reached whenever a broadcast names more than one room, a hash insert per socket
+/// (docs/performance.md, "Item 2 against the build the issue started from").
+#[derive(Clone)]
+struct Kinds {
+    /// `Some(is_dm)` once known; `None` while being asked.
+    known: Arc<Mutex<HashMap<Uuid, Option<bool>>>>,
+    store: Arc<dyn Store>,
+}
+
+impl Kinds {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            known: Arc::default(),
+            store,
+        }
+    }
+
+    /// The rooms that hear conversation `id`'s events.
+    fn rooms(&self, id: Uuid) -> Vec<String> {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        match known.get(&id) {
+            Some(Some(true)) => return vec![dm_room(id)],
+            Some(Some(false)) => return vec![channel_room(id)],
+            Some(None) => {}
+            None => {
+                if known.len() >= KINDS_KEPT {
+                    known.clear();
+                }
+                known.insert(id, None);
+                self.ask(id);
+            }
+        }
+        conversation_rooms(id).into()
+    }
+
+    /// Looks conversation `id` up; a failed or empty answer is forgotten, so a later event
+    /// asks again.
+    fn ask(&self, id: Uuid) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let kind = match this.store.fetch_channel(id, Uuid::nil()).await {
+                Ok(Some(row)) => Some(row.is_dm()),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not look up a conversation's kind");
+                    None
+                }
+            };
+            let mut known = this.known.lock().unwrap_or_else(PoisonError::into_inner);
+            match kind {
+                Some(is_dm) => known.insert(id, Some(is_dm)),
+                None => known.remove(&id),
+            };
+        });
     }
 }
