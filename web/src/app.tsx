@@ -287,6 +287,12 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
         ),
       );
     };
+    socket.on('new-message', onMessage);
+    return () => void socket.off('new-message', onMessage);
+  }, [socket, current, me.id]);
+
+  useEffect(() => {
+    if (!socket) return;
     // A message deleted after a conversation's marker may have been counted (the event does
     // not say whether it was a reply or one's own): the counts are read again, once for all
     // the deletions of half a second.
@@ -308,14 +314,12 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
         }, () => {});
       }, 500);
     };
-    socket.on('new-message', onMessage);
     socket.on('message-deleted', onDeleted);
     return () => {
       if (recount) clearTimeout(recount);
-      socket.off('new-message', onMessage);
       socket.off('message-deleted', onDeleted);
     };
-  }, [socket, current, me.id]);
+  }, [socket]);
 
   useEffect(() => {
     const onPop = () => setCurrent(channelInPath());
@@ -873,24 +877,35 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           // in what is in view (edits, reactions, replies) shows, and a message held before
           // this read — so committed before it — that is missing from the page's range was
           // deleted meanwhile. One deleted while the page is on its way is not brought back
-          // by it; one sent or heard meanwhile stays.
+          // by it; one sent or heard meanwhile stays, and so does one changed meanwhile.
           const held = new Set(shown.current.map((m) => m.id));
           const gone = new Set<string>();
-          const onGone = (d: { messageId: string; tombstone?: boolean }) => void (d.tombstone || gone.add(d.messageId));
+          const touched = new Set<string>();
+          const onGone = (d: { messageId: string; tombstone?: boolean }) =>
+            void (d.tombstone ? touched : gone).add(d.messageId);
+          const onTouched = (x: { id?: string; messageId?: string }) => void touched.add(x.messageId ?? x.id ?? '');
+          const changes = ['message-edited', 'reaction-added', 'reaction-removed', 'thread-updated'];
           socket.on('message-deleted', onGone);
-          const page = await api.messages(id).finally(() => socket.off('message-deleted', onGone));
+          for (const event of changes) socket.on(event, onTouched);
+          const page = await api.messages(id).finally(() => {
+            socket.off('message-deleted', onGone);
+            for (const event of changes) socket.off(event, onTouched);
+          });
           if (stop) return;
           const newest = page.messages.filter((m) => !gone.has(m.id));
           const fresh = new Set(newest.map((m) => m.id));
           const from = page.pagination.hasMore ? (newest[0]?.id ?? '') : '';
           // (Scrolled into the past meanwhile: the window is not the newest page any more.)
           if (!newerLeftRef.current) {
-            setMessages((list) =>
-              merge(
+            setMessages((list) => {
+              // A copy a live change reached while the page was on its way is as new as
+              // the page's, or newer: it stays.
+              const live = new Set(list.filter((m) => touched.has(m.id)).map((m) => m.id));
+              return merge(
                 list.filter((m) => m.id < from || fresh.has(m.id) || !held.has(m.id)),
-                newest,
-              ),
-            );
+                newest.filter((m) => !live.has(m.id)),
+              );
+            });
             if (!pagedOnce.current) setOlderLeft(page.pagination.hasMore);
             pagedOnce.current = true;
           }

@@ -182,9 +182,7 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   const ravi = await person('ravi', { colorScheme: 'dark' });
 
   // Asha creates a channel; Ravi finds it and joins.
-  await asha.getByLabel('New channel').fill('tea-stall');
-  await asha.getByRole('button', { name: 'Create' }).click();
-  await asha.getByRole('heading', { name: '# tea-stall' }).waitFor();
+  await createChannel(asha, 'tea-stall');
   assert.match(asha.url(), /\/c\/[0-9a-f-]{36}$/);
   const channelPath = new URL(asha.url()).pathname;
   await ravi.getByRole('button', { name: 'Browse channels' }).click();
@@ -302,9 +300,7 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   await shot(ravi, 'chat-dark');
 
   // Unread: Ravi is elsewhere when Asha writes; the badge survives a reload.
-  await ravi.getByLabel('New channel').fill('elsewhere');
-  await ravi.getByRole('button', { name: 'Create' }).click();
-  await ravi.getByRole('heading', { name: '# elsewhere' }).waitFor();
+  await createChannel(ravi, 'elsewhere');
   await send(asha, '@ravi are you there?');
   const teaStall = ravi.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /tea-stall/ });
   await teaStall.getByLabel('1 unread').waitFor();
@@ -485,11 +481,16 @@ test('a channel of 10,000 messages scrolls back to its first and forward to its 
   await context.close();
 });
 
+/** `page` makes channel `name` and ends up looking at it. */
+async function createChannel(page, name) {
+  await page.getByLabel('New channel').fill(name);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { name: `# ${name}` }).waitFor();
+}
+
 /** `creator` makes channel `name`; `joiner` finds it and joins; both end up looking at it. */
 async function meetIn(creator, joiner, name) {
-  await creator.getByLabel('New channel').fill(name);
-  await creator.getByRole('button', { name: 'Create' }).click();
-  await creator.getByRole('heading', { name: `# ${name}` }).waitFor();
+  await createChannel(creator, name);
   await joiner.getByRole('button', { name: 'Browse channels' }).click();
   await joiner.getByRole('button', { name: `Join ${name}` }).click();
   await joiner.getByRole('heading', { name: `# ${name}` }).waitFor();
@@ -521,9 +522,7 @@ test('a mention heard while looking elsewhere is a desktop notification, once th
   await messageWith(kiran, 'are you looking?').waitFor();
 
   // Looking at another, it is: the browser shows one, for the message, pointing at its channel.
-  await kiran.getByLabel('New channel').fill('quiet-corner');
-  await kiran.getByRole('button', { name: 'Create' }).click();
-  await kiran.getByRole('heading', { name: '# quiet-corner' }).waitFor();
+  await createChannel(kiran, 'quiet-corner');
   await send(neha, '@kiran the tea is ready');
   await kiran.waitForFunction(async () => {
     const worker = await navigator.serviceWorker.getRegistration();
@@ -586,9 +585,7 @@ async function relay() {
 test('a public channel looked at before joining is live, and an unread message deleted leaves the badge', async () => {
   const omar = await person('omar');
   const zoya = await person('zoya');
-  await omar.getByLabel('New channel').fill('open-house');
-  await omar.getByRole('button', { name: 'Create' }).click();
-  await omar.getByRole('heading', { name: '# open-house' }).waitFor();
+  await createChannel(omar, 'open-house');
   await send(omar, 'the doors are open');
 
   // Zoya finds it in the directory and looks in without joining: what is said shows live.
@@ -606,9 +603,7 @@ test('a public channel looked at before joining is live, and an unread message d
 
   // Elsewhere, two unread messages; one is deleted before Zoya reads it, and the badge
   // counts the one left.
-  await zoya.getByLabel('New channel').fill('back-room');
-  await zoya.getByRole('button', { name: 'Create' }).click();
-  await zoya.getByRole('heading', { name: '# back-room' }).waitFor();
+  await createChannel(zoya, 'back-room');
   await send(omar, 'a hasty word');
   await send(omar, 'a considered word');
   const openHouse = zoya.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /open-house/ });
