@@ -149,6 +149,14 @@ const PAGE = 50;
 /** For a list that no new message joins. */
 const noneJoin = () => false;
 
+/** `c` with the marker and counts the server answered. */
+const withCounts = (c: Channel, counts: ReadCounts): Channel => ({
+  ...c,
+  lastReadId: counts.lastReadId,
+  unreadCount: counts.unreadCount,
+  mentionCount: counts.mentionCount,
+});
+
 function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const me = session.user;
   const [channels, setChannels] = useState<Channel[]>([]);
@@ -184,13 +192,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
 
   // A conversation's marker and counts, as a mark answered or `channel:read` told.
   const markedRead = useCallback((channelId: string, counts: ReadCounts) => {
-    setChannels((list) =>
-      list.map((c) =>
-        c.id === channelId
-          ? { ...c, lastReadId: counts.lastReadId, unreadCount: counts.unreadCount, mentionCount: counts.mentionCount }
-          : c,
-      ),
-    );
+    setChannels((list) => list.map((c) => (c.id === channelId ? withCounts(c, counts) : c)));
   }, []);
 
   // Who is online now; `user:online` / `user:offline` keep it current from there.
@@ -307,7 +309,7 @@ function ChatScreen({ session, onSignOut }: { session: Session; onSignOut: () =>
           setChannels((list) =>
             list.map((x) => {
               const u = counts.get(x.id);
-              if (u) return { ...x, lastReadId: u.lastReadId, unreadCount: u.unreadCount, mentionCount: u.mentionCount };
+              if (u) return withCounts(x, u);
               return x.unreadCount || x.mentionCount ? { ...x, unreadCount: 0, mentionCount: 0 } : x;
             }),
           );
@@ -798,7 +800,9 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
       const at = arrived.current.get(shown.current[i].id);
       if (at === undefined || at <= cutoff) return shown.current[i].id;
     }
-    return null;
+    // Every message held arrived in those 10 s: from the oldest held (none: nothing to
+    // catch up from, the newest page is all).
+    return shown.current[0]?.id ?? null;
   };
 
   // The channel itself (also when opened by a deep link before the list arrives).
@@ -857,8 +861,8 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
   }, [socket, id, info?.isMember, info?.isDm, epoch, readAfter]);
 
   const pagedOnce = useRef(false);
-  // The newest page first; after a reconnect (`epoch`), everything after the newest held 10 s
-  // before the drop (`safeAfter`), then the newest page again.
+  // The newest page, on opening and again after every reconnect (`epoch`), and, when it does
+  // not reach back that far, everything after the newest held 10 s before the drop.
   useEffect(() => {
     let stop = false;
     const load = async () => {
@@ -866,18 +870,14 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
         if (newerLeftRef.current) {
           // Looking at the past: the newer pages load when scrolled to.
         } else {
-          const after = safeAfter();
-          if (after !== null) {
-            await readAfter(after, (more) => {
-              if (!stop) setMessages((list) => merge(list, more));
-            });
-            if (stop) return;
-          }
           // The newest page, over the copies held: after a reconnect, what changed meanwhile
           // in what is in view (edits, reactions, replies) shows, and a message held before
-          // this read — so committed before it — that is missing from the page's range was
-          // deleted meanwhile. One deleted while the page is on its way is not brought back
+          // this read — so committed before it — that is missing from the range read was
+          // deleted meanwhile. One deleted while the read is on its way is not brought back
           // by it; one sent or heard meanwhile stays, and so does one changed meanwhile.
+          // When the page does not reach back to the newest held 10 s before a drop
+          // (`safeAfter`), the range read is everything after that, with `after=`.
+          const after = safeAfter();
           const held = new Set(shown.current.map((m) => m.id));
           const gone = new Set<string>();
           const touched = new Set<string>();
@@ -887,26 +887,40 @@ function Room({ id, channel, me, socket, online, epoch, onJoined, onRead, onLeft
           const changes = ['message-edited', 'reaction-added', 'reaction-removed', 'thread-updated'];
           socket.on('message-deleted', onGone);
           for (const event of changes) socket.on(event, onTouched);
-          const page = await api.messages(id).finally(() => {
+          let read: Message[];
+          let inRange: (messageId: string) => boolean;
+          let olderThanPage: boolean;
+          try {
+            const page = await api.messages(id);
+            read = page.messages;
+            olderThanPage = page.pagination.hasMore;
+            const first = olderThanPage ? page.messages[0]?.id : undefined;
+            inRange = (m) => first === undefined || m >= first;
+            if (after !== null && first !== undefined && after < first && !stop) {
+              const more: Message[] = [];
+              await readAfter(after, (p) => more.push(...p));
+              read = merge(more, read);
+              inRange = (m) => m > after;
+            }
+          } finally {
             socket.off('message-deleted', onGone);
             for (const event of changes) socket.off(event, onTouched);
-          });
+          }
           if (stop) return;
-          const newest = page.messages.filter((m) => !gone.has(m.id));
+          const newest = read.filter((m) => !gone.has(m.id));
           const fresh = new Set(newest.map((m) => m.id));
-          const from = page.pagination.hasMore ? (newest[0]?.id ?? '') : '';
           // (Scrolled into the past meanwhile: the window is not the newest page any more.)
           if (!newerLeftRef.current) {
             setMessages((list) => {
-              // A copy a live change reached while the page was on its way is as new as
-              // the page's, or newer: it stays.
+              // A copy a live change reached while the read was on its way is as new as
+              // the read's, or newer: it stays.
               const live = new Set(list.filter((m) => touched.has(m.id)).map((m) => m.id));
               return merge(
-                list.filter((m) => m.id < from || fresh.has(m.id) || !held.has(m.id)),
+                list.filter((m) => !inRange(m.id) || fresh.has(m.id) || !held.has(m.id)),
                 newest.filter((m) => !live.has(m.id)),
               );
             });
-            if (!pagedOnce.current) setOlderLeft(page.pagination.hasMore);
+            if (!pagedOnce.current) setOlderLeft(olderThanPage);
             pagedOnce.current = true;
           }
         }

@@ -137,6 +137,9 @@ async function person(name, { colorScheme = 'light', origin = url('') } = {}) {
   return page;
 }
 
+/** The session token `page` keeps (for calling the API as that person). */
+const tokenOf = (page) => page.evaluate(() => localStorage.getItem('chai-tapri.token'));
+
 const connected = (page) => page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
 const messages = (page) => page.getByRole('log', { name: 'Messages' });
 const messageWith = (page, text) => messages(page).locator('li.message').filter({ hasText: text });
@@ -320,7 +323,7 @@ test('two people chat live: join, typing, presence, send, edit, delete, react, r
   await asha.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
   server = await startServer();
   await connected(asha);
-  const token = await asha.evaluate(() => localStorage.getItem('chai-tapri.token'));
+  const token = await tokenOf(asha);
   const channelId = channelPath.split('/').pop();
   const posted = await fetch(url(`/api/channels/${channelId}/messages`), {
     method: 'POST',
@@ -608,7 +611,7 @@ test('a public channel looked at before joining is live, and an unread message d
   await send(omar, 'a considered word');
   const openHouse = zoya.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /open-house/ });
   await openHouse.getByLabel('2 unread').waitFor();
-  const omarToken = await omar.evaluate(() => localStorage.getItem('chai-tapri.token'));
+  const omarToken = await tokenOf(omar);
   const hasty = await messageWith(omar, 'a hasty word').getAttribute('data-id');
   await apiCall('DELETE', `/api/messages/${hasty}`, omarToken);
   await openHouse.getByLabel('1 unread').waitFor();
@@ -627,7 +630,8 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     await send(tara, 'a first draft');
     await send(tara, 'a slip of the tongue');
     await messageWith(dev, 'a slip of the tongue').waitFor();
-    const taraToken = await tara.evaluate(() => localStorage.getItem('chai-tapri.token'));
+    const taraToken = await tokenOf(tara);
+    const channelId = new URL(tara.url()).pathname.split('/').pop();
     const idOf = (text) => messageWith(tara, text).getAttribute('data-id');
 
     line.cut();
@@ -636,6 +640,10 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     // Changes to messages Dev already shows, made while Dev cannot hear them.
     await apiCall('PATCH', `/api/messages/${await idOf('a first draft')}`, taraToken, { content: 'a final draft' });
     await apiCall('DELETE', `/api/messages/${await idOf('a slip of the tongue')}`, taraToken);
+    // More than a page of them: the newest page does not reach back to what Dev held.
+    for (let n = 0; n < 60; n++) {
+      await apiCall('POST', `/api/channels/${channelId}/messages`, taraToken, { content: `missed note ${n}`, nonce: `missed-${n}` });
+    }
     // What Dev writes meanwhile cannot go: the page tries, says so, and keeps the text.
     const box = dev.getByLabel('Message', { exact: true });
     await box.fill('typed in the rain');
@@ -649,6 +657,9 @@ test('a dropped network: the page says so, keeps what could not be sent, reconne
     await messageWith(dev, 'a final draft').waitFor();
     await messageWith(dev, 'a slip of the tongue').waitFor({ state: 'detached' });
     assert.equal(await messageWith(dev, 'a first draft').count(), 0);
+    await messageWith(dev, 'missed note 59').waitFor();
+    await messageWith(dev, 'missed note 0').waitFor();
+    assert.equal(await messageWith(dev, 'missed note ').count(), 60, 'every message of the outage is shown, once');
     await box.press('Enter');
     await messageWith(tara, 'typed in the rain').waitFor();
     await messageWith(dev, 'typed in the rain').waitFor();
